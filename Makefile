@@ -1,0 +1,48 @@
+# imckit: the two commands a user needs are `make book` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.imckit-installed
+PROFILE ?= default
+
+.PHONY: help env data run book smoke-book test bench clean
+
+help:
+	@echo "make book       create $(VENV), get the data, execute every notebook (PROFILE=$(PROFILE)), build _build/html"
+	@echo "make test       run the test suite (executes every notebook under the smoke profile, builds the book)"
+	@echo "make bench      run the benchmarks in benchmarks/"
+	@echo "make env        only create the virtual environment"
+	@echo "make clean      remove executed notebooks, results and the built book (keeps caches and $(VENV))"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+env: $(STAMP)
+
+# Fashion-MNIST from Debian's package when it is missing and we may install it; otherwise imckit's own
+# error says where it looked and how to get the data.
+data: env
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ -z "$$IMCKIT_DATA" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get install -y -q dataset-fashion-mnist; fi
+	$(BIN)/python -c "from imckit.data import load_dataset; d = load_dataset('fashion-mnist'); print('Fashion-MNIST:', d.source)"
+
+run: data
+	$(BIN)/python -m imckit.book run --profile $(PROFILE)
+
+book: data
+	$(BIN)/python -m imckit.book all --profile $(PROFILE)
+	@echo "open _build/html/index.html"
+
+smoke-book:
+	$(MAKE) book PROFILE=smoke
+
+test: env
+	$(BIN)/python -m pytest -q -ra
+
+bench: env
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf _build book/chapters book/_mathjax results
