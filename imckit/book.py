@@ -100,11 +100,11 @@ def plan_runs(manifest: dict, profile: str) -> list[NotebookRun]:
     return runs
 
 
-def _run_record_cell(nb, run: NotebookRun, seconds: float):
+def _run_record_cell(nb, run: NotebookRun, parameters: dict, seconds: float):
     import nbformat
 
     budget = f"{run.budget_s:.0f} s" if run.budget_s else "none"
-    rows = [f"| `{k}` | `{v!r}` |" for k, v in run.parameters.items()]
+    rows = [f"| `{k}` | `{v!r}` |" for k, v in parameters.items()]
     vrows = [f"| {k} | {v} |" for k, v in {**versions(), **machine()}.items()]
     text = "\n".join(
         ["## Run record", "",
@@ -173,7 +173,7 @@ def run_notebooks(
             nb = nbformat.read(target, as_version=4)
             result.cell_seconds = [c.metadata.get("papermill", {}).get("duration") or 0.0 for c in nb.cells]
             if error is None:
-                _run_record_cell(nb, run, sum(result.cell_seconds))
+                _run_record_cell(nb, run, params, sum(result.cell_seconds))
                 nbformat.write(nb, target)
         budget = f" (budget {run.budget_s:.0f} s{', EXCEEDED' if run.budget_s and seconds > run.budget_s else ''})" \
             if run.budget_s else ""

@@ -184,16 +184,33 @@ class BaselineSpec:
     train: TrainConfig = TrainConfig()
     seed: int = 0
 
+    def __post_init__(self):
+        from imckit.data import DATASETS
+        from imckit.models import MODELS
+
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(map(repr, MODELS))}; got {self.model!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {', '.join(map(repr, DATASETS))}; got {self.dataset!r}")
+        for name in ("train_size", "test_size"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None; got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be an integer in [0, 2**63); got {self.seed!r}")
+        if not isinstance(self.train, TrainConfig):
+            raise ValueError(f"train must be a TrainConfig; got {type(self.train).__name__}")
+
 
 def baseline_spec(profile: str, dataset: str = "fashion-mnist", seed: int = 0) -> BaselineSpec:
     """The shared baseline of each profile, used by every chapter.
 
-    ``smoke``: 2,048 training / 512 test images, 1 epoch. ``default``: the full splits, 6 epochs.
+    ``smoke``: 4,096 training / 1,024 test images, 2 epochs. ``default``: the full splits, 6 epochs.
     ``paper``: the full splits, 30 epochs.
     """
     check_profile(profile)
     if profile == "smoke":
-        return BaselineSpec(dataset=dataset, train_size=2048, test_size=512, train=TrainConfig(epochs=1), seed=seed)
+        return BaselineSpec(dataset=dataset, train_size=4096, test_size=1024, train=TrainConfig(epochs=2), seed=seed)
     if profile == "default":
         return BaselineSpec(dataset=dataset, train=TrainConfig(epochs=6), seed=seed)
     return BaselineSpec(dataset=dataset, train=TrainConfig(epochs=30), seed=seed)

@@ -7,6 +7,8 @@ from imckit.data import Dataset, ImageTensors
 from imckit.train import BaselineSpec, Metrics, TrainConfig, baseline_spec, evaluate, pretrained, train
 from imckit.models import resnet8
 
+from .conftest import requires_debian_fashion_mnist
+
 
 def _toy_dataset(n_train=96, n_test=48, seed=0):
     """A learnable toy problem: the class is which quadrant of a 12x12 image is bright."""
@@ -103,3 +105,29 @@ def test_changed_data_changes_the_key(tmp_path):
 def test_data_must_match_spec():
     with pytest.raises(ValueError, match="spec.dataset is 'cifar10'"):
         pretrained(BaselineSpec(dataset="cifar10"), data=_toy_dataset())
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"dataset": "mnist"}, "dataset must be one of"),
+    ({"model": "resnet18"}, "model must be one of 'resnet8'"),
+    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63\)"),
+    ({"train_size": 0}, "train_size must be a positive integer or None"),
+])
+def test_baseline_spec_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BaselineSpec(**kwargs)
+
+
+def test_negative_epochs_through_the_profile_api():
+    with pytest.raises(ValueError, match="epochs must be an integer in"):
+        BaselineSpec(train=TrainConfig(epochs=-2))
+
+
+@requires_debian_fashion_mnist
+def test_smoke_baseline_on_real_data_is_reproducible(tmp_path):
+    spec = baseline_spec("smoke", seed=5)
+    a = pretrained(spec, cache=tmp_path / "a", progress=False)
+    b = pretrained(spec, cache=tmp_path / "b", progress=False)
+    assert not a.from_cache and not b.from_cache
+    assert a.test == b.test and a.key == b.key
+    assert a.test.accuracy > 0.5  # far above chance (0.1) after two small epochs

@@ -1,0 +1,9 @@
+"""Run every benchmark in turn (never two at once: timings on 2 cores need the machine to themselves)."""
+
+import bench_eval
+import bench_training
+
+if __name__ == "__main__":
+    for bench in (bench_eval, bench_training):
+        print(f"\n## {bench.__name__}\n")
+        bench.main()
