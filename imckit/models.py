@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["ResNet8", "resnet8", "build_model", "MODELS", "MappableLayer", "mappable_layers", "layer_table"]
+__all__ = ["ResNet8", "resnet8", "build_model", "MODELS", "MappableLayer", "mappable_layers", "layer_table",
+           "Node", "layer_graph"]
 
 
 class _Stack(nn.Module):
@@ -100,6 +101,94 @@ class ResNet8(nn.Module):
             ("stack3.conv2", ("stack3.conv2",)),
             ("fc", ("head.fc",)),
         ]
+
+
+    def layer_graph(self) -> list["Node"]:
+        """The forward pass as a dataflow graph at the granularity of mappable modules (see :class:`Node`).
+
+        Splitting each residual stack into its branch, its skip and the join lets an evaluation that
+        changes only ``stack3.conv2`` reuse everything computed before it, skip path included.
+        """
+        F = nn.functional
+
+        def conv_bn_relu(conv: str, bn: str, relu: bool = True):
+            conv_m, bn_m = self.get_submodule(conv), self.get_submodule(bn)
+
+            def run(inputs, weights):
+                y = bn_m(F.conv2d(inputs[0], weights.get(conv, conv_m.weight), conv_m.bias,
+                                  conv_m.stride, conv_m.padding))
+                return torch.relu(y) if relu else y
+
+            return run
+
+        def join(conv: str, bn: str):
+            conv_m, bn_m = self.get_submodule(conv), self.get_submodule(bn)
+
+            def run(inputs, weights):
+                y = bn_m(F.conv2d(inputs[0], weights.get(conv, conv_m.weight), conv_m.bias,
+                                  conv_m.stride, conv_m.padding))
+                return torch.relu(y + inputs[1])
+
+            return run
+
+        def skip(conv: str):
+            conv_m = self.get_submodule(conv)
+            return lambda inputs, weights: F.conv2d(inputs[0], weights.get(conv, conv_m.weight), conv_m.bias,
+                                                    conv_m.stride)
+
+        fc = self.head.fc
+        nodes = [Node("stem", ("input",), ("stem.conv",), conv_bn_relu("stem.conv", "stem.bn"))]
+        previous = "stem"
+        for stack in ("stack1", "stack2", "stack3"):
+            module = self.get_submodule(stack)
+            nodes.append(Node(f"{stack}.branch", (previous,), (f"{stack}.conv1",),
+                              conv_bn_relu(f"{stack}.conv1", f"{stack}.bn1")))
+            shortcut = previous
+            if module.skip is not None:
+                nodes.append(Node(f"{stack}.skip", (previous,), (f"{stack}.skip",), skip(f"{stack}.skip")))
+                shortcut = f"{stack}.skip"
+            nodes.append(Node(f"{stack}.out", (f"{stack}.branch", shortcut), (f"{stack}.conv2",),
+                              join(f"{stack}.conv2", f"{stack}.bn2")))
+            previous = f"{stack}.out"
+        nodes.append(Node("pool", (previous,), (), lambda inputs, weights: torch.flatten(
+            F.adaptive_avg_pool2d(inputs[0], 1), 1)))
+        nodes.append(Node("logits", ("pool",), ("head.fc",), lambda inputs, weights: F.linear(
+            inputs[0], weights.get("head.fc", fc.weight), fc.bias)))
+        return nodes
+
+
+@dataclass(frozen=True)
+class Node:
+    """One step of a model's forward pass, for evaluations that change some weights and reuse the rest.
+
+    Attributes:
+        name: the node's output name.
+        inputs: names of the nodes (or ``"input"``) it reads.
+        modules: qualified names of the modules whose weights it uses.
+        run: ``run(inputs, weights) -> tensor``; ``weights`` maps module names to replacement weight
+            tensors (modules not in it use their own weight).
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    modules: tuple[str, ...]
+    run: object
+
+
+def layer_graph(model: nn.Module) -> list[Node]:
+    """A model's forward pass as a list of :class:`Node` in execution order.
+
+    Models that define ``layer_graph()`` (as :class:`ResNet8` does) are split finely; any other model is a
+    single node that runs it whole with the replacement weights (``torch.func.functional_call``).
+    """
+    if hasattr(model, "layer_graph"):
+        return model.layer_graph()
+    modules = tuple(n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
+
+    def run(inputs, weights):
+        return torch.func.functional_call(model, {f"{k}.weight": v for k, v in weights.items()}, (inputs[0],))
+
+    return [Node("logits", ("input",), modules, run)]
 
 
 def _check_int(name: str, value, low: int, high: int) -> int:

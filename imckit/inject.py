@@ -1,0 +1,305 @@
+"""Read errors of memory cells injected into quantized weights, and fast evaluation of perturbed networks.
+
+The scheme of seed paper 000 (Sec. III, Fig. 4): quantize a layer's weights, slice each weight's word into
+cells (:mod:`imckit.cells`), read every cell back through its device's transition matrix
+(:mod:`imckit.devices`), reassemble the words and evaluate the network. Repeated R times, each repetition
+an independent draw of every cell.
+
+Sign handling: words are offset binary (:mod:`imckit.quant`), so a cell read one state too high always
+raises the weight by one unit of that cell's significance, for negative and positive weights alike. A
+read-back word is always a valid ``bits``-bit word, so a perturbed code stays in
+``[-2**(bits-1), 2**(bits-1) - 1]``.
+
+Speed: :class:`PerturbedEvaluator` splits the forward pass into the model's layer graph
+(:func:`imckit.models.layer_graph`). Per micro-batch of images it computes once every node that no
+perturbed weight feeds, then runs only the remaining nodes for each weight set. The model is never copied:
+replacement weights are passed functionally.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from imckit.cells import BASELINE_BITS, CellConfig
+from imckit.data import ImageTensors
+from imckit.devices import SLC, FeFETMLC, sample_reads
+from imckit.models import layer_graph, mappable_layers
+from imckit.quant import ALPHAS, QuantizedTensor, quantize
+
+__all__ = ["QuantSpec", "inject_cell_errors", "quantize_layer", "PerturbedEvaluator", "InjectionResult",
+           "evaluate_with_errors", "naive_evaluate_with_errors"]
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """How the kit quantizes weights (arguments of :func:`imckit.quant.quantize` other than ``bits``).
+
+    Attributes:
+        alpha: ``None`` (fixed-point grid), ``"auto"`` or ``"auto_po2"`` (per-output-channel scale).
+        integer: integer bits (``alpha=None``: weights beyond +-2**integer are clipped).
+        symmetric: symmetric grid (``alpha=None`` only; the auto modes are symmetric).
+    """
+
+    alpha: str | None = "auto_po2"
+    integer: int = 0
+    symmetric: bool = False
+
+    def __post_init__(self):
+        if self.alpha not in ALPHAS:
+            raise ValueError(f"alpha must be one of {ALPHAS}; got {self.alpha!r}")
+
+    def apply(self, weight: torch.Tensor, bits: int) -> QuantizedTensor:
+        return quantize(weight, bits, self.integer, self.symmetric, True, self.alpha, channel_axis=0)
+
+
+def inject_cell_errors(
+    q: QuantizedTensor,
+    config: CellConfig,
+    mlc=FeFETMLC(),
+    slc=SLC(),
+    repetitions: int = 1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Codes read back from cells: shape ``(repetitions, *q.codes.shape)``.
+
+    Args:
+        q: the quantized weights; ``q.bits`` must equal ``config.bits``.
+        config: the cell configuration (which bits sit in MLC and SLC cells).
+        mlc: device of the 2-bit cells (any object with ``bits_per_cell == 2`` and ``transition_matrix()``).
+        slc: device of the 1-bit cells.
+        repetitions: independent reads of every cell (>= 1).
+        generator: random source (``None``: a fresh ``torch.Generator`` seeded with 0).
+    """
+    if q.bits != config.bits:
+        raise ValueError(f"config has {config.bits} bits but the weights were quantized to {q.bits}")
+    if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
+        raise ValueError(f"repetitions must be an integer >= 1; got {repetitions!r}")
+    for device, width, role in ((mlc, 2, "mlc"), (slc, 1, "slc")):
+        if int(device.bits_per_cell) != width:
+            raise ValueError(f"{role} device must have bits_per_cell={width}; got {device.bits_per_cell}")
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    words = q.to_words()
+    shape = (repetitions, *words.shape)
+    read = words.expand(shape).clone()
+    matrices = {2: mlc.transition_matrix(), 1: slc.transition_matrix()}
+    for shift, width in config.cells():
+        matrix = matrices[width]
+        if torch.equal(matrix, torch.eye(len(matrix), dtype=matrix.dtype)):
+            continue  # an error-free device: nothing to draw
+        mask = (1 << width) - 1
+        values = (words >> shift) & mask
+        delta = sample_reads(matrix, values.expand(shape), generator) - values
+        read += delta << shift
+    return q.from_words(read)
+
+
+def quantize_layer(model: nn.Module, modules: tuple[str, ...], bits: int, quant: QuantSpec) -> dict[str, QuantizedTensor]:
+    """Quantize the weights of ``modules`` (a mappable layer's bundle), each with its own scales."""
+    return {name: quant.apply(model.get_submodule(name).weight, bits) for name in modules}
+
+
+@dataclass(frozen=True)
+class InjectionResult:
+    """Per-weight-set (per-repetition) mean loss and accuracy.
+
+    Attributes:
+        loss: float64 tensor (R,), mean cross-entropy over the images.
+        accuracy: float64 tensor (R,), top-1 accuracy (0 to 1).
+    """
+
+    loss: torch.Tensor
+    accuracy: torch.Tensor
+
+    def summary(self, confidence: float = 0.95) -> dict[str, float]:
+        """Means with a normal-approximation confidence half-width over the repetitions."""
+        from scipy.stats import norm
+
+        z = float(norm.ppf(0.5 + confidence / 2))
+        out = {}
+        for name in ("loss", "accuracy"):
+            values = getattr(self, name)
+            n = len(values)
+            half = z * float(values.std(unbiased=True)) / math.sqrt(n) if n > 1 else math.nan
+            out[f"{name}_mean"] = float(values.mean())
+            out[f"{name}_ci"] = half
+        return out
+
+
+class PerturbedEvaluator:
+    """Evaluates a network whose mappable weights are quantized, with some of them replaced per weight set.
+
+    The *base* network has every mappable weight quantized to ``base_bits`` (the paper's uniform 12-bit
+    reference) without errors. A weight set maps module names to replacement weights; each is evaluated
+    on ``data`` through the layer graph, reusing every activation that no replaced weight feeds.
+
+    Args:
+        model: the trained network (put in eval mode; never modified).
+        data: the images to evaluate on.
+        quant: how weights are quantized.
+        base_bits: word length of the unperturbed weights (``None``: keep them in float).
+        batch_size: images per micro-batch.
+    """
+
+    def __init__(self, model: nn.Module, data: ImageTensors, quant: QuantSpec = QuantSpec(),
+                 base_bits: int | None = BASELINE_BITS, batch_size: int = 128):
+        model.eval()
+        self.model, self.data, self.quant, self.batch_size = model, data, quant, batch_size
+        self.layers = {layer.name: layer for layer in mappable_layers(model)}
+        self.graph = layer_graph(model)
+        self.base_bits = base_bits
+        self.base_weights = {}
+        if base_bits is not None:
+            for layer in self.layers.values():
+                for name, q in quantize_layer(model, layer.modules, base_bits, quant).items():
+                    self.base_weights[name] = q.dequantize()
+
+    def layer(self, name: str):
+        if name not in self.layers:
+            raise ValueError(f"unknown layer {name!r}; the model's mappable layers are {list(self.layers)}")
+        return self.layers[name]
+
+    def perturbed_weight_sets(self, layer_configs: dict[str, CellConfig], mlc=FeFETMLC(), slc=SLC(),
+                              repetitions: int = 1, generator: torch.Generator | None = None) -> list[dict]:
+        """``repetitions`` weight sets with the layers of ``layer_configs`` quantized to their configuration
+        and read back through the devices (one independent draw of every cell per set)."""
+        generator = generator if generator is not None else torch.Generator().manual_seed(0)
+        sets = [dict() for _ in range(repetitions)]
+        for layer_name, config in layer_configs.items():
+            if not isinstance(config, CellConfig):
+                raise ValueError(f"configuration of layer {layer_name!r} must be a CellConfig; got {config!r}")
+            for module, q in quantize_layer(self.model, self.layer(layer_name).modules, config.bits, self.quant).items():
+                codes = inject_cell_errors(q, config, mlc, slc, repetitions, generator)
+                weights = q.with_codes(codes).dequantize()
+                for r in range(repetitions):
+                    sets[r][module] = weights[r]
+        return sets
+
+    def _plan(self, changed: set[str]) -> tuple[list, list]:
+        dirty = set()
+        for node in self.graph:
+            if set(node.modules) & changed or any(i in dirty for i in node.inputs):
+                dirty.add(node.name)
+        prefix = [n for n in self.graph if n.name not in dirty]
+        suffix = [n for n in self.graph if n.name in dirty]
+        return prefix, suffix
+
+    @torch.no_grad()
+    def evaluate(self, weight_sets: list[dict], progress: bool = False, chunk: int = 8) -> InjectionResult:
+        """Loss and accuracy of the base network with each weight set's replacements.
+
+        Args:
+            weight_sets: one dict per evaluation, module name -> replacement weight (``{}``: the base).
+            progress: show a progress bar over micro-batches.
+            chunk: weight sets evaluated together in one vectorized pass (``torch.func.vmap``: a
+                convolution whose input is shared by the sets becomes one convolution with the sets'
+                filters side by side); 1 runs them one by one.
+        """
+        if not weight_sets:
+            raise ValueError("weight_sets must hold at least one set (an empty dict is the base network)")
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"chunk must be an integer >= 1; got {chunk!r}")
+        known = {m for layer in self.layers.values() for m in layer.modules}
+        changed = sorted(set().union(*weight_sets))
+        if set(changed) - known:
+            raise ValueError(f"unknown module(s) {sorted(set(changed) - known)}; mappable modules are {sorted(known)}")
+        prefix, suffix = self._plan(set(changed))
+        needed = {i for node in suffix for i in node.inputs} | {"logits"}
+
+        def default(name):
+            return self.base_weights.get(name, self.model.get_submodule(name).weight.detach())
+
+        # the changed modules' weights of every set, stacked: name -> (sets, *shape)
+        stacked = {name: torch.stack([ws.get(name, default(name)) for ws in weight_sets]) for name in changed}
+
+        def run_suffix(changed_weights: dict, cached: dict) -> torch.Tensor:
+            weights = {**self.base_weights, **changed_weights}
+            local = dict(cached)
+            for node in suffix:
+                local[node.name] = node.run([local[i] for i in node.inputs], weights)
+            return local["logits"]
+
+        batched = torch.func.vmap(run_suffix, in_dims=(0, None))
+        loss = torch.zeros(len(weight_sets), dtype=torch.float64)
+        correct = torch.zeros(len(weight_sets), dtype=torch.float64)
+        n = len(self.data)
+        starts = range(0, n, self.batch_size)
+        for start in tqdm(starts, desc="evaluating", unit="batch", disable=not progress, mininterval=2.0):
+            x = self.data.images[start : start + self.batch_size]
+            y = self.data.labels[start : start + self.batch_size]
+            values = {"input": x}
+            for node in prefix:
+                values[node.name] = node.run([values[i] for i in node.inputs], self.base_weights)
+            cached = {k: v for k, v in values.items() if k in needed}
+            if not suffix:  # nothing changed: every set is the base network
+                logits = cached["logits"].expand(len(weight_sets), *cached["logits"].shape)
+            else:
+                parts = []
+                for c in range(0, len(weight_sets), chunk):
+                    part = {name: w[c : c + chunk] for name, w in stacked.items()}
+                    if chunk == 1:
+                        parts.append(run_suffix({k: v[0] for k, v in part.items()}, cached).unsqueeze(0))
+                    else:
+                        parts.append(batched(part, cached))
+                logits = torch.cat(parts)  # (sets, batch, classes)
+            sets, b, classes = logits.shape
+            per_image = nn.functional.cross_entropy(logits.reshape(sets * b, classes), y.repeat(sets),
+                                                    reduction="none").view(sets, b)
+            loss += per_image.sum(1).double()
+            correct += (logits.argmax(2) == y).sum(1).double()
+        return InjectionResult(loss / n, correct / n)
+
+
+def evaluate_with_errors(
+    model: nn.Module,
+    data: ImageTensors,
+    layer_configs: dict[str, CellConfig],
+    mlc=FeFETMLC(),
+    slc=SLC(),
+    repetitions: int = 10,
+    seed: int = 0,
+    quant: QuantSpec = QuantSpec(),
+    base_bits: int | None = BASELINE_BITS,
+    batch_size: int = 128,
+    progress: bool = False,
+) -> InjectionResult:
+    """Evaluate ``model`` with the layers of ``layer_configs`` stored in cells of the given devices.
+
+    Every other mappable layer is quantized to ``base_bits`` without errors. Returns the loss and accuracy
+    of each of the ``repetitions`` independent error draws (seeded by ``seed``).
+    """
+    evaluator = PerturbedEvaluator(model, data, quant, base_bits, batch_size)
+    generator = torch.Generator().manual_seed(int(seed))
+    sets = evaluator.perturbed_weight_sets(layer_configs, mlc, slc, repetitions, generator)
+    return evaluator.evaluate(sets, progress=progress)
+
+
+@torch.no_grad()
+def naive_evaluate_with_errors(model: nn.Module, data: ImageTensors, weight_sets: list[dict],
+                               base_weights: dict, batch_size: int = 128) -> InjectionResult:
+    """The naive way, for benchmarks and tests: write each set's weights into the model in place and run
+    full forward passes (the original weights are restored afterwards)."""
+    model.eval()
+    originals = {name: model.get_submodule(name).weight.detach().clone() for name in base_weights}
+    loss = np.zeros(len(weight_sets))
+    correct = np.zeros(len(weight_sets))
+    try:
+        for s, ws in enumerate(weight_sets):
+            for name, w in {**base_weights, **ws}.items():
+                model.get_submodule(name).weight.copy_(w)
+            for start in range(0, len(data), batch_size):
+                x = data.images[start : start + batch_size]
+                y = data.labels[start : start + batch_size]
+                logits = model(x)
+                loss[s] += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+                correct[s] += (logits.argmax(1) == y).sum().item()
+    finally:
+        for name, w in originals.items():
+            model.get_submodule(name).weight.copy_(w)
+    n = len(data)
+    return InjectionResult(torch.from_numpy(loss / n), torch.from_numpy(correct / n))
