@@ -32,7 +32,7 @@ from imckit.devices import SLC, FeFETMLC, sample_reads
 from imckit.models import layer_graph, mappable_layers
 from imckit.quant import ALPHAS, QuantizedTensor, quantize
 
-__all__ = ["QuantSpec", "inject_cell_errors", "quantize_layer", "PerturbedEvaluator", "InjectionResult",
+__all__ = ["QuantSpec", "inject_cell_errors", "expected_changed_share", "quantize_layer", "PerturbedEvaluator", "InjectionResult",
            "evaluate_with_errors", "naive_evaluate_with_errors"]
 
 
@@ -46,7 +46,7 @@ class QuantSpec:
         symmetric: symmetric grid (``alpha=None`` only; the auto modes are symmetric).
     """
 
-    alpha: str | None = "auto_po2"
+    alpha: str | None = "auto"
     integer: int = 0
     symmetric: bool = False
 
@@ -97,6 +97,17 @@ def inject_cell_errors(
         delta = sample_reads(matrix, values.expand(shape), generator) - values
         read += delta << shift
     return q.from_words(read)
+
+
+def expected_changed_share(q: QuantizedTensor, config: CellConfig, mlc=FeFETMLC(), slc=SLC()) -> float:
+    """Expected share of weights whose code changes in one read: ``1 - mean_w prod_cells P(correct | state)``,
+    from the states the cells of ``q`` actually hold."""
+    words = q.to_words().flatten()
+    survive = torch.ones(words.shape, dtype=torch.float64)
+    diagonals = {2: torch.diagonal(mlc.transition_matrix()), 1: torch.diagonal(slc.transition_matrix())}
+    for shift, width in config.cells():
+        survive *= diagonals[width][(words >> shift) & ((1 << width) - 1)]
+    return float(1 - survive.mean())
 
 
 def quantize_layer(model: nn.Module, modules: tuple[str, ...], bits: int, quant: QuantSpec) -> dict[str, QuantizedTensor]:
@@ -190,41 +201,26 @@ class PerturbedEvaluator:
         return prefix, suffix
 
     @torch.no_grad()
-    def evaluate(self, weight_sets: list[dict], progress: bool = False, chunk: int = 8) -> InjectionResult:
+    def evaluate(self, weight_sets: list[dict], progress: bool = False) -> InjectionResult:
         """Loss and accuracy of the base network with each weight set's replacements.
 
         Args:
             weight_sets: one dict per evaluation, module name -> replacement weight (``{}``: the base).
             progress: show a progress bar over micro-batches.
-            chunk: weight sets evaluated together in one vectorized pass (``torch.func.vmap``: a
-                convolution whose input is shared by the sets becomes one convolution with the sets'
-                filters side by side); 1 runs them one by one.
+
+        Running several sets at once through ``torch.func.vmap`` (their filters side by side in one
+        convolution) was measured slower on CPU than one set after another (see benchmarks/), so the sets
+        run one by one on the shared cached activations.
         """
         if not weight_sets:
             raise ValueError("weight_sets must hold at least one set (an empty dict is the base network)")
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"chunk must be an integer >= 1; got {chunk!r}")
         known = {m for layer in self.layers.values() for m in layer.modules}
-        changed = sorted(set().union(*weight_sets))
-        if set(changed) - known:
-            raise ValueError(f"unknown module(s) {sorted(set(changed) - known)}; mappable modules are {sorted(known)}")
-        prefix, suffix = self._plan(set(changed))
+        changed = set().union(*weight_sets)
+        if changed - known:
+            raise ValueError(f"unknown module(s) {sorted(changed - known)}; mappable modules are {sorted(known)}")
+        prefix, suffix = self._plan(changed)
         needed = {i for node in suffix for i in node.inputs} | {"logits"}
-
-        def default(name):
-            return self.base_weights.get(name, self.model.get_submodule(name).weight.detach())
-
-        # the changed modules' weights of every set, stacked: name -> (sets, *shape)
-        stacked = {name: torch.stack([ws.get(name, default(name)) for ws in weight_sets]) for name in changed}
-
-        def run_suffix(changed_weights: dict, cached: dict) -> torch.Tensor:
-            weights = {**self.base_weights, **changed_weights}
-            local = dict(cached)
-            for node in suffix:
-                local[node.name] = node.run([local[i] for i in node.inputs], weights)
-            return local["logits"]
-
-        batched = torch.func.vmap(run_suffix, in_dims=(0, None))
+        merged = [{**self.base_weights, **ws} for ws in weight_sets]
         loss = torch.zeros(len(weight_sets), dtype=torch.float64)
         correct = torch.zeros(len(weight_sets), dtype=torch.float64)
         n = len(self.data)
@@ -236,22 +232,13 @@ class PerturbedEvaluator:
             for node in prefix:
                 values[node.name] = node.run([values[i] for i in node.inputs], self.base_weights)
             cached = {k: v for k, v in values.items() if k in needed}
-            if not suffix:  # nothing changed: every set is the base network
-                logits = cached["logits"].expand(len(weight_sets), *cached["logits"].shape)
-            else:
-                parts = []
-                for c in range(0, len(weight_sets), chunk):
-                    part = {name: w[c : c + chunk] for name, w in stacked.items()}
-                    if chunk == 1:
-                        parts.append(run_suffix({k: v[0] for k, v in part.items()}, cached).unsqueeze(0))
-                    else:
-                        parts.append(batched(part, cached))
-                logits = torch.cat(parts)  # (sets, batch, classes)
-            sets, b, classes = logits.shape
-            per_image = nn.functional.cross_entropy(logits.reshape(sets * b, classes), y.repeat(sets),
-                                                    reduction="none").view(sets, b)
-            loss += per_image.sum(1).double()
-            correct += (logits.argmax(2) == y).sum(1).double()
+            for s, weights in enumerate(merged):
+                local = dict(cached)
+                for node in suffix:
+                    local[node.name] = node.run([local[i] for i in node.inputs], weights)
+                logits = local["logits"]
+                loss[s] += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+                correct[s] += (logits.argmax(1) == y).sum().item()
         return InjectionResult(loss / n, correct / n)
 
 
