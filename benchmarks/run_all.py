@@ -1,9 +1,10 @@
 """Run every benchmark in turn (never two at once: timings on 2 cores need the machine to themselves)."""
 
 import bench_eval
+import bench_injection
 import bench_training
 
 if __name__ == "__main__":
-    for bench in (bench_eval, bench_training):
+    for bench in (bench_eval, bench_training, bench_injection):
         print(f"\n## {bench.__name__}\n")
         bench.main()

@@ -154,11 +154,11 @@ class PerturbedEvaluator:
         data: the images to evaluate on.
         quant: how weights are quantized.
         base_bits: word length of the unperturbed weights (``None``: keep them in float).
-        batch_size: images per micro-batch.
+        batch_size: images per micro-batch (256 was fastest on 2 CPU cores, benchmarks/bench_injection.py).
     """
 
     def __init__(self, model: nn.Module, data: ImageTensors, quant: QuantSpec = QuantSpec(),
-                 base_bits: int | None = BASELINE_BITS, batch_size: int = 128):
+                 base_bits: int | None = BASELINE_BITS, batch_size: int = 256):
         model.eval()
         self.model, self.data, self.quant, self.batch_size = model, data, quant, batch_size
         self.layers = {layer.name: layer for layer in mappable_layers(model)}
@@ -209,8 +209,8 @@ class PerturbedEvaluator:
             progress: show a progress bar over micro-batches.
 
         Running several sets at once through ``torch.func.vmap`` (their filters side by side in one
-        convolution) was measured slower on CPU than one set after another (see benchmarks/), so the sets
-        run one by one on the shared cached activations.
+        convolution) was measured 0.3-1.0x the speed of one set after another on 2 CPU cores (8 sets,
+        2,000 images, during development), so the sets run one by one on the shared cached activations.
         """
         if not weight_sets:
             raise ValueError("weight_sets must hold at least one set (an empty dict is the base network)")
@@ -218,6 +218,11 @@ class PerturbedEvaluator:
         changed = set().union(*weight_sets)
         if changed - known:
             raise ValueError(f"unknown module(s) {sorted(changed - known)}; mappable modules are {sorted(known)}")
+        for ws in weight_sets:
+            for name, w in ws.items():
+                expected = tuple(self.model.get_submodule(name).weight.shape)
+                if tuple(w.shape) != expected:
+                    raise ValueError(f"replacement weight for {name!r} has shape {tuple(w.shape)}; expected {expected}")
         prefix, suffix = self._plan(changed)
         needed = {i for node in suffix for i in node.inputs} | {"logits"}
         merged = [{**self.base_weights, **ws} for ws in weight_sets]
@@ -226,7 +231,7 @@ class PerturbedEvaluator:
         n = len(self.data)
         starts = range(0, n, self.batch_size)
         for start in tqdm(starts, desc="evaluating", unit="batch", disable=not progress, mininterval=2.0):
-            x = self.data.images[start : start + self.batch_size]
+            x = self.data.images[start : start + self.batch_size].contiguous(memory_format=torch.channels_last)
             y = self.data.labels[start : start + self.batch_size]
             values = {"input": x}
             for node in prefix:
@@ -252,7 +257,7 @@ def evaluate_with_errors(
     seed: int = 0,
     quant: QuantSpec = QuantSpec(),
     base_bits: int | None = BASELINE_BITS,
-    batch_size: int = 128,
+    batch_size: int = 256,
     progress: bool = False,
 ) -> InjectionResult:
     """Evaluate ``model`` with the layers of ``layer_configs`` stored in cells of the given devices.

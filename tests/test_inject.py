@@ -113,3 +113,14 @@ def test_expected_changed_share_matches_sampling():
     n = codes.numel()
     assert observed == pytest.approx(expected, abs=5 * (expected * (1 - expected) / n) ** 0.5)
     assert expected_changed_share(q, CellConfig(8, 4), IDENTITY4) == 0.0
+
+
+def test_evaluate_rejects_bad_weight_sets(toy):
+    model, data = toy
+    ev = PerturbedEvaluator(model, data)
+    with pytest.raises(ValueError, match="at least one set"):
+        ev.evaluate([])
+    with pytest.raises(ValueError, match="unknown module"):
+        ev.evaluate([{"stack9.conv": torch.zeros(1)}])
+    with pytest.raises(ValueError, match=r"replacement weight for 'head.fc' has shape \(3,\); expected \(4, 32\)"):
+        ev.evaluate([{"head.fc": torch.zeros(3)}])

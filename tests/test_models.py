@@ -66,3 +66,23 @@ def test_bad_arguments(kwargs, message):
 def test_unknown_model():
     with pytest.raises(ValueError, match="model must be one of 'resnet8'"):
         build_model("vgg16")
+
+
+def test_layer_graph_equals_forward_in_eval_mode():
+    from imckit.models import layer_graph
+
+    torch.manual_seed(1)
+    model = resnet8(in_channels=3, num_classes=5)
+    for module in model.modules():  # non-trivial BatchNorm statistics, so that folding them is tested
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    x = torch.randn(4, 3, 32, 32)
+    values = {"input": x.contiguous(memory_format=torch.channels_last)}
+    with torch.no_grad():
+        for node in layer_graph(model):
+            values[node.name] = node.run([values[i] for i in node.inputs], {})
+        assert torch.allclose(values["logits"], model(x), rtol=1e-4, atol=1e-5)
