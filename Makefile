@@ -45,4 +45,4 @@ bench: env
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf _build book/chapters book/_mathjax results
+	rm -rf _build book/chapters results

@@ -193,13 +193,14 @@ def run_notebooks(
 
 
 def _install_mathjax(root: Path) -> None:
-    """Copy MathJax 3 (from the ``django-static-mathjax`` wheel) to ``book/_mathjax/mathjax`` for the build."""
+    """Copy MathJax 3 (from the ``django-static-mathjax`` wheel) to ``_build/.mathjax/mathjax`` for the build
+    (``_config.yml`` serves that folder as the book's ``mathjax/``)."""
     try:
         import mathjax  # the django-static-mathjax package
     except ImportError:
         raise BookError("MathJax is missing: pip install 'imckit[book]' (it ships MathJax 3 for offline math)") from None
     source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
-    target = root / "book" / "_mathjax" / "mathjax"
+    target = root / "_build" / ".mathjax" / "mathjax"
     if not (target / "tex-chtml.js").is_file():
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(source, target)

@@ -67,7 +67,7 @@ def test_plan_merges_globals_groups_and_profiles():
 def _copy_book(root):
     for name in ("_config.yml", "_toc.yml"):
         shutil.copy(ROOT / name, root / name)
-    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("chapters", "_mathjax"))
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("chapters"))
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
 
 
