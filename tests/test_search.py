@@ -1,0 +1,62 @@
+import itertools
+
+import numpy as np
+import pytest
+
+from imckit.search import exact_pareto_front, pareto_mask
+
+
+def _brute_force(memory, loss):
+    allowed = [np.where(~np.isnan(row))[0] for row in memory]
+    genomes = np.array(list(itertools.product(*allowed)))
+    rows = np.arange(memory.shape[0])
+    objectives = np.stack([memory[rows, genomes].sum(1), loss[rows, genomes].sum(1)], axis=1)
+    front = []
+    for i, p in enumerate(objectives):
+        dominated = np.any(np.all(objectives <= p, axis=1) & np.any(objectives < p, axis=1))
+        if not dominated:
+            front.append(tuple(p))
+    return sorted(set(front)), genomes, objectives
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_front_equals_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    layers, configs = rng.integers(2, 6), rng.integers(2, 6)
+    memory = rng.integers(1, 20, (layers, configs)).astype(float)  # integers: ties happen
+    loss = np.round(rng.normal(size=(layers, configs)), 1)
+    forbidden = rng.random((layers, configs)) < 0.2
+    forbidden[:, 0] = False
+    memory[forbidden] = loss[forbidden] = np.nan
+    genomes, objectives = exact_pareto_front(memory, loss)
+    expected, _, _ = _brute_force(memory, loss)
+    assert objectives.shape == (len(expected), 2) and np.allclose(objectives, np.array(expected))
+    rows = np.arange(layers)
+    assert np.allclose(memory[rows, genomes].sum(1), objectives[:, 0])
+    assert np.allclose(loss[rows, genomes].sum(1), objectives[:, 1])
+    assert not np.isnan(memory[rows, genomes]).any()  # only allowed configurations
+    assert np.all(np.diff(objectives[:, 0]) > 0) and np.all(np.diff(objectives[:, 1]) < 0)
+
+
+def test_ties_keep_the_smallest_genome():
+    memory = np.array([[1.0, 1.0], [2.0, 2.0]])
+    loss = np.array([[0.0, 0.0], [0.0, 0.0]])
+    genomes, objectives = exact_pareto_front(memory, loss)
+    assert genomes.tolist() == [[0, 0]] and objectives.tolist() == [[3.0, 0.0]]
+
+
+def test_pareto_mask():
+    points = np.array([[1, 5], [2, 3], [2, 4], [3, 3], [4, 1], [1, 5]])
+    assert pareto_mask(points).tolist() == [True, True, False, False, True, False]
+
+
+@pytest.mark.parametrize("memory,loss,message", [
+    (np.ones(3), np.ones(3), "memory must be a 2-D table"),
+    (np.ones((2, 3)), np.ones((3, 2)), "loss must have the shape of memory"),
+    (np.array([[1.0, np.nan]]), np.array([[1.0, 2.0]]), "NaN .* in the same places"),
+    (np.array([[np.nan, np.nan], [1, 2]]), np.array([[np.nan, np.nan], [1, 2]]), r"layer\(s\) \[0\] allow no configuration"),
+    (np.array([[np.inf, 1.0]]), np.array([[1.0, 1.0]]), "finite"),
+])
+def test_bad_tables(memory, loss, message):
+    with pytest.raises(ValueError, match=message):
+        exact_pareto_front(memory, loss)
