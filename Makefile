@@ -25,7 +25,7 @@ env: $(STAMP)
 # error says where it looked and how to get the data.
 data: env
 	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ -z "$$IMCKIT_DATA" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get install -y -q dataset-fashion-mnist; fi
+		apt-get update -q && apt-get install -y -q dataset-fashion-mnist; fi
 	$(BIN)/python -c "from imckit.data import load_dataset; d = load_dataset('fashion-mnist'); print('Fashion-MNIST:', d.source)"
 
 run: data
@@ -38,7 +38,7 @@ book: data
 smoke-book:
 	$(MAKE) book PROFILE=smoke
 
-test: env
+test: data
 	$(BIN)/python -m pytest -q -ra
 
 bench: env

@@ -142,6 +142,7 @@ def run_notebooks(
 
     manifest_path = Path(manifest)
     runs = plan_runs(load_manifest(manifest_path), profile)
+    only = only or None  # an empty selection means every notebook
     if only:
         unknown = sorted(set(only) - {r.notebook for r in runs})
         if unknown:
@@ -175,7 +176,8 @@ def run_notebooks(
             if error is None:
                 _run_record_cell(nb, run, params, sum(result.cell_seconds))
                 nbformat.write(nb, target)
-        budget = f" (budget {run.budget_s:.0f} s{', EXCEEDED' if run.budget_s and seconds > run.budget_s else ''})" \
+        cells = sum(result.cell_seconds)
+        budget = f" (cells {cells:.1f} s, budget {run.budget_s:.0f} s{', EXCEEDED' if cells > run.budget_s else ''})" \
             if run.budget_s else ""
         print(f"[imckit.book] {run.output}: {'FAILED' if error else 'ok'} in {seconds:.1f} s{budget}", flush=True)
         results.append(result)
@@ -202,8 +204,11 @@ def _install_mathjax(root: Path) -> None:
     source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
     target = root / "_build" / ".mathjax" / "mathjax"
     if not (target / "tex-chtml.js").is_file():
+        partial = target.with_name("mathjax.partial")
+        shutil.rmtree(partial, ignore_errors=True)
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(source, target)
+        shutil.copytree(source, partial)  # an interrupted copy leaves only the .partial folder
+        os.replace(partial, target)
 
 
 def check_complete(root: str | Path = ROOT) -> dict:
@@ -227,12 +232,12 @@ def build_book(root: str | Path = ROOT, strict: bool = True) -> Path:
     root = Path(root)
     check_complete(root)
     _install_mathjax(root)
-    command = [sys.executable, "-m", "jupyter_book", "build", str(root), "--builder", "html"]
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
+    if jb is None:
+        raise BookError("the jupyter-book command is missing: pip install 'imckit[book]'")
+    command = [jb, "build", str(root), "--builder", "html"]
     if strict:
         command += ["-W", "-n", "--keep-going"]
-    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
-    if jb:
-        command = [jb, *command[3:]]
     print("[imckit.book] " + " ".join(command), flush=True)
     completed = subprocess.run(command, cwd=root)
     if completed.returncode != 0:

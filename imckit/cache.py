@@ -29,10 +29,13 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "imckit"
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()  # read once at import: changing it later would race with other threads' files
 
 
 def cache_key(spec: dict) -> str:
@@ -57,7 +60,7 @@ def save_entry(path: str | os.PathLike, key: str, payload: Any) -> Path:
             torch.save(record, f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

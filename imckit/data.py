@@ -222,19 +222,26 @@ def _fashion_mnist_folder(root: Path | None) -> tuple[Path, list[str]]:
         for folder in (base, base / "fashion-mnist"):
             found = [folder / f if (folder / f).is_file() else folder / f"{f}.gz" for f in FASHION_MNIST_FILES]
             if all(p.is_file() for p in found):
-                target = data_home() / "FashionMNIST" / "raw"
+                # one unpacked copy per source folder, so that two sources never mix
+                key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+                unpacked = data_home() / "unpacked" / key
+                target = unpacked / "FashionMNIST" / "raw"
                 for src, name in zip(found, FASHION_MNIST_FILES):
                     dst = target / name
-                    if _idx_file_ok(dst):
+                    if _idx_file_ok(dst) and dst.stat().st_mtime >= src.stat().st_mtime:
                         continue
-                    if src.suffix == ".gz":
-                        _atomic_gunzip(src, dst)
-                    else:
-                        dst.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copyfile(src, dst)
+                    try:
+                        if src.suffix == ".gz":
+                            _atomic_gunzip(src, dst)
+                        else:
+                            dst.parent.mkdir(parents=True, exist_ok=True)
+                            shutil.copyfile(src, dst)
+                    except (EOFError, OSError) as err:
+                        raise DatasetNotFoundError(
+                            f"Fashion-MNIST file {src} (found via {label}) cannot be read: {err}") from None
                     if not _idx_file_ok(dst):
                         raise DatasetNotFoundError(f"Fashion-MNIST file {src} (found via {label}) is truncated or not an IDX file")
-                return data_home(), looked
+                return unpacked, looked
         looked.append(f"{label}: {base}")
     return None, looked
 
@@ -279,8 +286,9 @@ def _load_cifar10(root: Path | None, download: bool) -> Dataset:
                 + str(data_home())
             )
         folder = data_home()
-    try:
-        splits = [CIFAR10(str(folder), train=train, download=download) for train in (True, False)]
+    try:  # download (if asked) only into the kit's data folder, never into a folder found elsewhere
+        fetch = download and folder == data_home()
+        splits = [CIFAR10(str(folder), train=train, download=fetch) for train in (True, False)]
     except RuntimeError as err:  # torchvision's integrity check (MD5 of every batch file)
         raise DatasetNotFoundError(f"CIFAR-10 under {folder} is incomplete or corrupted: {err}") from None
     train, test = _normalized(

@@ -59,7 +59,12 @@ def validate_transition_matrix(matrix, name: str = "transition matrix") -> torch
 
 
 def bit_error_rate(matrix) -> float:
-    """Probability that a cell reads back another state, for a uniform random pattern of written states."""
+    """Probability that a cell reads back another state, for a uniform random pattern of written states.
+
+    This is the paper's "bit error rate" of its MLC campaign: its Fig. 2c counts errors per FeFET, with
+    their distance in states, so an error is a cell read in a wrong state (one that may flip one or both
+    of its bits), not a count of flipped bits.
+    """
     m = validate_transition_matrix(matrix)
     return float(1 - torch.diagonal(m).mean())
 
@@ -195,6 +200,9 @@ class FeFETMLC:
             return bit_error_rate(device.transition_matrix())
 
         low, high = 1e-4, 1e-4
+        if ber(low) > target_ber:
+            raise ValueError(f"target_ber {target_ber} is below the error rate these thresholds give even with "
+                             f"vanishing spread ({ber(low):.4f}); put the thresholds between the state means")
         while ber(high) < target_ber:
             high *= 2
             if high > 1e4:

@@ -133,6 +133,8 @@ class InjectionResult:
         """Means with a normal-approximation confidence half-width over the repetitions."""
         from scipy.stats import norm
 
+        if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+            raise ValueError(f"confidence must be a number in (0, 1); got {confidence!r}")
         z = float(norm.ppf(0.5 + confidence / 2))
         out = {}
         for name in ("loss", "accuracy"):

@@ -269,6 +269,9 @@ def pretrained(
         data = load_dataset(spec.dataset, root=data_root)
     elif data.name != spec.dataset:
         raise ValueError(f"data holds {data.name!r} but spec.dataset is {spec.dataset!r}")
+    for name, size, split in (("train_size", spec.train_size, data.train), ("test_size", spec.test_size, data.test)):
+        if size is not None and size > len(split):
+            raise ValueError(f"{name} must be at most the split's {len(split):,} images (or None); got {size:,}")
     train_set = data.train.subset(spec.train_size, spec.seed)
     test_set = data.test.subset(spec.test_size, spec.seed)
     description = {

@@ -32,7 +32,7 @@ def test_fashion_mnist_from_gzipped_idx_files(tiny_fashion_mnist, tmp_path, monk
     assert ds.train.images.shape == (40, 1, 28, 28) and ds.test.images.shape == (20, 1, 28, 28)
     assert ds.num_classes == 10 and ds.in_channels == 1
     # decompressed into the writable data folder, never next to the originals
-    assert (data_mod.data_home() / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file()
+    assert (data_mod.data_home() / "unpacked").is_dir() and ds.source.startswith(str(data_mod.data_home()))
     assert sorted(p.name for p in tiny_fashion_mnist.iterdir()) == sorted(
         f"{f}.gz" for f in data_mod.FASHION_MNIST_FILES)
     # normalized with the training split's statistics
@@ -42,7 +42,7 @@ def test_fashion_mnist_from_gzipped_idx_files(tiny_fashion_mnist, tmp_path, monk
 def test_truncated_decompressed_file_is_redone(tiny_fashion_mnist, tmp_path, monkeypatch):
     monkeypatch.setattr(data_mod, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
     first = load_dataset("fashion-mnist", root=tiny_fashion_mnist)
-    raw = data_mod.data_home() / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
+    raw = next((data_mod.data_home() / "unpacked").glob("*/FashionMNIST/raw/train-images-idx3-ubyte"))
     raw.write_bytes(raw.read_bytes()[:-100])  # an interrupted copy
     assert not data_mod._idx_file_ok(raw)
     second = load_dataset("fashion-mnist", root=tiny_fashion_mnist)
@@ -61,6 +61,26 @@ def test_truncated_source_file_is_reported(tmp_path, monkeypatch):
     path.write_bytes(path.read_bytes()[:-5])
     with pytest.raises(DatasetNotFoundError, match="truncated"):
         load_dataset("fashion-mnist", root=folder)
+
+
+def test_two_sources_never_mix(tiny_fashion_mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(data_mod, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    other = tmp_path / "other"
+    other.mkdir()
+    rng = np.random.default_rng(9)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        write_idx(other / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), gz=True)
+        write_idx(other / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n), gz=True)
+    assert len(load_dataset("fashion-mnist", root=tiny_fashion_mnist).train) == 40
+    assert len(load_dataset("fashion-mnist", root=other).train) == 30
+
+
+def test_truncated_gzip_is_reported(tiny_fashion_mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr(data_mod, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    path = tiny_fashion_mnist / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(DatasetNotFoundError, match="cannot be read"):
+        load_dataset("fashion-mnist", root=tiny_fashion_mnist)
 
 
 @requires_debian_fashion_mnist

@@ -113,3 +113,8 @@ def test_campaign_shape_and_reproducibility():
     assert torch.allclose(a.empirical_matrix().sum(1), torch.ones(4, dtype=torch.float64))
     with pytest.raises(ValueError, match="arrays must be a positive integer"):
         simulate_campaign(FeFETMLC(), arrays=0)
+
+
+def test_calibration_refuses_an_unreachable_target():
+    with pytest.raises(ValueError, match="below the error rate these thresholds give"):
+        FeFETMLC.calibrated(0.04, thresholds=(-9.0, -8.5, -8.2))

@@ -124,3 +124,11 @@ def test_evaluate_rejects_bad_weight_sets(toy):
         ev.evaluate([{"stack9.conv": torch.zeros(1)}])
     with pytest.raises(ValueError, match=r"replacement weight for 'head.fc' has shape \(3,\); expected \(4, 32\)"):
         ev.evaluate([{"head.fc": torch.zeros(3)}])
+
+
+def test_summary_checks_confidence(toy):
+    model, data = toy
+    result = PerturbedEvaluator(model, data).evaluate([{}, {}])
+    assert result.summary()["loss_ci"] == 0.0
+    with pytest.raises(ValueError, match=r"confidence must be a number in \(0, 1\)"):
+        result.summary(95)

@@ -131,3 +131,8 @@ def test_smoke_baseline_on_real_data_is_reproducible(tmp_path):
     assert not a.from_cache and not b.from_cache
     assert a.test == b.test and a.key == b.key
     assert a.test.accuracy > 0.5  # far above chance (0.1) after two small epochs
+
+
+def test_subset_larger_than_the_split_names_the_field():
+    with pytest.raises(ValueError, match="train_size must be at most the split's 96 images"):
+        pretrained(BaselineSpec(train_size=500), data=_toy_dataset())
