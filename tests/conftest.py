@@ -28,16 +28,20 @@ def write_idx(path: Path, array: np.ndarray, gz: bool) -> Path:
     return path
 
 
+def write_fashion_mnist(folder: Path, train: int, test: int, seed: int = 0, gz: bool = True) -> Path:
+    """The four Fashion-MNIST IDX files of random content in ``folder`` (gzipped as Debian ships them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for prefix, n in (("train", train), ("t10k", test)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), gz=gz)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n), gz=gz)
+    return folder
+
+
 @pytest.fixture
 def tiny_fashion_mnist(tmp_path):
-    """A folder with the four Fashion-MNIST files (gzipped, as Debian ships them) of random content."""
-    folder = tmp_path / "fm-gz"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 40), ("t10k", 20)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), gz=True)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n), gz=True)
-    return folder
+    """A folder with the four Fashion-MNIST files (gzipped) of random content: 40 train, 20 test images."""
+    return write_fashion_mnist(tmp_path / "fm-gz", 40, 20)
 
 
 requires_debian_fashion_mnist = pytest.mark.skipif(

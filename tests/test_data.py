@@ -9,7 +9,7 @@ from PIL import Image
 import imckit.data as data_mod
 from imckit.data import DatasetNotFoundError, load_dataset
 
-from .conftest import requires_debian_fashion_mnist, write_idx
+from .conftest import requires_debian_fashion_mnist, write_fashion_mnist
 
 
 def test_unknown_dataset_name_is_a_clear_error():
@@ -51,12 +51,7 @@ def test_truncated_decompressed_file_is_redone(tiny_fashion_mnist, tmp_path, mon
 
 def test_truncated_source_file_is_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(data_mod, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
-    folder = tmp_path / "bad"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for prefix, n in (("train", 4), ("t10k", 2)):
-        write_idx(folder / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), gz=False)
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n), gz=False)
+    folder = write_fashion_mnist(tmp_path / "bad", 4, 2, gz=False)
     path = folder / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-5])
     with pytest.raises(DatasetNotFoundError, match="truncated"):
@@ -65,12 +60,7 @@ def test_truncated_source_file_is_reported(tmp_path, monkeypatch):
 
 def test_two_sources_never_mix(tiny_fashion_mnist, tmp_path, monkeypatch):
     monkeypatch.setattr(data_mod, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
-    other = tmp_path / "other"
-    other.mkdir()
-    rng = np.random.default_rng(9)
-    for prefix, n in (("train", 30), ("t10k", 10)):
-        write_idx(other / f"{prefix}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)), gz=True)
-        write_idx(other / f"{prefix}-labels-idx1-ubyte", rng.integers(0, 10, n), gz=True)
+    other = write_fashion_mnist(tmp_path / "other", 30, 10, seed=9)
     assert len(load_dataset("fashion-mnist", root=tiny_fashion_mnist).train) == 40
     assert len(load_dataset("fashion-mnist", root=other).train) == 30
 
