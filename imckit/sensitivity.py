@@ -1,0 +1,175 @@
+"""Layer-wise sensitivity to quantization x MLC/SLC configurations (seed paper 000, Sec. III, Table I).
+
+For each mappable layer and each cell configuration, the layer is quantized to the configuration, every
+cell is read back through its device ``repetitions`` times, and the network (all other layers at the
+uniform 12-bit reference, error-free) is evaluated on the test images. The table reports, per layer and
+configuration:
+
+* %ΔMemory: the devices saved against the uniform 12-bit SLC network, in percent of that network's
+  devices: ``100 * weights_l * (12 - devices_per_weight) / (12 * all mapped weights)`` (the paper's
+  definition; it reproduces the ratios of its Table I memory column);
+* %ΔLoss and %ΔAccuracy: the mean relative change against the error-free 12-bit network, in percent,
+  with a normal-approximation 95 % confidence half-width over the repetitions.
+
+Layers in ``mlc_excluded`` (default: the dense layers, as in the paper) get only SLC configurations; their
+other entries are NaN. Each (layer, configuration) draws its errors from its own seed, derived from
+``seed``, the layer's index and the configuration, so an entry does not depend on which other entries
+are computed. Results are cached by all their inputs (:mod:`imckit.cache`).
+
+Work in progress toward issue 4: the table computation and its cache; the chapter and the genetic search
+are still to come.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import imckit
+from imckit.cache import cache_dir, cache_key, load_entry, save_entry
+from imckit.cells import BASELINE_BITS, CellConfig, paper_configurations
+from imckit.data import ImageTensors
+from imckit.devices import SLC, FeFETMLC
+from imckit.inject import PerturbedEvaluator, QuantSpec
+
+__all__ = ["SensitivityTable", "sensitivity_table"]
+
+
+@dataclass(frozen=True, eq=False)
+class SensitivityTable:
+    """The sensitivity table: arrays of shape (layers, configurations), NaN where not allowed.
+
+    Attributes:
+        layers: layer names (rows).
+        configs: configurations (columns).
+        memory_reduction: %ΔMemory against the uniform 12-bit SLC network.
+        loss_change, loss_ci: mean relative loss change (%) and its 95 % half-width.
+        accuracy_change, accuracy_ci: mean relative accuracy change (%) and its 95 % half-width.
+        baseline_loss, baseline_accuracy: the error-free uniform 12-bit network's loss and accuracy.
+        repetitions: error draws per entry.
+    """
+
+    layers: tuple[str, ...]
+    configs: tuple[CellConfig, ...]
+    memory_reduction: np.ndarray
+    loss_change: np.ndarray
+    loss_ci: np.ndarray
+    accuracy_change: np.ndarray
+    accuracy_ci: np.ndarray
+    baseline_loss: float
+    baseline_accuracy: float
+    repetitions: int
+
+    def frame(self, values: str = "loss_change"):
+        """One of the arrays as a pandas DataFrame (rows: layers, columns: configuration labels)."""
+        import pandas as pd
+
+        return pd.DataFrame(getattr(self, values), index=list(self.layers), columns=[c.label for c in self.configs])
+
+
+def _entry_seed(seed: int, layer_index: int, config: CellConfig) -> int:
+    return int(np.random.SeedSequence([seed, layer_index, config.bits, config.mlc_cells]).generate_state(1)[0])
+
+
+def _fingerprint(model: nn.Module, data: ImageTensors) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    for tensor in (data.images, data.labels):
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def sensitivity_table(
+    model: nn.Module,
+    data: ImageTensors,
+    configs: tuple[CellConfig, ...] = paper_configurations(),
+    mlc=FeFETMLC(),
+    slc=SLC(),
+    repetitions: int = 100,
+    seed: int = 0,
+    quant: QuantSpec = QuantSpec(),
+    mlc_excluded: tuple[str, ...] | None = None,
+    cache: str | None = None,
+    progress: bool = True,
+) -> SensitivityTable:
+    """Compute (or load from the cache) the sensitivity table of ``model`` on ``data``.
+
+    Args:
+        model: the trained network (eval mode; not modified).
+        data: the test images.
+        configs: the configurations (columns), default the paper's ten.
+        mlc, slc: devices of the 2-bit and 1-bit cells.
+        repetitions: error draws per (layer, configuration), >= 1 (the paper: 100).
+        seed: base seed of the error draws.
+        quant: how weights are quantized.
+        mlc_excluded: layers that may use SLC configurations only (``None``: the dense layers).
+        cache: cache folder (``None``: :func:`imckit.cache.cache_dir`); ``""`` disables the cache.
+        progress: show a progress bar over the layers.
+    """
+    if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
+        raise ValueError(f"repetitions must be an integer >= 1; got {repetitions!r}")
+    configs = tuple(configs)
+    if not configs or not all(isinstance(c, CellConfig) for c in configs):
+        raise ValueError("configs must be a non-empty sequence of CellConfig")
+    evaluator = PerturbedEvaluator(model, data, quant, BASELINE_BITS)
+    layers = list(evaluator.layers.values())
+    if mlc_excluded is None:
+        mlc_excluded = tuple(layer.name for layer in layers if layer.kind == "dense")
+    unknown = set(mlc_excluded) - set(evaluator.layers)
+    if unknown:
+        raise ValueError(f"unknown layer(s) {sorted(unknown)} in mlc_excluded; layers are {list(evaluator.layers)}")
+
+    description = {
+        "kind": "sensitivity", "fingerprint": _fingerprint(model, data), "configs": [asdict(c) for c in configs],
+        "mlc": mlc.transition_matrix().tolist(), "slc": slc.transition_matrix().tolist(),
+        "repetitions": repetitions, "seed": seed, "quant": asdict(quant), "mlc_excluded": sorted(mlc_excluded),
+        "imckit": imckit.__version__,
+    }
+    key = cache_key(description)
+    path = None if cache == "" else Path(cache_dir() if cache is None else cache) / "sensitivity" / f"table-{key}.pt"
+    if path is not None:
+        entry = load_entry(path, key)
+        if entry is not None:
+            return SensitivityTable(tuple(entry["layers"]), configs, *(entry[k].numpy() for k in (
+                "memory_reduction", "loss_change", "loss_ci", "accuracy_change", "accuracy_ci")),
+                entry["baseline_loss"], entry["baseline_accuracy"], repetitions)
+
+    base = evaluator.evaluate([{}])
+    base_loss, base_acc = float(base.loss[0]), float(base.accuracy[0])
+    total_weights = sum(layer.weights for layer in layers)
+    shape = (len(layers), len(configs))
+    arrays = {k: np.full(shape, np.nan) for k in (
+        "memory_reduction", "loss_change", "loss_ci", "accuracy_change", "accuracy_ci")}
+    for i, layer in enumerate(tqdm(layers, desc="sensitivity", unit="layer", disable=not progress)):
+        allowed = [j for j, c in enumerate(configs) if not (layer.name in mlc_excluded and c.mlc_cells > 0)]
+        if not allowed:  # an MLC-excluded layer and only MLC configurations: its row stays NaN
+            continue
+        sets = []
+        for j in allowed:
+            generator = torch.Generator().manual_seed(_entry_seed(seed, layer.index, configs[j]))
+            sets += evaluator.perturbed_weight_sets({layer.name: configs[j]}, mlc, slc, repetitions, generator)
+        result = evaluator.evaluate(sets)  # the layer's input activations are computed once for all sets
+        for k, j in enumerate(allowed):
+            part = slice(k * repetitions, (k + 1) * repetitions)
+            arrays["memory_reduction"][i, j] = 100 * layer.weights * (BASELINE_BITS - configs[j].devices_per_weight) \
+                / (BASELINE_BITS * total_weights)
+            for name, values, reference in (("loss", result.loss[part], base_loss),
+                                            ("accuracy", result.accuracy[part], base_acc)):
+                relative = 100 * (values.numpy() - reference) / reference
+                arrays[f"{name}_change"][i, j] = relative.mean()
+                arrays[f"{name}_ci"][i, j] = 1.959964 * relative.std(ddof=1) / np.sqrt(repetitions) \
+                    if repetitions > 1 else np.nan
+    table = SensitivityTable(tuple(layer.name for layer in layers), configs, *arrays.values(), base_loss, base_acc,
+                             repetitions)
+    if path is not None:
+        save_entry(path, key, {"layers": list(table.layers), "baseline_loss": base_loss, "baseline_accuracy": base_acc,
+                               **{k: torch.from_numpy(v) for k, v in arrays.items()}})
+    return table
