@@ -60,3 +60,50 @@ def test_pareto_mask():
 def test_bad_tables(memory, loss, message):
     with pytest.raises(ValueError, match=message):
         exact_pareto_front(memory, loss)
+
+
+from imckit.search import GeneticSearchConfig, genetic_search, hypervolume, reference_point  # noqa: E402
+
+
+def _random_table(seed, layers=8, configs=10):
+    rng = np.random.default_rng(seed)
+    memory = np.sort(rng.uniform(0, 10, (layers, configs)), axis=1)[:, ::-1].copy()
+    loss = np.sort(rng.exponential(1, (layers, configs)), axis=1)
+    memory[-1, 1::2] = loss[-1, 1::2] = np.nan  # the last layer allows only some configurations
+    return memory, loss
+
+
+def test_ga_recovers_the_exact_front_of_a_small_problem():
+    memory, loss = _random_table(1, layers=4, configs=3)
+    _, exact = exact_pareto_front(memory, loss)
+    result = genetic_search(memory, loss, seed=0, config=GeneticSearchConfig(population=20, generations=30))
+    assert np.allclose(result.objectives, exact)
+    assert result.history["hypervolume"][-1] == pytest.approx(hypervolume(exact, result.reference))
+
+
+def test_ga_approaches_the_exact_hypervolume_and_is_reproducible():
+    memory, loss = _random_table(0)
+    _, exact = exact_pareto_front(memory, loss)
+    a = genetic_search(memory, loss, seed=3)
+    b = genetic_search(memory, loss, seed=3)
+    c = genetic_search(memory, loss, seed=4)
+    assert np.array_equal(a.objectives, b.objectives) and np.array_equal(a.genomes, b.genomes)
+    assert not np.array_equal(a.objectives, c.objectives)
+    ratio = a.history["hypervolume"][-1] / hypervolume(exact, reference_point(memory, loss))
+    assert 0.97 < ratio <= 1 + 1e-12
+    rows = np.arange(memory.shape[0])
+    assert not np.isnan(memory[rows, a.genomes]).any()
+    assert np.all(np.diff(a.history["hypervolume"]) >= -1e-12)  # the archive never loses volume
+    assert a.selections.shape == (100, 100) and a.history["tournament"][[0, -1]].tolist() == [2, 6]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"population": 2}, "population must be an integer >= 4"),
+    ({"generations": 0}, "generations must be an integer >= 1"),
+    ({"tournament": (5, 2)}, "tournament must be"),
+    ({"elite": (0.2, 1.0)}, "elite must be"),
+    ({"mutation": (0.5, 0.6, 0.9)}, "mutation must be"),
+])
+def test_bad_ga_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GeneticSearchConfig(**kwargs)
