@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["check_tables", "exact_pareto_front", "pareto_mask", "reference_point", "hypervolume",
-           "GeneticSearchConfig", "GeneticSearchResult", "genetic_search"]
+           "GeneticSearchConfig", "GeneticSearchResult", "genetic_search", "nsga2_search"]
 
 
 def check_tables(memory, loss) -> tuple[np.ndarray, np.ndarray]:
@@ -268,3 +268,66 @@ def genetic_search(memory, loss, seed: int = 0, config: GeneticSearchConfig = Ge
     order = np.lexsort((archive_f[:, 1], archive_f[:, 0]))
     return GeneticSearchResult(archive_g[order], archive_f[order], {k: np.array(v) for k, v in history.items()},
                                selections, reference)
+
+
+def nsga2_search(memory, loss, seed: int = 0, population: int = 100, generations: int = 100) -> GeneticSearchResult:
+    """NSGA-II from pymoo on the same table, as the baseline the paper's GA is compared with.
+
+    Each variable is the position of a layer's configuration among its allowed ones (an integer, handled
+    with pymoo's float operators and ``RoundingRepair``). The result has the same form as
+    :func:`genetic_search` (``mutation``/``crossover`` history entries are NaN: NSGA-II's rates are fixed;
+    ``selections`` is empty).
+    """
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.core.callback import Callback
+    from pymoo.core.problem import Problem
+    from pymoo.operators.crossover.sbx import SBX
+    from pymoo.operators.mutation.pm import PM
+    from pymoo.operators.repair.rounding import RoundingRepair
+    from pymoo.operators.sampling.rnd import IntegerRandomSampling
+    from pymoo.optimize import minimize
+
+    memory, loss = check_tables(memory, loss)
+    for name, value, low in (("population", population, 4), ("generations", generations, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    allowed = [np.where(~np.isnan(row))[0] for row in memory]
+    rows = np.arange(memory.shape[0])
+    reference = reference_point(memory, loss)
+
+    def genomes_of(x):
+        index = np.clip(np.rint(x).astype(int), 0, [len(a) - 1 for a in allowed])
+        return np.stack([allowed[l][index[:, l]] for l in rows], axis=1)
+
+    class Table(Problem):
+        def __init__(self):
+            super().__init__(n_var=len(rows), n_obj=2, xl=np.zeros(len(rows)),
+                             xu=np.array([len(a) - 1 for a in allowed], dtype=float), vtype=int)
+
+        def _evaluate(self, x, out, *args, **kwargs):
+            g = genomes_of(x)
+            out["F"] = np.stack([memory[rows, g].sum(1), loss[rows, g].sum(1)], axis=1)
+
+    history = {k: [] for k in ("mutation", "crossover", "tournament", "elite", "hypervolume", "evaluations")}
+    archive = {"g": np.zeros((0, len(rows)), dtype=int), "f": np.zeros((0, 2))}
+
+    class Record(Callback):
+        def notify(self, algorithm):
+            pop = algorithm.pop
+            g, f = genomes_of(pop.get("X")), pop.get("F")
+            archive["g"] = np.concatenate([archive["g"], g])
+            archive["f"] = np.concatenate([archive["f"], f])
+            keep = pareto_mask(archive["f"])
+            archive["g"], archive["f"] = archive["g"][keep], archive["f"][keep]
+            for key, value in (("mutation", np.nan), ("crossover", np.nan), ("tournament", 2), ("elite", np.nan),
+                               ("hypervolume", hypervolume(archive["f"], reference)),
+                               ("evaluations", algorithm.evaluator.n_eval)):
+                history[key].append(value)
+
+    algorithm = NSGA2(pop_size=population, sampling=IntegerRandomSampling(),
+                      crossover=SBX(prob=0.9, eta=15, vtype=float, repair=RoundingRepair()),
+                      mutation=PM(eta=20, vtype=float, repair=RoundingRepair()), eliminate_duplicates=True)
+    minimize(Table(), algorithm, ("n_gen", generations), seed=seed, callback=Record(), verbose=False)
+    order = np.lexsort((archive["f"][:, 1], archive["f"][:, 0]))
+    return GeneticSearchResult(archive["g"][order], archive["f"][order], {k: np.array(v) for k, v in history.items()},
+                               np.zeros((0, population), dtype=int), reference)

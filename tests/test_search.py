@@ -107,3 +107,20 @@ def test_ga_approaches_the_exact_hypervolume_and_is_reproducible():
 def test_bad_ga_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GeneticSearchConfig(**kwargs)
+
+
+def test_nsga2_baseline_is_reproducible_and_close_to_the_exact_front():
+    from imckit.search import nsga2_search
+
+    memory, loss = _random_table(2)
+    _, exact = exact_pareto_front(memory, loss)
+    a = nsga2_search(memory, loss, seed=1, population=40, generations=40)
+    b = nsga2_search(memory, loss, seed=1, population=40, generations=40)
+    assert np.array_equal(a.objectives, b.objectives)
+    ratio = a.history["hypervolume"][-1] / hypervolume(exact, a.reference)
+    assert 0.9 < ratio <= 1 + 1e-12
+    rows = np.arange(memory.shape[0])
+    assert not np.isnan(memory[rows, a.genomes]).any()
+    assert np.allclose(memory[rows, a.genomes].sum(1), a.objectives[:, 0])
+    with pytest.raises(ValueError, match="population must be an integer >= 4"):
+        nsga2_search(memory, loss, population=2)
