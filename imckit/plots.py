@@ -126,3 +126,24 @@ def code_error_histogram(clean, perturbed, title: str = ""):
                  title=f"{len(moved):,} of {len(delta):,} weights moved")
     ax_delta.tick_params(axis="x", labelsize=7, rotation=90)
     return fig
+
+
+def sensitivity_heatmap(table, values: str = "loss_change", title: str = ""):
+    """Heat map of a sensitivity table (rows: layers, columns: configurations), symmetric-log colours."""
+    import numpy as np
+    from matplotlib.colors import SymLogNorm
+
+    data = getattr(table, values)
+    fig, ax = plt.subplots(figsize=(9, 4), constrained_layout=True)
+    limit = max(1.0, float(np.nanmax(np.abs(data))))
+    image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu_r", norm=SymLogNorm(1.0, vmin=-limit, vmax=limit))
+    for i in range(data.shape[0]):
+        for j in range(data.shape[1]):
+            text = "-" if np.isnan(data[i, j]) else f"{data[i, j]:.1f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7)
+    ax.set_xticks(range(len(table.configs)), [f"{j}\n{c.label}" for j, c in enumerate(table.configs)], fontsize=7)
+    ax.set_yticks(range(len(table.layers)), [f"{i + 1} {n}" for i, n in enumerate(table.layers)], fontsize=8)
+    ax.set_xlabel("solution index and configuration")
+    fig.colorbar(image, ax=ax, label=values.replace("_", " ") + " (%)", shrink=0.8)
+    ax.set_title(title)
+    return fig
