@@ -2,9 +2,10 @@
 
 import bench_eval
 import bench_injection
+import bench_sensitivity
 import bench_training
 
 if __name__ == "__main__":
-    for bench in (bench_eval, bench_training, bench_injection):
+    for bench in (bench_eval, bench_training, bench_injection, bench_sensitivity):
         print(f"\n## {bench.__name__}\n")
         bench.main()

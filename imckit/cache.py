@@ -44,6 +44,18 @@ def cache_key(spec: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def model_data_digest(model, data) -> str:
+    """SHA-256 of a model's state (names and values) and of an :class:`imckit.data.ImageTensors`' images and
+    labels: the part of a cache description that says which network was evaluated on which images."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    for tensor in (data.images, data.labels):
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def save_entry(path: str | os.PathLike, key: str, payload: Any) -> Path:
     """Write ``payload`` (anything :func:`torch.save` can write with tensors, dicts, lists, numbers,
     strings) under ``path`` atomically, together with its ``key`` and checksum."""

@@ -32,7 +32,7 @@ from imckit.devices import SLC, FeFETMLC, sample_reads
 from imckit.models import layer_graph, mappable_layers
 from imckit.quant import ALPHAS, QuantizedTensor, quantize
 
-__all__ = ["QuantSpec", "inject_cell_errors", "expected_changed_share", "quantize_layer", "PerturbedEvaluator", "InjectionResult",
+__all__ = ["QuantSpec", "inject_cell_errors", "is_error_free", "expected_changed_share", "quantize_layer", "PerturbedEvaluator", "InjectionResult",
            "evaluate_with_errors", "naive_evaluate_with_errors"]
 
 
@@ -99,6 +99,14 @@ def inject_cell_errors(
         delta = sample_reads(matrix, values.expand(shape), generator) - values
         read += delta << shift
     return q.from_words(read)
+
+
+def is_error_free(config: CellConfig, mlc=FeFETMLC(), slc=SLC()) -> bool:
+    """Whether every cell of ``config`` sits on a device that always reads back what was written (an identity
+    transition matrix), so that every repetition of an injection gives the same weights."""
+    matrices = {2: mlc.transition_matrix(), 1: slc.transition_matrix()}
+    return all(torch.equal(matrices[width], torch.eye(len(matrices[width]), dtype=matrices[width].dtype))
+               for _, width in config.cells())
 
 
 def expected_changed_share(q: QuantizedTensor, config: CellConfig, mlc=FeFETMLC(), slc=SLC()) -> float:

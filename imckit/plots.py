@@ -147,3 +147,138 @@ def sensitivity_heatmap(table, values: str = "loss_change", title: str = ""):
     fig.colorbar(image, ax=ax, label=values.replace("_", " ") + " (%)", shrink=0.8)
     ax.set_title(title)
     return fig
+
+
+def selection_pressure(selections, title: str = "cumulative selection pressure"):
+    """Fig. 5a of seed paper 000: how unevenly parents are picked. For a few generations, the individuals
+    are sorted from most to least selected and the cumulative share of selections is drawn against the
+    share of the population (a Lorenz curve); the diagonal is uniform selection."""
+    import numpy as np
+
+    selections = np.asarray(selections)
+    generations = selections.shape[0]
+    fig, ax = plt.subplots(figsize=(5.2, 4), constrained_layout=True)
+    picks = sorted({0, generations // 4, generations // 2, generations - 1})
+    share = np.arange(1, selections.shape[1] + 1) / selections.shape[1]
+    for g in picks:
+        counts = np.sort(selections[g])[::-1]
+        ax.plot(share, np.cumsum(counts) / counts.sum(), label=f"generation {g + 1}")
+    ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, label="uniform")
+    ax.set(xlabel="share of the population (most selected first)", ylabel="share of all selections", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def rate_evolution(history, title: str = "self-adaptive rates"):
+    """Fig. 5b of seed paper 000: the population's mean mutation and crossover rates per generation, with
+    the tournament size and elite share schedule on a second axis."""
+    import numpy as np
+
+    gens = np.arange(1, len(history["mutation"]) + 1)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), constrained_layout=True)
+    ax.plot(gens, history["mutation"], label="mutation rate (per gene)")
+    ax.plot(gens, history["crossover"], label="crossover probability")
+    ax.set(xlabel="generation", ylabel="population mean rate", ylim=(0, 1.05), title=title)
+    ax.grid(alpha=0.3)
+    right = ax.twinx()
+    right.plot(gens, history["tournament"], ":", color="0.3", label="tournament size")
+    right.plot(gens, 100 * np.asarray(history["elite"]), "--", color="0.5", label="elite share (%)")
+    right.set_ylabel("tournament size / elite %")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=8, loc="center right")
+    return fig
+
+
+def genome_heatmap(genomes, layer_names, config_labels, memory=None, title: str = "configurations of the front"):
+    """Fig. 6 of seed paper 000: one row per front genome (sorted as given), one column per layer, the
+    colour is the configuration index."""
+    import numpy as np
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+
+    genomes = np.asarray(genomes)
+    n = len(config_labels)
+    cmap = ListedColormap(plt.get_cmap("tab10" if n <= 10 else "tab20").colors[:n])
+    fig, ax = plt.subplots(figsize=(6.4, 5.2), constrained_layout=True)
+    image = ax.imshow(genomes, aspect="auto", interpolation="nearest", cmap=cmap,
+                      norm=BoundaryNorm(np.arange(-0.5, n), n))
+    ax.set_xticks(range(len(layer_names)), [f"{i + 1} {name}" for i, name in enumerate(layer_names)], fontsize=7,
+                  rotation=35, ha="right")
+    ax.set_xlabel("layer")
+    if memory is not None:
+        ticks = np.linspace(0, len(genomes) - 1, min(8, len(genomes))).round().astype(int)
+        ax.set_yticks(ticks, [f"{memory[t]:.1f} %" for t in ticks], fontsize=7)
+        ax.set_ylabel("front solutions (memory, % of 12-bit)")
+    else:
+        ax.set_ylabel("front solution")
+    bar = fig.colorbar(image, ax=ax, ticks=range(n), shrink=0.9)
+    bar.ax.set_yticklabels([f"{j}: {label}" for j, label in enumerate(config_labels)], fontsize=7)
+    ax.set_title(title)
+    return fig
+
+
+def pareto_front(objectives, regions, exact=None, references=None, selected=None,
+                 title: str = "memory against predicted loss change"):
+    """Fig. 7 of seed paper 000: a front (memory % of the 12-bit network, predicted %ΔLoss) coloured by
+    region, with the exact front as a line, named reference points and numbered selected points."""
+    import numpy as np
+
+    objectives = np.asarray(objectives)
+    regions = np.asarray(regions)
+    fig, ax = plt.subplots(figsize=(7, 4.4), constrained_layout=True)
+    if exact is not None:
+        ax.step(exact[:, 0], exact[:, 1], where="post", color="0.55", lw=1, label="exact front")
+    colors = {"A": "tab:green", "B": "tab:orange", "C": "tab:red"}
+    for region, color in colors.items():
+        mask = regions == region
+        if mask.any():
+            ax.scatter(objectives[mask, 0], objectives[mask, 1], s=12, color=color, label=f"region {region}", zorder=3)
+    for label, (x, y) in (references or {}).items():
+        ax.scatter([x], [y], marker="s", s=40, facecolor="none", edgecolor="k", zorder=4)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    for k, (x, y) in enumerate(selected if selected is not None else [], start=1):
+        ax.scatter([x], [y], marker="*", s=90, color="k", zorder=5)
+        ax.annotate(str(k), (x, y), textcoords="offset points", xytext=(5, -10), fontsize=9, weight="bold")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set(xlabel="memory (% of the uniform 12-bit network's devices)", ylabel="predicted loss change (%)",
+           title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def hypervolume_curves(histories, target=None, title: str = "hypervolume of the front found so far"):
+    """Hypervolume against evaluations for several searches (``{label: history}``), with an optional
+    horizontal target line (e.g. 99 % of the exact front's)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), constrained_layout=True)
+    for label, history in histories.items():
+        ax.plot(history["evaluations"], history["hypervolume"], label=label)
+    if target is not None:
+        ax.axhline(target, color="k", ls="--", lw=0.8, label="99 % of the exact front")
+    ax.set(xlabel="genomes evaluated", ylabel="hypervolume", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def surrogate_scatter(predicted, simulated, agreement=None, title: str = "surrogate against simulation"):
+    """Predicted (summed table) against simulated whole-network loss change, symmetric-log axes."""
+    import numpy as np
+
+    predicted = np.asarray(predicted)
+    simulated = np.asarray(simulated)
+    fig, ax = plt.subplots(figsize=(5.2, 4.4), constrained_layout=True)
+    ax.scatter(predicted, simulated, s=16)
+    low = min(predicted.min(), simulated.min())
+    high = max(predicted.max(), simulated.max())
+    ax.plot([low, high], [low, high], color="0.6", lw=0.8, label="simulated = predicted")
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set(xlabel="predicted loss change (%, sum of the table)", ylabel="simulated loss change (%)", title=title)
+    if agreement is not None:
+        ax.text(0.03, 0.95, f"Spearman rho = {agreement['spearman']:.3f}\nKendall tau = {agreement['kendall']:.3f}",
+                transform=ax.transAxes, va="top", fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    return fig

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["check_tables", "exact_pareto_front", "pareto_mask", "reference_point", "hypervolume",
-           "GeneticSearchConfig", "GeneticSearchResult", "genetic_search", "nsga2_search"]
+           "GeneticSearchConfig", "GeneticSearchResult", "genetic_search", "nsga2_search", "front_regions",
+           "evaluations_to_reach"]
 
 
 def check_tables(memory, loss) -> tuple[np.ndarray, np.ndarray]:
@@ -331,3 +332,24 @@ def nsga2_search(memory, loss, seed: int = 0, population: int = 100, generations
     order = np.lexsort((archive["f"][:, 1], archive["f"][:, 0]))
     return GeneticSearchResult(archive["g"][order], archive["f"][order], {k: np.array(v) for k, v in history.items()},
                                np.zeros((0, population), dtype=int), reference)
+
+
+def front_regions(loss, limits: tuple[float, float] = (1.0, 50.0)) -> np.ndarray:
+    """The paper's regions of a front (Fig. 7), by each point's loss objective: ``"A"`` (little to no loss:
+    ``loss <= limits[0]``), ``"C"`` (a heavy penalty: ``loss > limits[1]``), ``"B"`` between.
+
+    The paper draws the regions by eye; this rule is the kit's, with the limits as its parameters (in the
+    loss objective's units, e.g. % loss change).
+    """
+    loss = np.asarray(loss, dtype=float)
+    low, high = limits
+    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+        raise ValueError(f"limits must be two finite numbers (A upper, B upper) with A <= B; got {limits!r}")
+    return np.where(loss <= low, "A", np.where(loss <= high, "B", "C"))
+
+
+def evaluations_to_reach(history: dict, target: float) -> int | None:
+    """Evaluations a search needed before its front's hypervolume reached ``target`` (``None``: never)."""
+    hv = np.asarray(history["hypervolume"], dtype=float)
+    reached = np.where(hv >= target)[0]
+    return int(np.asarray(history["evaluations"])[reached[0]]) if len(reached) else None

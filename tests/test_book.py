@@ -45,6 +45,10 @@ def test_notebook_conventions(name):
         ast.literal_eval(match.group(2))  # literals only: papermill does not re-evaluate expressions
         names.add(match.group(1))
     assert REQUIRED_PARAMETERS <= names
+    # papermill must see every parameter (it skips, e.g., lines with a second "=" in the comment)
+    import papermill
+
+    assert set(papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))) == names
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 

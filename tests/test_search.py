@@ -124,3 +124,35 @@ def test_nsga2_baseline_is_reproducible_and_close_to_the_exact_front():
     assert np.allclose(memory[rows, a.genomes].sum(1), a.objectives[:, 0])
     with pytest.raises(ValueError, match="population must be an integer >= 4"):
         nsga2_search(memory, loss, population=2)
+
+
+def test_front_regions():
+    from imckit.search import front_regions
+
+    assert front_regions([-1.0, 1.0, 1.5, 50.0, 51.0], (1.0, 50.0)).tolist() == ["A", "A", "B", "B", "C"]
+    with pytest.raises(ValueError, match="limits must be two finite numbers"):
+        front_regions([0.0], (5.0, 1.0))
+
+
+def test_evaluations_to_reach():
+    from imckit.search import evaluations_to_reach
+
+    history = {"hypervolume": np.array([1.0, 2.0, 3.0]), "evaluations": np.array([10, 20, 30])}
+    assert evaluations_to_reach(history, 2.0) == 20 and evaluations_to_reach(history, 3.5) is None
+
+
+def test_table_objectives_sum_to_network_memory():
+    from imckit.cells import CellConfig
+    from imckit.sensitivity import SensitivityTable
+
+    configs = (CellConfig(8, 4), CellConfig(8, 0))
+    nan = np.nan
+    table = SensitivityTable(("a", "b"), (30, 10), configs, np.array([[20.0, 10.0], [nan, 10 / 3 * 4 / 4]]),
+                             np.array([[5.0, 1.0], [nan, 0.5]]), np.zeros((2, 2)), np.zeros((2, 2)), np.zeros((2, 2)),
+                             1.0, 0.9, 3)
+    memory, loss = table.objectives()
+    assert np.allclose(table.memory_shares, [75.0, 25.0])
+    # all layers Q8 MLC0: 8 of 12 devices per weight
+    assert np.nansum(memory[:, 1]) == pytest.approx(100 * 8 / 12)
+    assert np.isnan(memory[1, 0]) and memory[0, 0] == pytest.approx(75 * 4 / 12)
+    assert np.array_equal(np.isnan(memory), np.isnan(loss))

@@ -70,3 +70,19 @@ def test_bad_input(toy):
         sensitivity_table(model, data, CONFIGS, repetitions=1, mlc_excluded=("fc2",), cache="")
     with pytest.raises(ValueError, match="configs must be a non-empty sequence of CellConfig"):
         sensitivity_table(model, data, ((8, 4),), repetitions=1, cache="")
+
+
+def test_error_free_entries_are_evaluated_once_and_match_a_direct_evaluation(toy):
+    from imckit.devices import SLC
+    from imckit.inject import evaluate_with_errors, is_error_free
+
+    model, data = toy
+    assert is_error_free(CellConfig(8, 0)) and not is_error_free(CellConfig(8, 1))
+    assert not is_error_free(CellConfig(8, 0), slc=SLC(0.01))
+    table = sensitivity_table(model, data, CONFIGS, repetitions=3, cache="", progress=False)
+    direct = evaluate_with_errors(model, data, {"stack2.conv1": CellConfig(8, 0)}, repetitions=1)
+    expected = 100 * (float(direct.loss[0]) - table.baseline_loss) / table.baseline_loss
+    assert table.loss_change[3, 2] == pytest.approx(expected, abs=1e-9) and table.loss_ci[3, 2] == 0
+    # an SLC device with errors makes the same configuration stochastic again: repetitions differ
+    noisy = sensitivity_table(model, data, CONFIGS[2:3], slc=SLC(0.05), repetitions=3, cache="", progress=False)
+    assert np.nanmax(noisy.loss_ci) > 0
