@@ -16,10 +16,15 @@ written again. For each of ``patterns`` independent error patterns this module:
 5. re-quantizes the retrained healthy weights onto the same grid, writes them (see ``fresh_write_errors``)
    and evaluates again with the same faults in place (the accuracy "with retraining").
 
-Choices where the paper is silent (documented in the book's chapter): only the stored weights are
-retrained (biases and BatchNorm, kept at full precision by the kit, stay as trained; BatchNorm uses its
-running statistics); the grid (per-channel step) is the one of the first write, so the faulty codes keep
-their meaning; SGD with Nesterov momentum, a cosine learning-rate decay over the epoch and no weight decay.
+Choices where the paper is silent (documented in the book's chapter): by default the epoch is an ordinary
+training epoch apart from the frozen weights, as Keras' ``fit`` would run it: BatchNorm normalizes with
+batch statistics and updates its running averages, and the full-precision parameters the kit does not
+store in cells (BatchNorm scales and shifts, the dense bias) are trained too (``train_full_precision``;
+with ``False`` only stored weights move and BatchNorm stays frozen, which diverged at lr 0.01 on the
+default baseline during development: without batch statistics the network loses BatchNorm's scale
+invariance). The grid (per-channel step) is the one of the first write, so the faulty codes keep their
+meaning. SGD with Nesterov momentum, a cosine learning-rate decay over the epoch, no weight decay. The
+model itself is never modified: the epoch trains a copy made once per error pattern.
 By default the retrained weights are written without new errors (``fresh_write_errors=False``): the
 paper's program-verify scheme writes and verifies them. With ``True`` every healthy weight whose code
 changed is written again and read back through its device, so it may draw a new error (which then stays).
@@ -27,6 +32,7 @@ changed is written again and read back through its device, so it may draw a new 
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -57,6 +63,8 @@ class CompensationConfig:
         momentum: SGD momentum (Nesterov).
         fresh_write_errors: whether rewritten healthy weights draw new read errors (default ``False``,
             the paper's assumption: program-verify writes them correctly).
+        train_full_precision: train BatchNorm (batch statistics, running averages, scale and shift) and
+            biases during the epoch too (default ``True``); ``False`` freezes them.
     """
 
     epochs: int = 1
@@ -65,6 +73,7 @@ class CompensationConfig:
     lr: float = 0.01
     momentum: float = 0.9
     fresh_write_errors: bool = False
+    train_full_precision: bool = True
 
     def __post_init__(self):
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 100:
@@ -78,8 +87,9 @@ class CompensationConfig:
             raise ValueError(f"lr must be a number in (0, 10]; got {self.lr!r}")
         if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be a number in [0, 1); got {self.momentum!r}")
-        if not isinstance(self.fresh_write_errors, bool):
-            raise ValueError(f"fresh_write_errors must be True or False; got {self.fresh_write_errors!r}")
+        for name in ("fresh_write_errors", "train_full_precision"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -181,7 +191,7 @@ def compensate(
         faulty = {m: read[m] != quantized[m][0].codes for m in quantized}
         written = {m: quantized[m][0].with_codes(read[m]).dequantize() for m in quantized}
         before = evaluator.evaluate([written])
-        trained = _retrain(model, train_data, quantized, read, faulty, n_train, config, generator)
+        trained, retrained_model = _retrain(model, train_data, quantized, read, faulty, n_train, config, generator)
         codes = {m: torch.where(faulty[m], read[m], requantize(quantized[m][0], trained[m])) for m in quantized}
         rewritten = {m: (codes[m] != quantized[m][0].codes) & ~faulty[m] for m in quantized}
         new_faults = 0
@@ -192,7 +202,9 @@ def compensate(
                 codes[m] = torch.where(changed, again, codes[m])
                 new_faults += int(changed.sum())
         final = {m: quantized[m][0].with_codes(codes[m]).dequantize() for m in quantized}
-        after = evaluator.evaluate([final])
+        after_evaluator = PerturbedEvaluator(retrained_model, test_data, quant, BASELINE_BITS) \
+            if config.train_full_precision else evaluator  # its BatchNorm and biases changed
+        after = after_evaluator.evaluate([final])
         healthy = total_weights - sum(int(f.sum()) for f in faulty.values())
         for key, value in (("before_loss", before.loss[0]), ("before_accuracy", before.accuracy[0]),
                            ("after_loss", after.loss[0]), ("after_accuracy", after.accuracy[0]),
@@ -206,24 +218,32 @@ def compensate(
     return (result, kept) if return_weights else result
 
 
-def _retrain(model, data, quantized, read, faulty, n_train, config, generator) -> dict[str, torch.Tensor]:
-    """One compensation run: float shadows of the stored weights, trained with the faulty entries fixed.
-    Returns the trained float weights (faulty entries unchanged from the original float weights)."""
+def _retrain(model, data, quantized, read, faulty, n_train, config, generator):
+    """One compensation run on a copy of ``model``: float shadows of the stored weights are trained with the
+    faulty entries fixed. Returns the trained float weights (faulty entries unchanged from the original
+    float weights) and the copy (with its retrained BatchNorm and biases when ``train_full_precision``)."""
     F = nn.functional
+    work = copy.deepcopy(model)
+    stored = {f"{m}.weight" for m in quantized}
+    for name, param in work.named_parameters():
+        param.requires_grad_(config.train_full_precision and name not in stored)
+    work.train(config.train_full_precision)
     params = {m: model.get_submodule(m).weight.detach().clone().requires_grad_(True) for m in quantized}
     masks = {m: (~faulty[m]).to(torch.float32) for m in quantized}
     fixed = {m: quantized[m][0].with_codes(read[m]).dequantize() for m in quantized}
     for m, param in params.items():
         param.register_hook(lambda grad, mask=masks[m]: grad * mask)  # faulty weights get no gradient
-    optimizer = torch.optim.SGD(params.values(), lr=config.lr, momentum=config.momentum,
+    extra = [p for p in work.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(list(params.values()) + extra, lr=config.lr, momentum=config.momentum,
                                 nesterov=config.momentum > 0)
     steps = math.ceil(n_train / config.batch_size) * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    frozen_params = {n: p for n, p in model.named_parameters()}
     for epoch in range(config.epochs):
         order = torch.randperm(len(data), generator=generator)[:n_train]
         for start in range(0, n_train, config.batch_size):
             index = order[start : start + config.batch_size]
+            if config.train_full_precision and len(index) < 2:
+                continue  # BatchNorm cannot take batch statistics of one image
             x = data.images[index].contiguous(memory_format=torch.channels_last)
             y = data.labels[index]
             weights = {}
@@ -232,11 +252,13 @@ def _retrain(model, data, quantized, read, faulty, n_train, config, generator) -
                 grid = q.with_codes(requantize(q, param.detach())).dequantize()
                 ste = param + (grid - param).detach()  # forward: on the grid; backward: identity
                 weights[f"{m}.weight"] = torch.where(faulty[m], fixed[m], ste)
-            others = {n: p.detach() for n, p in frozen_params.items() if n not in weights}
-            logits = torch.func.functional_call(model, {**others, **weights}, (x,))
+            logits = torch.func.functional_call(work, weights, (x,))
             loss = F.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-    return {m: p.detach() for m, p in params.items()}
+    work.eval()
+    for param in work.parameters():
+        param.requires_grad_(False)
+    return {m: p.detach() for m, p in params.items()}, work

@@ -81,6 +81,17 @@ class ImageTensors:
         index = torch.randperm(len(self), generator=generator)[: int(size)].sort().values
         return ImageTensors(self.images[index], self.labels[index])
 
+    def split(self, size: int, seed: int) -> tuple["ImageTensors", "ImageTensors"]:
+        """``(self.subset(size, seed), the other samples)``: e.g. images to search on and disjoint images to
+        validate on. Both keep the original order."""
+        if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or not 1 <= size < len(self):
+            raise ValueError(f"split size must be an integer in [1, {len(self) - 1}] (the rest must not be empty); "
+                             f"got {size!r}")
+        generator = torch.Generator().manual_seed(int(seed))
+        order = torch.randperm(len(self), generator=generator)
+        first, rest = order[: int(size)].sort().values, order[int(size):].sort().values
+        return ImageTensors(self.images[first], self.labels[first]), ImageTensors(self.images[rest], self.labels[rest])
+
 
 @dataclass(frozen=True, eq=False)
 class Dataset:

@@ -16,7 +16,8 @@ def trained():
     data = _toy_dataset(n_train=256, n_test=64)
     torch.manual_seed(0)
     model = resnet8(in_channels=1, num_classes=4, width=0.5)
-    train(model, data.train, TrainConfig(epochs=3, lr=0.05), seed=0, progress=False)
+    history = train(model, data.train, TrainConfig(epochs=12, lr=0.05), seed=0, test_data=data.test, progress=False)
+    assert history.test_accuracy[-1] > 0.9  # converged: compensation has nothing to fix without errors
     return model.eval(), data
 
 
@@ -30,11 +31,13 @@ def test_requantize_round_trips_codes():
     assert int(requantize(q, q.dequantize() * 100).max()) == 7  # clipped to the 4-bit word range
 
 
-def test_faulty_weights_stay_bit_identical_and_healthy_ones_change(trained):
+@pytest.mark.parametrize("full_precision", [True, False])
+def test_faulty_weights_stay_bit_identical_and_healthy_ones_change(trained, full_precision):
     model, data = trained
     before = {n: p.detach().clone() for n, p in model.state_dict().items()}
     result, kept = compensate(model, data.train, data.test, _configs(model), patterns=2, seed=1,
-                              config=CompensationConfig(lr=0.05), progress=False, return_weights=True)
+                              config=CompensationConfig(lr=0.05, train_full_precision=full_precision),
+                              progress=False, return_weights=True)
     assert all(torch.equal(before[n], p) for n, p in model.state_dict().items())  # the model is not modified
     assert np.all(result.faulty_share > 0) and np.all(result.rewritten_share > 0)
     for pattern in kept:
@@ -52,7 +55,7 @@ def test_error_free_device_leaves_accuracy_where_it_was(trained):
                         config=CompensationConfig(lr=0.002), progress=False)
     assert result.faulty_share[0] == 0 and result.new_fault_share[0] == 0
     assert abs(result.after_accuracy[0] - result.before_accuracy[0]) <= 2 / 64  # at most two of 64 images
-    assert result.after_loss[0] == pytest.approx(result.before_loss[0], rel=0.2)
+    assert result.after_loss[0] <= 1.2 * result.before_loss[0]  # a broken write-back would raise it
 
 
 def test_compensation_recovers_some_loss_under_heavy_errors(trained):
@@ -66,7 +69,7 @@ def test_seeds_reproduce_and_fresh_write_errors(trained):
     model, data = trained
     run = lambda seed, fresh=False: compensate(  # noqa: E731
         model, data.train, data.test, _configs(model), patterns=1, seed=seed,
-        config=CompensationConfig(train_images=128, fresh_write_errors=fresh), progress=False)
+        config=CompensationConfig(lr=0.05, fresh_write_errors=fresh), progress=False)
     a, b, c = run(3), run(3), run(4)
     assert a.after_loss[0] == b.after_loss[0] and a.faulty_share[0] == b.faulty_share[0]
     assert a.faulty_share[0] != c.faulty_share[0]
@@ -80,6 +83,7 @@ def test_seeds_reproduce_and_fresh_write_errors(trained):
     ({"lr": 0}, r"lr must be a number in \(0, 10\]"),
     ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\)"),
     ({"fresh_write_errors": "yes"}, "fresh_write_errors must be True or False"),
+    ({"train_full_precision": 1}, "train_full_precision must be True or False"),
 ])
 def test_bad_config(kwargs, message):
     with pytest.raises(ValueError, match=message):

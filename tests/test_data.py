@@ -159,3 +159,16 @@ def test_subset_is_deterministic_and_checked():
     for bad in (0, 101, -1, 2.5):
         with pytest.raises(ValueError, match=r"subset size must be an integer in \[1, 100\]"):
             split.subset(bad, seed=0)
+
+
+def test_split_is_the_subset_and_its_complement():
+    from imckit.data import ImageTensors
+
+    images = torch.arange(20, dtype=torch.float32).reshape(20, 1, 1, 1)
+    data = ImageTensors(images, torch.arange(20) % 3)
+    first, rest = data.split(7, seed=3)
+    assert torch.equal(first.images, data.subset(7, seed=3).images)
+    assert sorted(first.images.flatten().tolist() + rest.images.flatten().tolist()) == list(range(20))
+    assert len(rest) == 13 and torch.all(rest.images.flatten().diff() > 0)
+    with pytest.raises(ValueError, match=r"split size must be an integer in \[1, 19\]"):
+        data.split(20, seed=0)
