@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 __all__ = ["CrossbarSpec", "assign_precision", "compression_ratio", "strip_capacity", "map_strips",
-           "utilization_table", "align_threshold"]
+           "utilization_table", "weight_level_utilization", "align_threshold"]
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,42 @@ def utilization_table(model, assignment: dict[str, torch.Tensor], spec: Crossbar
                 totals[name][k] += mapped[key]
         rows[module] = row
     all_row = {"depth": float("nan"), "strips": sum(a.numel() for a in assignment.values())}
+    for name in ("high", "low"):
+        crossbars, used, cells = totals[name]
+        all_row.update({f"{name} strips": sum(r[f"{name} strips"] for r in rows.values()), f"{name} crossbars": crossbars,
+                        f"{name} utilization (%)": 100 * used / cells if cells else float("nan")})
+    rows["all"] = all_row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def weight_level_utilization(model, high_weights: dict[str, torch.Tensor], spec: CrossbarSpec = CrossbarSpec(),
+                             high_bits: int = 8, low_bits: int = 4):
+    """Utilization of a weight-by-weight (unstructured, HAP-like) assignment: a strip holding weights of
+    both precisions must be mapped onto both kinds of crossbar, with its other-precision weights left as
+    unused cells. Same columns as :func:`utilization_table`, plus ``mixed strips``."""
+    import pandas as pd
+
+    rows = {}
+    totals = {"high": [0, 0, 0], "low": [0, 0, 0]}
+    for module, high in high_weights.items():
+        weight = model.get_submodule(module).weight
+        if high.shape != weight.shape or high.dtype != torch.bool:
+            raise ValueError(f"high_weights[{module!r}] must be a bool tensor of the weight's shape {tuple(weight.shape)}")
+        strips = high.permute(0, 2, 3, 1) if high.ndim == 4 else high  # (..., D)
+        depth = int(weight.shape[1])
+        any_high, any_low = strips.any(-1), (~strips).any(-1)
+        row = {"depth": depth, "strips": any_high.numel(), "mixed strips": int((any_high & any_low).sum())}
+        for name, needs, weights_at, bits in (("high", any_high, int(high.sum()), high_bits),
+                                              ("low", any_low, int((~high).sum()), low_bits)):
+            mapped = map_strips(spec, int(needs.sum()), depth, bits)
+            used = weights_at * spec.columns_per_weight(bits)
+            row.update({f"{name} strips": int(needs.sum()), f"{name} crossbars": mapped["crossbars"],
+                        f"{name} utilization (%)": 100 * used / mapped["cells"] if mapped["cells"] else float("nan")})
+            for k, value in enumerate((mapped["crossbars"], used, mapped["cells"])):
+                totals[name][k] += value
+        rows[module] = row
+    all_row = {"depth": float("nan"), "strips": sum(r["strips"] for r in rows.values()),
+               "mixed strips": sum(r["mixed strips"] for r in rows.values())}
     for name in ("high", "low"):
         crossbars, used, cells = totals[name]
         all_row.update({f"{name} strips": sum(r[f"{name} strips"] for r in rows.values()), f"{name} crossbars": crossbars,

@@ -24,7 +24,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-__all__ = ["HessianTrace", "hessian_trace", "hessian_vector_product", "strip_sensitivity", "strip_view"]
+__all__ = ["HessianTrace", "hessian_trace", "hessian_vector_product", "strip_sensitivity", "strip_view",
+           "weight_sensitivity"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,3 +184,15 @@ def strip_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str] 
         p = weight.shape[-1]
         scores[module] = trace.strip_traces(module) / (2 * p) * weight.pow(2).sum(dim=-1)
     return scores
+
+
+def weight_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str]) -> dict[str, torch.Tensor]:
+    """Per-weight sensitivity ``H_ii / 2 * w_i^2`` (the strip score with strips of one weight): the
+    unstructured, HAP-like assignment the paper compares with. Returns module -> tensor of the weight's shape."""
+    out = {}
+    for module in modules:
+        name = f"{module}.weight"
+        if name not in trace.diagonal:
+            raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.diagonal)}")
+        out[module] = trace.diagonal[name] / 2 * model.get_submodule(module).weight.detach().pow(2)
+    return out

@@ -24,7 +24,7 @@ from torch import nn
 from imckit.hessian import strip_view
 from imckit.quant import check_bits, quantize
 
-__all__ = ["StripQuantized", "quantize_strips", "coordinated_conv2d", "coordinated_linear", "mixed_weights"]
+__all__ = ["StripQuantized", "quantize_strips", "quantize_mixed", "coordinated_conv2d", "coordinated_linear", "mixed_weights"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,7 +32,8 @@ class StripQuantized:
     """A weight quantized strip by strip at two precisions.
 
     Attributes:
-        high: bool tensor, strip shape ((N, K, K) or (N,)): ``True`` = high precision.
+        high: bool tensor, strip shape ((N, K, K) or (N,)), or the weight's shape for a weight-by-weight
+            assignment (:func:`quantize_mixed`): ``True`` = high precision.
         high_codes: int64 codes of the high-precision strips on the fine grid (0 in low strips).
         low_codes: int64 codes of the low-precision strips on the coarse grid (0 in high strips).
         step: float32 step of the fine grid, one per output channel (broadcastable to the weight).
@@ -74,15 +75,27 @@ def quantize_strips(weight: torch.Tensor, high: torch.Tensor, high_bits: int = 8
     if not isinstance(high, torch.Tensor) or high.dtype != torch.bool or tuple(high.shape) != strip_shape:
         raise ValueError(f"high must be a bool tensor of the strip shape {strip_shape}; got "
                          f"{getattr(high, 'dtype', type(high))} {tuple(getattr(high, 'shape', ()))}")
+    return quantize_mixed(weight, _expand_mask(high, weight), high_bits, low_bits, strip_mask=high)
+
+
+def quantize_mixed(weight: torch.Tensor, high: torch.Tensor, high_bits: int = 8, low_bits: int = 4,
+                   strip_mask: torch.Tensor | None = None) -> StripQuantized:
+    """Quantize weight by weight: ``high`` is a bool tensor of the weight's shape (an unstructured, HAP-like
+    assignment); same grids as :func:`quantize_strips`. ``strip_mask`` is only recorded."""
+    check_bits(high_bits)
+    check_bits(low_bits)
+    if not 2 <= low_bits < high_bits:
+        raise ValueError(f"need 2 <= low_bits < high_bits; got low_bits={low_bits}, high_bits={high_bits}")
+    if not isinstance(high, torch.Tensor) or high.dtype != torch.bool or high.shape != weight.shape:
+        raise ValueError(f"high must be a bool tensor of the weight's shape {tuple(weight.shape)}")
     weight = weight.detach().to(torch.float32)
     coarse = quantize(weight, low_bits, alpha="auto", channel_axis=0)
     shift = high_bits - low_bits
     step = coarse.step / 2**shift
     limit = 2 ** (high_bits - 1) - 1
     fine = torch.clamp(torch.round(weight / step), -limit, limit).to(torch.int64)
-    mask = _expand_mask(high, weight)
-    return StripQuantized(high, torch.where(mask, fine, 0), torch.where(mask, 0, coarse.codes), step.to(torch.float32),
-                          high_bits, low_bits)
+    return StripQuantized(high if strip_mask is None else strip_mask, torch.where(high, fine, 0),
+                          torch.where(high, 0, coarse.codes), step.to(torch.float32), high_bits, low_bits)
 
 
 def _per_channel(step: torch.Tensor, out_ndim: int) -> torch.Tensor:

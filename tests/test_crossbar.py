@@ -73,3 +73,22 @@ def test_bad_rounding():
     model, scores = _layer([1.0, 2.0])
     with pytest.raises(ValueError, match="rounding must be 'down' or 'nearest'"):
         align_threshold(model, scores, 0.0, rounding="up")
+
+
+def test_weight_level_utilization_wastes_cells_of_mixed_strips():
+    from imckit.crossbar import weight_level_utilization
+
+    spec = CrossbarSpec(rows=8, columns=8, cell_bits=2)
+    model = nn.Sequential(nn.Conv2d(3, 4, 1))  # 4 strips of depth 3
+    high = torch.zeros(4, 3, 1, 1, dtype=torch.bool)
+    high[0, 0] = True  # strip 0 mixed: one high weight, two low
+    high[1] = True  # strip 1 all high
+    table = weight_level_utilization(model, {"0": high}, spec)
+    assert table.loc["0", "mixed strips"] == 1
+    # high crossbars: strips 0 and 1 (capacity 4) -> 1 crossbar; 4 high weights x 4 columns = 16 of 64 cells
+    assert table.loc["0", "high crossbars"] == 1 and table.loc["0", "high utilization (%)"] == pytest.approx(25.0)
+    # low crossbars (4-bit: 2 columns, capacity 2 x 4 = 8): strips 0, 2, 3 -> 1 crossbar; 8 low weights x 2 columns
+    assert table.loc["0", "low crossbars"] == 1 and table.loc["0", "low utilization (%)"] == pytest.approx(100 * 16 / 64)
+    # the same weights as whole strips (strip 0 high) use the high crossbar's cells no worse
+    strip_level = utilization_table(model, {"0": high.any(1)}, spec)
+    assert strip_level.loc["0", "high utilization (%)"] >= table.loc["0", "high utilization (%)"]

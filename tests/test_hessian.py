@@ -114,3 +114,14 @@ def test_bad_input(tiny, kwargs, message):
         hessian_trace(model, nn.CrossEntropyLoss(), x, y, **kwargs)
     with pytest.raises(ValueError, match="same, non-zero number of samples"):
         hessian_trace(model, nn.CrossEntropyLoss(), x, y[:3])
+
+
+def test_weight_sensitivity(tiny):
+    from imckit.hessian import weight_sensitivity
+
+    model, x, y, *_ = tiny
+    est = hessian_trace(model, nn.CrossEntropyLoss(), x, y, n_probes=5, tol=0)
+    s = weight_sensitivity(model, est, ["conv"])["conv"]
+    assert torch.allclose(s, est.diagonal["conv.weight"] / 2 * model.conv.weight.detach() ** 2)
+    with pytest.raises(ValueError, match="no weight of module 'nope'"):
+        weight_sensitivity(model, est, ["nope"])

@@ -59,3 +59,16 @@ def test_bad_input(kwargs, message):
     args = {"weight": _weight(), "high": torch.ones(6, 3, 3, dtype=torch.bool), **kwargs}
     with pytest.raises(ValueError, match=message):
         quantize_strips(**args)
+
+
+def test_weight_by_weight_assignment_uses_the_same_grids():
+    from imckit.strips import quantize_mixed
+
+    w = _weight()
+    high = torch.rand(w.shape, generator=torch.Generator().manual_seed(3)) > 0.5
+    mixed = quantize_mixed(w, high)
+    strips_all_high = quantize_strips(w, torch.ones(6, 3, 3, dtype=torch.bool)).dequantize()
+    strips_all_low = quantize_strips(w, torch.zeros(6, 3, 3, dtype=torch.bool)).dequantize()
+    assert torch.equal(mixed.dequantize(), torch.where(high, strips_all_high, strips_all_low))
+    with pytest.raises(ValueError, match="bool tensor of the weight's shape"):
+        quantize_mixed(w, high[0])
