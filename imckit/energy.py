@@ -34,7 +34,12 @@ from torch import nn
 
 from imckit.crossbar import CrossbarSpec, map_strips
 
-__all__ = ["ADCSpec", "output_positions", "energy_proxy"]
+__all__ = ["ADCSpec", "output_positions", "energy_proxy", "PAPER_TABLE3"]
+
+# Seed paper 001, Table 3 (ResNet18 on CIFAR-10, DNN+NeuroSim): compression ratio (%) -> top-1 accuracy (%),
+# system energy (mJ) and ADC energy (mJ), for comparison with this kit's proxy (relative values only).
+PAPER_TABLE3 = {0: (90.91, 7.62, 7.593), 10: (87.25, 5.38, 5.357), 50: (85.58, 4.45, 4.432),
+                70: (86.33, 4.17, 4.155), 90: (52.01, 2.50, 2.485), 100: (13.88, 0.01, 0.003)}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ The model is put in eval mode (BatchNorm with its running statistics), as PyHess
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 __all__ = ["HessianTrace", "hessian_trace", "hessian_vector_product", "strip_sensitivity", "strip_view",
-           "weight_sensitivity"]
+           "weight_sensitivity", "diagonal_strip_sensitivity", "strip_reliability"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,6 +40,9 @@ class HessianTrace:
         probes: number of probes used.
         history: running mean of the total trace after each probe.
         converged: whether the relative change of the running mean fell below the tolerance.
+        halves: parameter name -> (diagonal estimate from the odd-numbered probes, from the even-numbered
+            ones): two independent estimates whose agreement measures the probe noise
+            (:func:`strip_reliability`).
     """
 
     total: float
@@ -47,6 +51,7 @@ class HessianTrace:
     probes: int
     history: np.ndarray
     converged: bool
+    halves: dict[str, tuple[torch.Tensor, torch.Tensor]]
 
     def layer_traces(self) -> dict[str, float]:
         """Trace of each module's weight block: ``{module name: trace}`` for parameters named ``*.weight``."""
@@ -140,6 +145,7 @@ def hessian_trace(
     loss = criterion(model(inputs), targets)
     grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
     sums = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in params.items()}
+    odd = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in params.items()}
     totals, history = [], []
     converged = False
     bar = tqdm(range(n_probes), desc="Hutchinson", unit="probe", disable=not progress)
@@ -150,6 +156,8 @@ def hessian_trace(
         for (name, _), v, h in zip(params.items(), vs, hv):
             product = (v * h).detach().to(torch.float64)
             sums[name] += product
+            if k % 2 == 0:  # probes 1, 3, 5, ...
+                odd[name] += product
             total += float(product.sum())
         totals.append(total)
         history.append(float(np.mean(totals)))
@@ -161,7 +169,47 @@ def hessian_trace(
     probes = len(totals)
     diagonal = {n: (s / probes).to(params[n].dtype) for n, s in sums.items()}
     error = float(np.std(totals, ddof=1) / np.sqrt(probes)) if probes > 1 else float("nan")
-    return HessianTrace(float(np.mean(totals)), error, diagonal, probes, np.array(history), converged)
+    n_odd, n_even = (probes + 1) // 2, probes // 2
+    halves = {n: ((odd[n] / n_odd).to(params[n].dtype),
+                  ((sums[n] - odd[n]) / max(n_even, 1)).to(params[n].dtype) if n_even else torch.full_like(params[n], math.nan))
+              for n in params}
+    return HessianTrace(float(np.mean(totals)), error, diagonal, probes, np.array(history), converged, halves)
+
+
+def diagonal_strip_sensitivity(model: nn.Module, diagonal: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The strip score ``s = Tr(D_strip) / (2 p) * ||w_strip||^2`` for any estimate ``D`` of the Hessian
+    diagonal given per module (module -> tensor of the weight's shape), e.g. the empirical Fisher diagonal
+    (:func:`imckit.fisher.fisher_diagonal`, the Gauss-Newton approximation of the Hessian near a minimum)."""
+    scores = {}
+    for module, d in diagonal.items():
+        weight = model.get_submodule(module).weight.detach()
+        if tuple(d.shape) != tuple(weight.shape):
+            raise ValueError(f"diagonal[{module!r}] has shape {tuple(d.shape)}; the weight has {tuple(weight.shape)}")
+        w = strip_view(weight)
+        scores[module] = strip_view(d).sum(dim=-1) / (2 * w.shape[-1]) * w.pow(2).sum(dim=-1)
+    return scores
+
+
+def strip_reliability(model: nn.Module, trace: HessianTrace, modules: list[str]) -> float:
+    """Split-half reliability of the strip scores: Spearman's rank correlation, over all strips of
+    ``modules``, between the scores from the odd-numbered and from the even-numbered probes. Near 1: the
+    ranking the threshold acts on is stable; near 0: it is probe noise. (The full estimate averages both
+    halves, so it is more reliable than either; by the Spearman-Brown formula roughly ``2r / (1 + r)``.)"""
+    from scipy.stats import spearmanr
+
+    if trace.probes < 2:
+        raise ValueError("strip_reliability needs an estimate from at least 2 probes")
+    halves = []
+    for k in range(2):
+        diag = {}
+        for module in modules:
+            name = f"{module}.weight"
+            if name not in trace.halves:
+                raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.halves)}")
+            diag[module] = trace.halves[name][k]
+        scores = diagonal_strip_sensitivity(model, diag)
+        halves.append(torch.cat([scores[m].flatten() for m in modules]).numpy())
+    return float(spearmanr(halves[0], halves[1]).statistic)
 
 
 def strip_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str] | None = None) -> dict[str, torch.Tensor]:
@@ -178,12 +226,10 @@ def strip_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str] 
     if modules is None:
         modules = [name[: -len(".weight")] for name, d in trace.diagonal.items()
                    if name.endswith(".weight") and d.ndim in (2, 4)]
-    scores = {}
     for module in modules:
-        weight = strip_view(model.get_submodule(module).weight.detach())
-        p = weight.shape[-1]
-        scores[module] = trace.strip_traces(module) / (2 * p) * weight.pow(2).sum(dim=-1)
-    return scores
+        if f"{module}.weight" not in trace.diagonal:
+            raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.diagonal)}")
+    return diagonal_strip_sensitivity(model, {m: trace.diagonal[f"{m}.weight"] for m in modules})
 
 
 def weight_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str]) -> dict[str, torch.Tensor]:

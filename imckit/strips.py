@@ -24,7 +24,8 @@ from torch import nn
 from imckit.hessian import strip_view
 from imckit.quant import check_bits, quantize
 
-__all__ = ["StripQuantized", "quantize_strips", "quantize_mixed", "coordinated_conv2d", "coordinated_linear", "mixed_weights"]
+__all__ = ["StripQuantized", "quantize_strips", "quantize_mixed", "coordinated_conv2d", "coordinated_linear", "mixed_weights",
+           "coordinated_logits"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,3 +128,38 @@ def mixed_weights(model: nn.Module, assignment: dict[str, torch.Tensor], high_bi
     :class:`imckit.inject.PerturbedEvaluator`)."""
     return {m: quantize_strips(model.get_submodule(m).weight, high, high_bits, low_bits).dequantize()
             for m, high in assignment.items()}
+
+
+@torch.no_grad()
+def coordinated_logits(model: nn.Module, quantized: dict[str, StripQuantized], inputs: torch.Tensor) -> torch.Tensor:
+    """The network's outputs (eval mode) with every module of ``quantized`` computed precision-coordinated
+    (:func:`coordinated_conv2d` / :func:`coordinated_linear`: high part plus expanded low part) instead of
+    by its own weight. Equal, up to float rounding, to the model with the dequantized mixed weights."""
+    hooks = []
+    for name, sq in quantized.items():
+        module = model.get_submodule(name)
+        if isinstance(module, nn.Conv2d):
+            if module.groups != 1 or module.dilation not in (1, (1, 1)) or module.padding_mode != "zeros" \
+                    or isinstance(module.padding, str):
+                raise ValueError(f"module {name!r}: coordinated convolution supports groups=1, dilation=1 and "
+                                 "numeric zero padding only")
+
+            def run(m, args, _, sq=sq):
+                return coordinated_conv2d(args[0], sq, m.bias, m.stride, m.padding)
+        elif isinstance(module, nn.Linear):
+            def run(m, args, _, sq=sq):
+                return coordinated_linear(args[0], sq, m.bias)
+        else:
+            raise ValueError(f"module {name!r} is a {type(module).__name__}; expected Conv2d or Linear")
+        if tuple(sq.dequantize().shape) != tuple(module.weight.shape):
+            raise ValueError(f"quantized[{name!r}] has shape {tuple(sq.dequantize().shape)}; the weight has "
+                             f"{tuple(module.weight.shape)}")
+        hooks.append(module.register_forward_hook(run))
+    was_training = model.training
+    try:
+        model.eval()
+        return model(inputs)
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()

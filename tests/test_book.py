@@ -125,19 +125,26 @@ def test_smoke_book_builds_with_every_chapter(smoke_book):
     assert (html / "index.html").is_file()
 
 
-@pytest.mark.book
-def test_baseline_chapter_shows_glued_numbers(smoke_book):
-    root, html, _ = smoke_book
-    nb = nbformat.read(root / "book" / "chapters" / "baseline.ipynb", as_version=4)
+def _glued(path) -> dict[str, str]:
+    """The text values an executed notebook glued (myst-nb stores them as papermill records)."""
     glued = {}
-    for cell in nb.cells:
+    for cell in nbformat.read(path, as_version=4).cells:
         for output in cell.get("outputs", []):
             key = output.get("metadata", {}).get("scrapbook", {}).get("name")
             if key:
-                glued[key] = output["data"].get("text/plain", "").strip("'")
+                data = output["data"]
+                glued[key] = data.get("application/papermill.record/text/plain", data.get("text/plain", "")).strip("'")
+    return glued
+
+
+@pytest.mark.book
+def test_baseline_chapter_shows_glued_numbers(smoke_book):
+    root, html, _ = smoke_book
+    glued = _glued(root / "book" / "chapters" / "baseline.ipynb")
     text = (html / "book" / "chapters" / "baseline.html").read_text()
     assert {"baseline_accuracy", "baseline_loss", "baseline_mapped_weights"} <= set(glued)
-    assert f"{glued['baseline_accuracy']}" in text and glued["baseline_mapped_weights"] in text
+    for key in ("baseline_accuracy", "baseline_mapped_weights"):
+        assert glued[key] and glued[key] in text, key
     assert (root / "results" / "smoke" / "baseline" / "layers.csv").is_file()
 
 
@@ -165,3 +172,16 @@ def test_math_is_typeset_offline_in_chromium(smoke_book, tmp_path):
         capture_output=True, text=True, timeout=120,
     ).stdout
     assert "mjx-container" in dom, "MathJax did not typeset the intro's equation"
+
+
+@pytest.mark.book
+def test_hessian_chapter_shows_glued_numbers_and_writes_its_tables(smoke_book):
+    root, html, _ = smoke_book
+    glued = _glued(root / "book" / "chapters" / "hessian.ipynb")
+    text = (html / "book" / "chapters" / "hessian.html").read_text()
+    for key in ("hs_rel_hutchinson", "hs_rel_fisher", "hs_coord_diff", "hs_util_32_origin", "hs_energy_mid_levels"):
+        assert glued[key] and glued[key] in text, key
+    assert float(glued["hs_coord_agree"]) == 100.0  # the coordinated computation predicts like the mixed weights
+    out = root / "results" / "smoke" / "hessian"
+    for name in ("sweep_8_4.csv", "sweep_8_3.csv", "table4.csv", "hap.csv", "energy.csv", "threshold_rules.csv"):
+        assert (out / name).is_file(), name

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from imckit.crossbar import (CrossbarSpec, align_threshold, assign_precision, compression_ratio, map_strips,
-                             strip_capacity, utilization_table)
+                             strip_capacity, strips_per_crossbar, utilization_table)
 
 
 def test_capacity_and_utilization_by_hand():
@@ -21,6 +21,10 @@ def test_capacity_and_utilization_by_hand():
     deep = map_strips(spec, 3, 12, 8)
     assert deep["crossbars"] == 3 and deep["utilization"] == pytest.approx(144 / 192)
     assert math.isnan(map_strips(spec, 0, 3, 8)["utilization"])
+    # whole crossbars: 4 strips of depth 3; strips of depth 12 (2 segments, 2 per crossbar) fill one each;
+    # depth 24 (3 segments, 2 per crossbar): 2 strips fill 3 crossbars
+    assert strips_per_crossbar(spec, 3, 8) == 4 and strips_per_crossbar(spec, 12, 8) == 1
+    assert strips_per_crossbar(spec, 24, 8) == 2 and map_strips(spec, 2, 24, 8)["utilization"] == pytest.approx(1.0)
 
 
 def _layer(scores):

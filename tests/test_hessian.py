@@ -125,3 +125,27 @@ def test_weight_sensitivity(tiny):
     assert torch.allclose(s, est.diagonal["conv.weight"] / 2 * model.conv.weight.detach() ** 2)
     with pytest.raises(ValueError, match="no weight of module 'nope'"):
         weight_sensitivity(model, est, ["nope"])
+
+
+def test_halves_average_to_the_estimate_and_reliability_grows_with_probes(tiny):
+    from imckit.hessian import diagonal_strip_sensitivity, strip_reliability
+
+    model, x, y, hessian, names, shapes = tiny
+    est = hessian_trace(model, nn.CrossEntropyLoss(), x, y, n_probes=7, tol=0, seed=3)
+    odd, even = est.halves["conv.weight"]
+    assert torch.allclose((4 * odd + 3 * even) / 7, est.diagonal["conv.weight"], atol=1e-12)
+    # scores from a diagonal: the exact diagonal gives the exact strip scores by hand
+    exact = _split(torch.diagonal(hessian), names, shapes)["conv.weight"]
+    scores = diagonal_strip_sensitivity(model, {"conv": exact})["conv"]
+    w = model.conv.weight.detach()
+    assert torch.allclose(scores[1, 0, 1], exact[1, :, 0, 1].sum() / (2 * 3) * w[1, :, 0, 1].pow(2).sum())
+    # the halves are independent estimates: few probes rank strips worse than many
+    few = np.mean([strip_reliability(model, hessian_trace(model, nn.CrossEntropyLoss(), x, y, n_probes=2, tol=0,
+                                                          seed=s), ["conv", "fc"]) for s in range(5)])
+    many = strip_reliability(model, hessian_trace(model, nn.CrossEntropyLoss(), x, y, n_probes=2000, tol=0, seed=0),
+                             ["conv", "fc"])
+    assert many > 0.9 and many > few
+    with pytest.raises(ValueError, match="at least 2 probes"):
+        strip_reliability(model, hessian_trace(model, nn.CrossEntropyLoss(), x, y, n_probes=1, tol=0), ["conv"])
+    with pytest.raises(ValueError, match="diagonal\\['conv'\\] has shape"):
+        diagonal_strip_sensitivity(model, {"conv": torch.ones(3)})

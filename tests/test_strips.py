@@ -72,3 +72,25 @@ def test_weight_by_weight_assignment_uses_the_same_grids():
     assert torch.equal(mixed.dequantize(), torch.where(high, strips_all_high, strips_all_low))
     with pytest.raises(ValueError, match="bool tensor of the weight's shape"):
         quantize_mixed(w, high[0])
+
+
+def test_coordinated_logits_equal_the_mixed_weight_network():
+    from imckit.models import resnet8
+    from imckit.strips import coordinated_logits
+
+    torch.manual_seed(0)
+    model = resnet8(in_channels=1, num_classes=10).eval()
+    g = torch.Generator().manual_seed(3)
+    quantized = {}
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            w = module.weight.detach()
+            strip_shape = (w.shape[0], *w.shape[2:]) if w.ndim == 4 else (w.shape[0],)
+            quantized[name] = quantize_strips(w, torch.rand(strip_shape, generator=g) > 0.5)
+    x = torch.randn(4, 1, 28, 28, generator=g)
+    direct = torch.func.functional_call(model, {f"{n}.weight": q.dequantize() for n, q in quantized.items()}, (x,))
+    coordinated = coordinated_logits(model, quantized, x)
+    assert torch.allclose(coordinated, direct, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(coordinated, model(x), atol=1e-3)  # the quantized network differs from the float one
+    with pytest.raises(ValueError, match="expected Conv2d or Linear"):
+        coordinated_logits(model, {"stem.bn": next(iter(quantized.values()))}, x)
