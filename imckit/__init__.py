@@ -9,6 +9,16 @@ One module per concept:
 - :mod:`imckit.quant`: QKeras-style ``quantized_bits``, integer codes and storage words.
 - :mod:`imckit.cells`: bit slicing into SLC/MLC cells (``CellConfig``), memory in devices.
 - :mod:`imckit.inject`: read errors injected into weights; fast repeated evaluation of perturbed networks.
+- :mod:`imckit.sensitivity`: the layer-wise sensitivity table (seed 000, Table I), cached by all its inputs.
+- :mod:`imckit.search`: exact Pareto front, the paper's self-adaptive genetic search, NSGA-II (pymoo).
+- :mod:`imckit.validate`: whole-network simulation of selected configurations; the solution-selection rule.
+- :mod:`imckit.compensate`: one-epoch error compensation with the faulty weights frozen.
+- :mod:`imckit.hessian`: Hutchinson traces per model, layer and strip-weight; strip scores and their reliability.
+- :mod:`imckit.fisher`: empirical Fisher diagonal and the FIM-guided threshold search.
+- :mod:`imckit.strips`: strip-wise two-precision quantization and precision-coordinated computation.
+- :mod:`imckit.precision`: strip, single-weight and random two-precision assignments, compared by accuracy.
+- :mod:`imckit.crossbar`: crossbar capacity, mapping, utilization and capacity-aligned thresholds.
+- :mod:`imckit.energy`: an ADC energy and latency proxy for two-precision crossbars.
 - :mod:`imckit.plots`: the figures the chapters share.
 - :mod:`imckit.cache`: atomic, validated on-disk caches.
 - :mod:`imckit.profiles`: the ``smoke`` / ``default`` / ``paper`` run sizes every chapter understands.
