@@ -19,6 +19,10 @@ One module per concept:
 - :mod:`imckit.precision`: strip, single-weight and random two-precision assignments, compared by accuracy.
 - :mod:`imckit.crossbar`: crossbar capacity, mapping, utilization and capacity-aligned thresholds.
 - :mod:`imckit.energy`: an ADC energy and latency proxy for two-precision crossbars.
+- :mod:`imckit.regularize`: N-multiplier quantizers, the regularization loss and its lambda schedule.
+- :mod:`imckit.faults`: stuck-at faults in bit cells, reachable levels, nearest-valid-level mapping.
+- :mod:`imckit.variability`: device-to-device LRS variability of bit cells, per-weight levels.
+- :mod:`imckit.qat`: regularized quantization-, fault- and variability-aware fine-tuning and deployment.
 - :mod:`imckit.plots`: the figures the chapters share.
 - :mod:`imckit.cache`: atomic, validated on-disk caches.
 - :mod:`imckit.profiles`: the ``smoke`` / ``default`` / ``paper`` run sizes every chapter understands.

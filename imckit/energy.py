@@ -15,10 +15,10 @@ What it counts, per inference (one image) and layer, for each precision's crossb
   ``bit decisions`` = conversions x resolution bits (a successive-approximation ADC takes one comparator
   decision per bit: energy linear in bits) and ``level units`` = conversions x levels (energy dominated by
   a capacitive DAC whose total capacitance doubles with every bit: exponential in bits). Both are the kit's
-  assumptions, stated here rather than hidden in a constant. With the paper's columns per ADC, one 8-bit
-  and one 4-bit crossbar read cost the same bit decisions (32 x 8 = 64 x 4 per 128 columns) but 8x
-  fewer level units on the 4-bit one; the paper's Table 3 (ADC energy falling ~2,500x from 0 % to 100 %
-  compression) is closer to the second model.
+  assumptions, stated here rather than hidden in a constant. A 4-bit crossbar read converts as many
+  columns as an 8-bit one, so it costs half the bit decisions and 1/16 of the level units; the sharing of
+  ADCs (``columns_per_adc``) changes how long the conversions take, not how many there are. The paper's
+  Table 3 (ADC energy falling ~2,500x from 0 % to 100 % compression) is closer to the second model.
 * **Latency proxy**: within a layer all crossbars run in parallel and the two precisions side by side;
   each ADC serves its columns one after another, each conversion taking ``bits`` cycles. Cycles per layer =
   MVMs x input_bits x columns_per_adc x bits, the larger of the two precisions; layers run in sequence.
@@ -117,7 +117,7 @@ def energy_proxy(model: nn.Module, assignment: dict[str, torch.Tensor], input_sh
         row, cycles = {"MVMs": positions[module]}, 0
         for name, mask, bits in (("high", high, high_bits), ("low", ~high, low_bits)):
             crossbars = map_strips(spec, int(mask.sum()), depth, bits)["crossbars"]
-            conversions = positions[module] * adc.input_bits * crossbars * spec.columns / adc.columns_per_adc[bits]
+            conversions = positions[module] * adc.input_bits * crossbars * spec.columns  # every column, every cycle
             row[f"{name} crossbars"] = crossbars
             row[f"{name} ADC conversions"] = conversions
             row[f"{name} ADC bit decisions"] = conversions * adc.resolution(bits)

@@ -110,7 +110,9 @@ def fim_threshold(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     (``steps`` halvings of [0, 1]; the distance is assumed to grow with the ratio). Starts, like the paper's
     Algorithm 1, from maximum compression (ratio 1), which is returned if it already meets the tolerance.
 
-    Returns a dict: ``threshold``, ``ratio``, ``distance``, ``history`` (list of (ratio, distance)).
+    Returns a dict: ``threshold``, ``ratio``, ``distance``, ``met`` (whether ``distance`` is within the
+    tolerance; False when even ratio 0, every strip at high precision, exceeds it) and ``history`` (list
+    of (ratio, distance)).
     """
     if not isinstance(tolerance, (int, float)) or not 0 < tolerance:
         raise ValueError(f"tolerance must be a positive number (relative FIM distance); got {tolerance!r}")
@@ -137,4 +139,5 @@ def fim_threshold(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                 low, best = middle, (middle, d)
             else:
                 high = middle
-    return {"threshold": threshold_at_ratio(scores, best[0]), "ratio": best[0], "distance": best[1], "history": history}
+    return {"threshold": threshold_at_ratio(scores, best[0]), "ratio": best[0], "distance": best[1],
+            "met": best[1] <= tolerance, "history": history}

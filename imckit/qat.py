@@ -171,7 +171,8 @@ class LSQActivation(nn.Module):
         g = 1.0 / math.sqrt(x[0].numel() * q_p)
         s = self.step * g + (self.step - self.step * g).detach()  # value s, gradient scaled by g
         v = torch.clamp(x / s, -q_n, q_p)
-        return (torch.round(v) - v).detach() * s + v * s
+        # value exactly round(v) * s; gradient 1 to x inside the range, round(v) - v (or the clip level) to s
+        return torch.round(v).detach() * s + (v - v.detach()) * s
 
 
 def _quantize_input(module, args):
@@ -253,7 +254,7 @@ def _levels(quantizer: LevelQuantizer, variability: torch.Tensor | None) -> torc
 
 
 def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int, quantizers=None,
-              faults: dict[str, FaultMap] | None = None, mitigation: str | None = None, remaps: int = 4,
+              faults: dict[str, FaultMap] | None = None, mitigation: str | None = None, remaps: int = 5,
               variability: dict[str, torch.Tensor] | None = None, variability_mode: str | None = None,
               progress: bool = False) -> QATResult:
     """Fine-tune a copy of ``model`` with the regularized loss (module docstring).
@@ -267,8 +268,9 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
         quantizers: module -> quantizer to start from (copied; default: new ones on the model's weights).
         faults: module -> fault map of the quantized modules (needs ``mitigation``).
         mitigation: one of :data:`imckit.faults.MITIGATIONS`.
-        remaps: periodic remappings of the faulty weights during training (``"basic"`` and ``"passive"``,
-            ``"active+passive"``), evenly spaced, the last at the end; the paper remaps every 4 epochs.
+        remaps: periodic remappings of the faulty weights during training (``"basic"``, ``"passive"`` and
+            ``"active+passive"``), evenly spaced, the last at the end; the paper remaps every 4 epochs of
+            its 20-epoch fine-tunes, 5 times.
         variability: module -> LRS multipliers ``(n, bits)`` of the quantized modules (needs
             ``variability_mode``).
         variability_mode: ``"aware"`` or ``"chip_in_loop"``.
@@ -304,6 +306,9 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
         quantizers = {m: LevelQuantizer(config.bits, config.kind, work.get_submodule(m).weight) for m in modules}
     else:
         quantizers = {m: copy.deepcopy(q) for m, q in quantizers.items()}
+        for q in quantizers.values():  # a returned result's quantizers are frozen: learn again
+            for p in q.parameters():
+                p.requires_grad_(True)
     if config.activation_bits is not None:
         for m in modules:
             module = work.get_submodule(m)
@@ -321,7 +326,7 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
     groups = [{"params": network_params, "lr": config.lr}]
     if quantizer_params:
         groups.append({"params": quantizer_params, "lr": config.quantizer_rate()})
-    optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0)
+    optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)  # plain momentum, as the paper
     n_train = min(config.train_images or len(data), len(data))
     steps_per_epoch = math.ceil(n_train / config.batch_size)
     total = steps_per_epoch * config.epochs

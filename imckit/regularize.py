@@ -189,7 +189,7 @@ def lambda_schedule(progress: float, start: float, end: float, ramp: float) -> f
         progress: share of training done, in [0, 1].
         start, end: the two values, both > 0.
         ramp: share of training over which lambda rises, in [0, 1] (the paper: its last 20 epochs, e.g.
-            0.1 of 200 for QAT on CIFAR-10, 0.5 of a 20-epoch fine-tune).
+            0.1 of 200 for QAT on CIFAR-10, 0.5 of a 20-epoch fine-tune); 0: lambda stays at ``start``.
     """
     if not isinstance(progress, (int, float)) or not 0 <= progress <= 1:
         raise ValueError(f"progress must be a number in [0, 1]; got {progress!r}")

@@ -179,9 +179,26 @@ def test_hessian_chapter_shows_glued_numbers_and_writes_its_tables(smoke_book):
     root, html, _ = smoke_book
     glued = _glued(root / "book" / "chapters" / "hessian.ipynb")
     text = (html / "book" / "chapters" / "hessian.html").read_text()
-    for key in ("hs_rel_hutchinson", "hs_rel_fisher", "hs_coord_diff", "hs_util_32_origin", "hs_energy_mid_levels"):
+    for key in ("hs_rel_hutchinson", "hs_rel_fisher", "hs_coord_diff", "hs_t4_text", "hs_energy_mid_levels", "hs_small_layers"):
         assert glued[key] and glued[key] in text, key
     assert float(glued["hs_coord_agree"]) == 100.0  # the coordinated computation predicts like the mixed weights
     out = root / "results" / "smoke" / "hessian"
     for name in ("sweep_8_4.csv", "sweep_8_3.csv", "table4.csv", "hap.csv", "energy.csv", "threshold_rules.csv"):
         assert (out / name).is_file(), name
+
+
+@pytest.mark.book
+def test_regularization_chapter_shows_glued_numbers_and_writes_its_tables(smoke_book):
+    root, html, _ = smoke_book
+    glued = _glued(root / "book" / "chapters" / "regularization.ipynb")
+    text = (html / "book" / "chapters" / "regularization.html").read_text()
+    for key in ("rg_fp", "rg_table1_text", "rg_worst_naive", "rg_top_aware", "rg_distance", "rg_se"):
+        assert glued[key] and glued[key] in text, key
+    out = root / "results" / "smoke" / "regularization"
+    for name in ("table1.csv", "faults.csv", "variability.csv"):
+        assert (out / name).is_file(), name
+    import pandas as pd
+
+    faults = pd.read_csv(out / "faults.csv", index_col=0)
+    assert {"basic", "passive", "active", "active+passive"} <= set(faults.columns)
+    assert faults.loc[0.0, "faulty weights (%)"] == 0

@@ -68,6 +68,8 @@ def test_sweep_and_bisection(small):
     assert loose["ratio"] == 1.0 and loose["threshold"] == math.inf
     tol = float(sweep["FIM distance"].iloc[1])
     found = fim_threshold(model, x, y, scores, tolerance=tol, steps=6)
-    assert found["distance"] <= tol and 0.0 <= found["ratio"] < 1.0
+    assert found["distance"] <= tol and 0.0 <= found["ratio"] < 1.0 and found["met"]
+    tight = fim_threshold(model, x, y, scores, tolerance=1e-12, steps=2)
+    assert tight["ratio"] == 0.0 and not tight["met"]  # even all high precision moves F: reported, not hidden
     with pytest.raises(ValueError, match="tolerance must be a positive number"):
         fim_threshold(model, x, y, scores, tolerance=0)
