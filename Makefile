@@ -26,7 +26,7 @@ env: $(STAMP)
 data: env
 	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ -z "$$IMCKIT_DATA" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -q && apt-get install -y -q dataset-fashion-mnist; fi
-	$(BIN)/python -c "from imckit.data import load_dataset; d = load_dataset('fashion-mnist'); print('Fashion-MNIST:', d.source)"
+	$(BIN)/python -c "from imckit.core.data import load_dataset; d = load_dataset('fashion-mnist'); print('Fashion-MNIST:', d.source)"
 
 run: data
 	$(BIN)/python -m imckit.book run --profile $(PROFILE)

@@ -1,9 +1,9 @@
 """One-epoch compensation against plain training of the same network on the same images.
 
-The compensation epoch (imckit.compensate) trains float shadows of every stored weight with the faulty
+The compensation epoch (imckit.compensation.compensate) trains float shadows of every stored weight with the faulty
 ones frozen and the healthy ones fake-quantized onto their grid (straight-through), through
 ``torch.func.functional_call`` on one copy of the model per error pattern; plain training
-(imckit.train.train) is the fastest way the kit trains the same network. The ratio is the price of the
+(imckit.core.training.train) is the fastest way the kit trains the same network. The ratio is the price of the
 masking and fake quantization. Both at batch 128, channels-last, on the same images, in the same run.
 Run: .venv/bin/python benchmarks/bench_compensation.py [--images 5000]
 """
@@ -16,10 +16,10 @@ import time
 import torch
 
 from _timing import table
-from imckit.cells import paper_configurations
-from imckit.compensate import CompensationConfig, compensate
-from imckit.models import mappable_layers
-from imckit.train import TrainConfig, baseline_spec, pretrained, train
+from imckit.memory.cells import paper_configurations
+from imckit.compensation.compensate import CompensationConfig, compensate
+from imckit.core.models import mappable_layers
+from imckit.core.training import TrainConfig, baseline_spec, pretrained, train
 
 GENOME = (4, 7, 6, 5, 5, 5, 5, 4)  # a mixed 8/4-bit solution with MLC cells in most layers
 

@@ -1,6 +1,6 @@
 """Evaluation throughput of ResNet-8 on Fashion-MNIST test images by batch size.
 
-The naive way is one big batch (1,000 images); the kit evaluates at imckit.train.EVAL_BATCH_SIZE.
+The naive way is one big batch (1,000 images); the kit evaluates at imckit.core.training.EVAL_BATCH_SIZE.
 Run: .venv/bin/python benchmarks/bench_eval.py [--images 2000]
 """
 
@@ -9,9 +9,9 @@ import argparse
 import torch
 
 from _timing import seconds, table
-from imckit.data import load_dataset
-from imckit.models import resnet8
-from imckit.train import EVAL_BATCH_SIZE, evaluate
+from imckit.core.data import load_dataset
+from imckit.core.models import resnet8
+from imckit.core.training import EVAL_BATCH_SIZE, evaluate
 
 
 def main(images: int = 2000) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Hutchinson Hessian trace: imckit.hessian against PyHessian 0.1's ``hessian.trace`` on the same model and batch.
+"""Hutchinson Hessian trace: imckit.crossbars.hessian against PyHessian 0.1's ``hessian.trace`` on the same model and batch.
 
 Both estimate Tr(H) of the mean cross-entropy on one batch with Rademacher probes and double
 backpropagation, the model in eval mode. imckit also keeps the per-parameter diagonal estimate (for the
@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from _timing import table
-from imckit.hessian import hessian_trace
-from imckit.train import baseline_spec, pretrained
+from imckit.crossbars.hessian import hessian_trace
+from imckit.core.training import baseline_spec, pretrained
 
 
 def main(probes: int = 40, images: int = 256, profile: str = "default") -> list[dict]:

@@ -2,7 +2,7 @@
 
 One layer perturbed (Q8 with 4 MLC cells, default FeFET MLC device), R repetitions, N test images. The
 naive loop writes each repetition's weights into the model and runs full forward passes; the fast path
-(imckit.inject.PerturbedEvaluator) computes the activations no perturbed weight feeds once per micro-batch
+(imckit.injection.errors.PerturbedEvaluator) computes the activations no perturbed weight feeds once per micro-batch
 and runs only the rest per repetition. Both are timed at their best micro-batch size in the same run.
 Run: .venv/bin/python benchmarks/bench_injection.py [--repetitions 32] [--images 2000]
 """
@@ -13,9 +13,9 @@ import os
 import torch
 
 from _timing import seconds, table
-from imckit.cells import CellConfig
-from imckit.inject import PerturbedEvaluator, naive_evaluate_with_errors
-from imckit.train import baseline_spec, pretrained
+from imckit.memory.cells import CellConfig
+from imckit.injection.errors import PerturbedEvaluator, naive_evaluate_with_errors
+from imckit.core.training import baseline_spec, pretrained
 
 BATCHES = (64, 128, 256)
 

@@ -2,8 +2,8 @@
 
 One SGD step of ResNet-8 (batch 128, channels-last, BatchNorm in train mode) on the default baseline:
 
-* plain: cross-entropy only (what imckit.train.train does per step);
-* regularized, as imckit.qat computes it: the loss of imckit.regularize over every quantized layer,
+* plain: cross-entropy only (what imckit.core.training.train does per step);
+* regularized, as imckit.qat computes it: the loss of imckit.qat.quantizers over every quantized layer,
   vectorized over weights and levels (one (n, 2^bits) distance tensor per layer), for float weights
   (variant 1), the STE variant, fault-aware (validity mask) and variability-aware (levels per weight);
 * naive: the same fault-free loss computed with a Python loop over the levels (running minimum), the
@@ -21,11 +21,11 @@ import torch
 from torch import nn
 
 from _timing import table
-from imckit.faults import stuck_at_faults, validity_mask
-from imckit.qat import quantized_modules
-from imckit.regularize import LevelQuantizer, layer_alpha, regularization_loss, ste_quantize
-from imckit.train import baseline_spec, pretrained
-from imckit.variability import lrs_multipliers, weight_levels
+from imckit.qat.faults import stuck_at_faults, validity_mask
+from imckit.qat.training import quantized_modules
+from imckit.qat.quantizers import LevelQuantizer, layer_alpha, regularization_loss, ste_quantize
+from imckit.core.training import baseline_spec, pretrained
+from imckit.qat.variability import lrs_multipliers, weight_levels
 
 
 def naive_loss(weight, levels, alpha):

@@ -1,4 +1,4 @@
-"""Table I: imckit.sensitivity.sensitivity_table against the naive loop, and the extrapolated table time.
+"""Table I: imckit.search.sensitivity.sensitivity_table against the naive loop, and the extrapolated table time.
 
 The naive loop evaluates every (layer, configuration, repetition) with its own full forward pass (weights
 written into the model, batch 128, the fastest naive batch size in bench_eval). The kit's path shares each
@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from _timing import table
-from imckit.cells import CellConfig, paper_configurations
-from imckit.inject import PerturbedEvaluator, is_error_free, naive_evaluate_with_errors
-from imckit.sensitivity import _entry_seed, sensitivity_table
-from imckit.train import baseline_spec, pretrained
+from imckit.memory.cells import CellConfig, paper_configurations
+from imckit.injection.errors import PerturbedEvaluator, is_error_free, naive_evaluate_with_errors
+from imckit.search.sensitivity import _entry_seed, sensitivity_table
+from imckit.core.training import baseline_spec, pretrained
 
 CONFIGS = (CellConfig(8, 4), CellConfig(8, 0), CellConfig(2, 1))  # MLC-heavy, error-free, deep quantization
 

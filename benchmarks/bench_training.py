@@ -9,7 +9,7 @@ import argparse
 import torch
 
 from _timing import seconds, table
-from imckit.data import load_dataset
+from imckit.core.data import load_dataset
 
 
 def _steps(model, images, labels, steps, batch, channels_last):
@@ -29,7 +29,7 @@ def _steps(model, images, labels, steps, batch, channels_last):
 
 
 def main(steps: int = 40, batch: int = 128) -> list[dict]:
-    from imckit.models import resnet8
+    from imckit.core.models import resnet8
 
     train = load_dataset("fashion-mnist").train.subset(steps * batch, seed=0)
     rows, times = [], {}

@@ -4,6 +4,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+from imckit.core.data import Dataset, ImageTensors
+from imckit.memory.devices import TransitionMatrixDevice
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,3 +52,20 @@ requires_debian_fashion_mnist = pytest.mark.skipif(
     not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").is_file(),
     reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
 )
+
+
+IDENTITY4 = TransitionMatrixDevice(torch.eye(4).tolist(), name="perfect")
+
+def toy_dataset(n_train=96, n_test=48, seed=0):
+    """A learnable toy problem: the class is which quadrant of a 12x12 image is bright."""
+    g = torch.Generator().manual_seed(seed)
+
+    def split(n):
+        labels = torch.randint(0, 4, (n,), generator=g)
+        images = torch.randn(n, 1, 12, 12, generator=g) * 0.3
+        for i, y in enumerate(labels.tolist()):
+            r, c = divmod(y, 2)
+            images[i, 0, 6 * r : 6 * r + 6, 6 * c : 6 * c + 6] += 2.0
+        return ImageTensors(images, labels)
+
+    return Dataset("fashion-mnist", split(n_train), split(n_test), ("a", "b", "c", "d"), "generated")

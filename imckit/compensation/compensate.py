@@ -1,0 +1,264 @@
+"""One-epoch error compensation with the faulty weights frozen (seed paper 000, Sec. V, Table II, Fig. 8).
+
+After a network is written into its cells, program-verify reads every weight back and finds the ones whose
+stored code differs from the written code. Those cannot be fixed (rewriting them gives the same error) and
+stay as they are; the healthy weights are retrained for one epoch so that the network compensates, then
+written again. For each of ``patterns`` independent error patterns this module:
+
+1. quantizes every mappable layer to its configuration (per-channel scale, :class:`imckit.injection.errors.QuantSpec`)
+   and reads every cell back once through its device;
+2. marks the weights whose read code differs from the written one as *faulty* and fixes them at their
+   erroneous values;
+3. evaluates the network (the accuracy "without retraining");
+4. retrains the healthy weights: the forward pass uses the faulty values where marked and the healthy
+   weights fake-quantized onto the layer's fixed grid (straight-through estimator) elsewhere; gradients of
+   faulty weights are masked to zero, so neither the gradient nor the optimizer's momentum ever moves them;
+5. re-quantizes the retrained healthy weights onto the same grid, writes them (see ``fresh_write_errors``)
+   and evaluates again with the same faults in place (the accuracy "with retraining").
+
+Choices where the paper is silent (documented in the book's chapter): by default the epoch is an ordinary
+training epoch apart from the frozen weights, as Keras' ``fit`` would run it: BatchNorm normalizes with
+batch statistics and updates its running averages, and the full-precision parameters the kit does not
+store in cells (BatchNorm scales and shifts, the dense bias) are trained too (``train_full_precision``;
+with ``False`` only stored weights move and BatchNorm stays frozen, which diverged at lr 0.01 on the
+default baseline during development: without batch statistics the network loses BatchNorm's scale
+invariance). The grid (per-channel step) is the one of the first write, so the faulty codes keep their
+meaning. SGD with Nesterov momentum, a cosine learning-rate decay over the epoch, no weight decay. The
+model itself is never modified: the epoch trains a copy made once per error pattern.
+By default the retrained weights are written without new errors (``fresh_write_errors=False``): the
+paper's program-verify scheme writes and verifies them. With ``True`` every healthy weight whose code
+changed is written again and read back through its device, so it may draw a new error (which then stays).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from imckit.memory.cells import BASELINE_BITS, CellConfig
+from imckit.core.data import ImageTensors
+from imckit.memory.devices import SLC, FeFETMLC
+from imckit.injection.errors import PerturbedEvaluator, QuantSpec, inject_cell_errors, quantize_layer
+from imckit.quantization.qkeras import QuantizedTensor
+
+__all__ = ["CompensationConfig", "CompensationResult", "requantize", "compensate"]
+
+
+@dataclass(frozen=True)
+class CompensationConfig:
+    """Settings of the compensation training.
+
+    Attributes:
+        epochs: passes over ``train_images`` (the paper: 1).
+        train_images: training images per pass (``None``: the whole training set; the default profile uses
+            a subset to fit its time budget).
+        batch_size: images per SGD step.
+        lr: initial learning rate, decayed to 0 by a cosine over all steps.
+        momentum: SGD momentum (Nesterov).
+        fresh_write_errors: whether rewritten healthy weights draw new read errors (default ``False``,
+            the paper's assumption: program-verify writes them correctly).
+        train_full_precision: train BatchNorm (batch statistics, running averages, scale and shift) and
+            biases during the epoch too (default ``True``); ``False`` freezes them.
+    """
+
+    epochs: int = 1
+    train_images: int | None = None
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    fresh_write_errors: bool = False
+    train_full_precision: bool = True
+
+    def __post_init__(self):
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 100:
+            raise ValueError(f"epochs must be an integer in [1, 100]; got {self.epochs!r}")
+        if self.train_images is not None and (isinstance(self.train_images, bool)
+                                              or not isinstance(self.train_images, int) or self.train_images < 1):
+            raise ValueError(f"train_images must be None or an integer >= 1; got {self.train_images!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1; got {self.batch_size!r}")
+        if not isinstance(self.lr, (int, float)) or not 0 < self.lr <= 10:
+            raise ValueError(f"lr must be a number in (0, 10]; got {self.lr!r}")
+        if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be a number in [0, 1); got {self.momentum!r}")
+        for name in ("fresh_write_errors", "train_full_precision"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True, eq=False)
+class CompensationResult:
+    """Per error pattern (arrays of shape (patterns,)).
+
+    Attributes:
+        before_loss, before_accuracy: the faulty network without retraining.
+        after_loss, after_accuracy: after compensation, same faults in place.
+        faulty_share: share of all mapped weights that program-verify found faulty (0-1).
+        rewritten_share: share of the healthy weights whose code retraining changed (0-1).
+        new_fault_share: share of all mapped weights that became faulty when rewritten (0 unless
+            ``fresh_write_errors``).
+    """
+
+    before_loss: np.ndarray
+    before_accuracy: np.ndarray
+    after_loss: np.ndarray
+    after_accuracy: np.ndarray
+    faulty_share: np.ndarray
+    rewritten_share: np.ndarray
+    new_fault_share: np.ndarray
+
+
+def requantize(q: QuantizedTensor, weights: torch.Tensor) -> torch.Tensor:
+    """Codes of ``weights`` on the fixed grid of ``q`` (its step, stride and offset): the nearest valid
+    code, clipped to the word range."""
+    words = torch.round((weights / q.step - q.code_offset) / q.code_stride).clamp(0, 2 ** q.bits - 1)
+    return q.from_words(words.to(torch.int64))
+
+
+def _pattern_seed(seed: int, pattern: int) -> int:
+    return int(np.random.SeedSequence([int(seed), int(pattern), 7]).generate_state(1)[0])
+
+
+def _check_configs(evaluator: PerturbedEvaluator, layer_configs: dict) -> None:
+    if not isinstance(layer_configs, dict) or not layer_configs:
+        raise ValueError("layer_configs must be a non-empty dict: layer name -> CellConfig")
+    for name, config in layer_configs.items():
+        evaluator.layer(name)
+        if not isinstance(config, CellConfig):
+            raise ValueError(f"configuration of layer {name!r} must be a CellConfig; got {config!r}")
+
+
+def compensate(
+    model: nn.Module,
+    train_data: ImageTensors,
+    test_data: ImageTensors,
+    layer_configs: dict[str, CellConfig],
+    mlc=FeFETMLC(),
+    slc=SLC(),
+    patterns: int = 3,
+    seed: int = 0,
+    quant: QuantSpec = QuantSpec(),
+    config: CompensationConfig = CompensationConfig(),
+    progress: bool = True,
+    return_weights: bool = False,
+):
+    """Compensate ``patterns`` independent error patterns of a configured network (see the module
+    docstring) and return a :class:`CompensationResult`.
+
+    Args:
+        model: the trained network (never modified: retraining works on copies of the stored weights).
+        train_data: images the healthy weights are retrained on (``config.train_images`` of them, drawn
+            per pattern).
+        test_data: images evaluated before and after.
+        layer_configs: layer name -> configuration; layers not named stay at the error-free 12-bit base.
+        mlc, slc: devices of the 2-bit and 1-bit cells.
+        patterns: independent error patterns (>= 1).
+        seed: base seed (error draws, training subset and batch order of each pattern).
+        quant: how weights are quantized.
+        config: training settings.
+        progress: show a progress bar over the patterns.
+        return_weights: also return, per pattern, a dict with the written weights before and after
+            retraining and the faulty masks (for tests and figures).
+    """
+    if isinstance(patterns, bool) or not isinstance(patterns, int) or patterns < 1:
+        raise ValueError(f"patterns must be an integer >= 1; got {patterns!r}")
+    if not isinstance(config, CompensationConfig):
+        raise ValueError(f"config must be a CompensationConfig; got {type(config).__name__}")
+    if config.train_images is not None and config.train_images > len(train_data):
+        raise ValueError(f"config.train_images={config.train_images} exceeds the {len(train_data)} training images")
+    model.eval()
+    evaluator = PerturbedEvaluator(model, test_data, quant, BASELINE_BITS)
+    _check_configs(evaluator, layer_configs)
+    quantized = {}  # module -> (QuantizedTensor, CellConfig)
+    for name, cell_config in layer_configs.items():
+        for module, q in quantize_layer(model, evaluator.layer(name).modules, cell_config.bits, quant).items():
+            quantized[module] = (q, cell_config)
+    total_weights = sum(q.codes.numel() for q, _ in quantized.values())
+    n_train = config.train_images or len(train_data)
+    keys = ("before_loss", "before_accuracy", "after_loss", "after_accuracy", "faulty_share", "rewritten_share",
+            "new_fault_share")
+    out = {k: np.empty(patterns) for k in keys}
+    kept = []
+    for p in tqdm(range(patterns), desc="compensating", unit="pattern", disable=not progress):
+        generator = torch.Generator().manual_seed(_pattern_seed(seed, p))
+        read = {m: inject_cell_errors(q, c, mlc, slc, 1, generator)[0] for m, (q, c) in quantized.items()}
+        faulty = {m: read[m] != quantized[m][0].codes for m in quantized}
+        written = {m: quantized[m][0].with_codes(read[m]).dequantize() for m in quantized}
+        before = evaluator.evaluate([written])
+        trained, retrained_model = _retrain(model, train_data, quantized, read, faulty, n_train, config, generator)
+        codes = {m: torch.where(faulty[m], read[m], requantize(quantized[m][0], trained[m])) for m in quantized}
+        rewritten = {m: (codes[m] != quantized[m][0].codes) & ~faulty[m] for m in quantized}
+        new_faults = 0
+        if config.fresh_write_errors:
+            for m, (q, c) in quantized.items():
+                again = inject_cell_errors(q.with_codes(codes[m]), c, mlc, slc, 1, generator)[0]
+                changed = rewritten[m] & (again != codes[m])
+                codes[m] = torch.where(changed, again, codes[m])
+                new_faults += int(changed.sum())
+        final = {m: quantized[m][0].with_codes(codes[m]).dequantize() for m in quantized}
+        after_evaluator = PerturbedEvaluator(retrained_model, test_data, quant, BASELINE_BITS) \
+            if config.train_full_precision else evaluator  # its BatchNorm and biases changed
+        after = after_evaluator.evaluate([final])
+        healthy = total_weights - sum(int(f.sum()) for f in faulty.values())
+        for key, value in (("before_loss", before.loss[0]), ("before_accuracy", before.accuracy[0]),
+                           ("after_loss", after.loss[0]), ("after_accuracy", after.accuracy[0]),
+                           ("faulty_share", (total_weights - healthy) / total_weights),
+                           ("rewritten_share", sum(int(r.sum()) for r in rewritten.values()) / max(healthy, 1)),
+                           ("new_fault_share", new_faults / total_weights)):
+            out[key][p] = float(value)
+        if return_weights:
+            kept.append({"written": written, "final": final, "faulty": faulty, "trained": trained})
+    result = CompensationResult(**out)
+    return (result, kept) if return_weights else result
+
+
+def _retrain(model, data, quantized, read, faulty, n_train, config, generator):
+    """One compensation run on a copy of ``model``: float shadows of the stored weights are trained with the
+    faulty entries fixed. Returns the trained float weights (faulty entries unchanged from the original
+    float weights) and the copy (with its retrained BatchNorm and biases when ``train_full_precision``)."""
+    F = nn.functional
+    work = copy.deepcopy(model)
+    stored = {f"{m}.weight" for m in quantized}
+    for name, param in work.named_parameters():
+        param.requires_grad_(config.train_full_precision and name not in stored)
+    work.train(config.train_full_precision)
+    params = {m: model.get_submodule(m).weight.detach().clone().requires_grad_(True) for m in quantized}
+    masks = {m: (~faulty[m]).to(torch.float32) for m in quantized}
+    fixed = {m: quantized[m][0].with_codes(read[m]).dequantize() for m in quantized}
+    for m, param in params.items():
+        param.register_hook(lambda grad, mask=masks[m]: grad * mask)  # faulty weights get no gradient
+    extra = [p for p in work.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(list(params.values()) + extra, lr=config.lr, momentum=config.momentum,
+                                nesterov=config.momentum > 0)
+    steps = math.ceil(n_train / config.batch_size) * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    for epoch in range(config.epochs):
+        order = torch.randperm(len(data), generator=generator)[:n_train]
+        for start in range(0, n_train, config.batch_size):
+            index = order[start : start + config.batch_size]
+            if config.train_full_precision and len(index) < 2:
+                continue  # BatchNorm cannot take batch statistics of one image
+            x = data.images[index].contiguous(memory_format=torch.channels_last)
+            y = data.labels[index]
+            weights = {}
+            for m, param in params.items():
+                q = quantized[m][0]
+                grid = q.with_codes(requantize(q, param.detach())).dequantize()
+                ste = param + (grid - param).detach()  # forward: on the grid; backward: identity
+                weights[f"{m}.weight"] = torch.where(faulty[m], fixed[m], ste)
+            logits = torch.func.functional_call(work, weights, (x,))
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+    work.eval()
+    for param in work.parameters():
+        param.requires_grad_(False)
+    return {m: p.detach() for m, p in params.items()}, work

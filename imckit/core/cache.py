@@ -1,0 +1,233 @@
+"""Content-addressed on-disk caches, written atomically and validated when read.
+
+A cache entry is keyed by a canonical JSON description of everything that defines it (:func:`cache_key`).
+It is written to a temporary file in the same folder, flushed to disk and renamed into place, so an
+interrupted run never leaves a half-written entry under the final name. Each file stores its key and a
+SHA-256 of its payload; :func:`load_entry` returns ``None`` (and warns) for a missing, truncated, corrupted
+or mismatched file, so the caller recomputes instead of trusting it.
+
+Keys know the code: :func:`code_version` hashes the source of the modules that compute an entry and of
+every module of the same package they import (transitively), so a change to the algorithm (or to anything
+it calls inside the kit) gives a new key and the old entry is never read again. :func:`cached` puts the
+pieces together for any expensive computation: key from a description plus the code version, a check that
+the folder is writable *before* the computation starts, an atomic write after it.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "imckit-cache-v1"
+
+
+def cache_dir() -> Path:
+    """The cache folder: ``$IMCKIT_CACHE``, else ``~/.cache/imckit``."""
+    env = os.environ.get("IMCKIT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "imckit"
+
+
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once at import: changing it later would race with other threads' files
+
+
+def cache_key(spec: dict) -> str:
+    """A stable hex key for a JSON-serializable description (dict order does not matter)."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def model_data_digest(model, data) -> str:
+    """SHA-256 of a model's state (names and values) and of an :class:`imckit.core.data.ImageTensors`' images and
+    labels: the part of a cache description that says which network was evaluated on which images."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    for tensor in (data.images, data.labels):
+        digest.update(tensor.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_entry(path: str | os.PathLike, key: str, payload: Any) -> Path:
+    """Write ``payload`` (anything :func:`torch.save` can write with tensors, dicts, lists, numbers,
+    strings) under ``path`` atomically, together with its ``key`` and checksum."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    blob = buffer.getvalue()
+    record = {"format": FORMAT, "key": key, "sha256": hashlib.sha256(blob).hexdigest(),
+              "payload": torch.frombuffer(bytearray(blob), dtype=torch.uint8)}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(record, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_entry(path: str | os.PathLike, key: str) -> Any | None:
+    """Read an entry written by :func:`save_entry`; ``None`` if it is absent or cannot be trusted."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+        problem = None
+        if not isinstance(record, dict) or record.get("format") != FORMAT:
+            problem = "unknown format"
+        elif record.get("key") != key:
+            problem = f"its key {record.get('key')!r} differs from the expected {key!r}"
+        else:
+            blob = record["payload"].numpy().tobytes()
+            if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
+                problem = "its checksum does not match"
+        if problem is None:
+            return torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, unpickling error, ...
+        problem = f"it cannot be read ({type(err).__name__}: {err})"
+    warnings.warn(f"ignoring cache file {path}: {problem}; recomputing", RuntimeWarning, stacklevel=2)
+    return None
+
+
+# --------------------------------------------------------------------------------------------------------
+# keys that know their code
+
+
+def _module_file(name: str) -> Path | None:
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin)
+
+
+def _imported_modules(name: str, source: str) -> set[str]:
+    """Modules named by the import statements of module ``name`` (absolute names; relative imports
+    resolved; ``from package import submodule`` gives the submodule when there is one)."""
+    found = set()
+    package = name if source and _module_file(name) and _module_file(name).name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{parent}.{base}" if base else parent
+            found.add(base)
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}")
+    return found
+
+
+@functools.lru_cache(maxsize=None)
+def _code_version(modules: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = _module_file(name)
+        if path is None:
+            continue
+        source = path.read_text()
+        digest.update(name.encode() + b"\0" + source.encode() + b"\0")
+        top = name.split(".")[0]
+        todo.extend(m for m in _imported_modules(name, source) if m.split(".")[0] == top and m not in seen)
+    return digest.hexdigest()[:16]
+
+
+def code_version(*modules: str) -> str:
+    """A short hash of the source of ``modules`` and of every module of the same top-level package that they
+    import, transitively (e.g. ``code_version("imckit.search.sensitivity")`` covers the sensitivity table,
+    the injection it calls, the devices, cells, quantizer, data and model code). Part of every cache key:
+    editing any of that code makes the old entries unreachable. Sources are read once per process."""
+    if not modules or not all(isinstance(m, str) and m for m in modules):
+        raise ValueError(f"code_version needs one or more module names; got {modules!r}")
+    missing = [m for m in modules if _module_file(m) is None]
+    if missing:
+        raise ValueError(f"code_version: no Python source found for module(s) {missing}")
+    return _code_version(tuple(sorted(modules)))
+
+
+def check_writable(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` if needed and check that a file can be written in it; raise a clear error naming
+    the folder (and ``$IMCKIT_CACHE``) otherwise. Called before long computations so that their result is
+    not lost at the end."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".part")
+        os.close(fd)
+        Path(tmp).unlink()
+    except OSError as err:
+        raise PermissionError(
+            f"cache folder {folder} is not writable ({err.strerror or err}); set IMCKIT_CACHE to a writable "
+            f"folder or pass cache=...") from None
+    return folder
+
+
+def cached(kind: str, description: dict, compute: Callable[[], Any], *, code: str | Sequence[str],
+           cache: str | os.PathLike | None = None) -> tuple[Any, bool]:
+    """``compute()``'s value, from the cache when an entry for ``description`` and the current code exists.
+
+    Args:
+        kind: the computation's name; also the cache subfolder (``<cache>/<kind>/<key>.pt``).
+        description: everything else that defines the value (parameters, a digest of model and data, ...),
+            JSON-serializable (non-JSON values are keyed by their ``str``).
+        compute: computes the value; it must return what :func:`torch.save` writes and a weights-only
+            :func:`torch.load` reads back: tensors, numbers, strings, bools, ``None`` and lists, tuples and
+            dicts of them (convert result objects with e.g. ``dataclasses.asdict`` first).
+        code: the module(s) whose source defines the computation (see :func:`code_version`).
+        cache: the cache folder (``None``: :func:`cache_dir`).
+
+    Returns ``(value, from_cache)``. The folder's writability is checked before ``compute`` runs.
+    """
+    if not isinstance(kind, str) or not kind or "/" in kind:
+        raise ValueError(f"kind must be a non-empty name without '/'; got {kind!r}")
+    if not isinstance(description, dict):
+        raise ValueError(f"description must be a dict; got {type(description).__name__}")
+    code = (code,) if isinstance(code, str) else tuple(code)
+    full = {"kind": kind, "description": description, "code": code_version(*code),
+            "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2])}
+    key = cache_key(full)
+    folder = Path(cache or cache_dir()) / kind
+    path = folder / f"{key}.pt"
+    entry = load_entry(path, key)
+    if entry is not None and isinstance(entry, dict) and "value" in entry:
+        return entry["value"], True
+    check_writable(folder)
+    value = compute()
+    save_entry(path, key, {"value": value, "description": full})
+    return value, False

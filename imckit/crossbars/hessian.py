@@ -1,0 +1,244 @@
+"""Hessian traces by Hutchinson's method, per model, per layer and per strip-weight (seed paper 001, Sec. 4).
+
+Hutchinson's estimator: for Rademacher vectors ``v`` (entries +-1), ``E[v^T H v] = Tr(H)``, and more
+finely ``E[v_i (H v)_i] = H_ii``. One Hessian-vector product per probe (double backpropagation through
+the gradient, computed once with ``create_graph=True``, as PyHessian does) therefore gives, from the same
+probes, an unbiased estimate of the whole diagonal; summed over a layer's weights it is the layer's trace,
+over a strip-weight the strip's trace, over all parameters the model's trace.
+
+A *strip-weight* (seed paper 001, Fig. 5) is a ``1 x 1 x D`` vector of a ``K x K x D x N`` convolution
+kernel: ``weight[n, :, i, j]`` in PyTorch's ``(N, D, K, K)`` layout, so a convolution has ``N x K x K``
+strips of ``p = D`` weights each. For a dense layer this kit takes each output neuron's weight row
+(``weight[n, :]``, ``p`` = inputs) as its strip, the ``K = 1`` case. The paper's sensitivity score of a
+strip is ``s = Tr(H_strip) / (2 p) * ||w_strip||^2`` (its Eq. for the sensitivity score, after HAP).
+
+The model is put in eval mode (BatchNorm with its running statistics), as PyHessian does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+__all__ = ["HessianTrace", "hessian_trace", "hessian_vector_product", "strip_sensitivity", "strip_view",
+           "weight_sensitivity", "diagonal_strip_sensitivity", "strip_reliability"]
+
+
+@dataclass(frozen=True, eq=False)
+class HessianTrace:
+    """Hutchinson estimates from one set of probes.
+
+    Attributes:
+        total: estimate of the trace of the Hessian over all parameters probed.
+        total_error: standard error of ``total`` over the probes.
+        diagonal: parameter name -> estimate of the Hessian diagonal (same shape as the parameter).
+        probes: number of probes used.
+        history: running mean of the total trace after each probe.
+        converged: whether the relative change of the running mean fell below the tolerance.
+        halves: parameter name -> (diagonal estimate from the odd-numbered probes, from the even-numbered
+            ones): two independent estimates whose agreement measures the probe noise
+            (:func:`strip_reliability`).
+    """
+
+    total: float
+    total_error: float
+    diagonal: dict[str, torch.Tensor]
+    probes: int
+    history: np.ndarray
+    converged: bool
+    halves: dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+    def layer_traces(self) -> dict[str, float]:
+        """Trace of each module's weight block: ``{module name: trace}`` for parameters named ``*.weight``."""
+        return {name[: -len(".weight")]: float(d.sum()) for name, d in self.diagonal.items() if name.endswith(".weight")}
+
+    def strip_traces(self, module: str) -> torch.Tensor:
+        """Trace of each strip-weight of ``module``: shape (N, K, K) for a convolution, (N,) for a dense layer."""
+        name = f"{module}.weight"
+        if name not in self.diagonal:
+            raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(self.diagonal)}")
+        return strip_view(self.diagonal[name]).sum(dim=-1)
+
+
+def strip_view(weight: torch.Tensor) -> torch.Tensor:
+    """A weight tensor as its strips along the last axis: (N, D, K, K) -> (N, K, K, D); (N, D) stays."""
+    if weight.ndim == 4:
+        return weight.permute(0, 2, 3, 1)
+    if weight.ndim == 2:
+        return weight
+    raise ValueError(f"strip-weights are defined for convolution (4-D) and dense (2-D) weights; got {weight.ndim}-D")
+
+
+def _check_inputs(model, inputs, targets, n_probes, tol, min_probes):
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor) or len(inputs) != len(targets) \
+            or len(inputs) == 0:
+        raise ValueError("inputs and targets must be tensors with the same, non-zero number of samples")
+    if isinstance(n_probes, bool) or not isinstance(n_probes, int) or not 1 <= n_probes <= 100_000:
+        raise ValueError(f"n_probes must be an integer in [1, 100000]; got {n_probes!r}")
+    if isinstance(min_probes, bool) or not isinstance(min_probes, int) or not 1 <= min_probes:
+        raise ValueError(f"min_probes must be an integer >= 1; got {min_probes!r}")
+    if not isinstance(tol, (int, float)) or not 0 <= tol < 1:
+        raise ValueError(f"tol must be a number in [0, 1) (0: always use n_probes); got {tol!r}")
+
+
+def _parameters(model: nn.Module, names) -> dict[str, nn.Parameter]:
+    named = dict(model.named_parameters())
+    if names is None:
+        return {n: p for n, p in named.items() if p.requires_grad}
+    unknown = [n for n in names if n not in named]
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown}; the model has {sorted(named)}")
+    return {n: named[n] for n in names}
+
+
+def hessian_vector_product(model: nn.Module, criterion, inputs: torch.Tensor, targets: torch.Tensor,
+                           vectors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``H v`` for the loss ``criterion(model(inputs), targets)`` (eval mode), ``v`` given per parameter name
+    (parameters not named are held fixed). Exact up to float rounding; for tests and one-off use."""
+    model.eval()
+    params = _parameters(model, list(vectors))
+    loss = criterion(model(inputs), targets)
+    grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+    hv = torch.autograd.grad(grads, list(params.values()), grad_outputs=[vectors[n] for n in params])
+    return {n: h.detach() for n, h in zip(params, hv)}
+
+
+def hessian_trace(
+    model: nn.Module,
+    criterion,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    n_probes: int = 100,
+    seed: int = 0,
+    tol: float = 1e-3,
+    min_probes: int = 10,
+    parameters: list[str] | None = None,
+    progress: bool = False,
+) -> HessianTrace:
+    """Estimate the Hessian trace and diagonal of ``criterion(model(inputs), targets)`` by Hutchinson's method.
+
+    Args:
+        model: the network (put in eval mode; its parameters are not changed).
+        criterion: loss function ``criterion(logits, targets) -> scalar`` (e.g. ``nn.CrossEntropyLoss()``).
+        inputs, targets: one batch; the loss is its mean over the batch (the Hessian of that mean).
+        n_probes: largest number of Rademacher probes.
+        seed: seed of the probes (a ``torch.Generator``).
+        tol: stop once ``|mean_k - mean_{k-1}| / (|mean_{k-1}| + 1e-6) < tol`` for the running mean of the
+            total trace after at least ``min_probes`` probes (PyHessian's rule); 0 always uses ``n_probes``.
+        min_probes: probes before the tolerance is checked.
+        parameters: names of the parameters probed (default: all that require gradients).
+        progress: show a progress bar over the probes.
+    """
+    _check_inputs(model, inputs, targets, n_probes, tol, min_probes)
+    model.eval()
+    params = _parameters(model, parameters)
+    if not params:
+        raise ValueError("no parameters to probe (none requires gradients)")
+    generator = torch.Generator().manual_seed(int(seed))
+    loss = criterion(model(inputs), targets)
+    grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+    sums = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in params.items()}
+    odd = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in params.items()}
+    totals, history = [], []
+    converged = False
+    bar = tqdm(range(n_probes), desc="Hutchinson", unit="probe", disable=not progress)
+    for k in bar:
+        vs = [(torch.randint(0, 2, p.shape, generator=generator) * 2 - 1).to(p.dtype) for p in params.values()]
+        hv = torch.autograd.grad(grads, list(params.values()), grad_outputs=vs, retain_graph=True)
+        total = 0.0
+        for (name, _), v, h in zip(params.items(), vs, hv):
+            product = (v * h).detach().to(torch.float64)
+            sums[name] += product
+            if k % 2 == 0:  # probes 1, 3, 5, ...
+                odd[name] += product
+            total += float(product.sum())
+        totals.append(total)
+        history.append(float(np.mean(totals)))
+        if tol > 0 and k + 1 >= max(min_probes, 2):
+            previous = history[-2]
+            if abs(history[-1] - previous) / (abs(previous) + 1e-6) < tol:
+                converged = True
+                break
+    probes = len(totals)
+    diagonal = {n: (s / probes).to(params[n].dtype) for n, s in sums.items()}
+    error = float(np.std(totals, ddof=1) / np.sqrt(probes)) if probes > 1 else float("nan")
+    n_odd, n_even = (probes + 1) // 2, probes // 2
+    halves = {n: ((odd[n] / n_odd).to(params[n].dtype),
+                  ((sums[n] - odd[n]) / max(n_even, 1)).to(params[n].dtype) if n_even else torch.full_like(params[n], math.nan))
+              for n in params}
+    return HessianTrace(float(np.mean(totals)), error, diagonal, probes, np.array(history), converged, halves)
+
+
+def diagonal_strip_sensitivity(model: nn.Module, diagonal: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The strip score ``s = Tr(D_strip) / (2 p) * ||w_strip||^2`` for any estimate ``D`` of the Hessian
+    diagonal given per module (module -> tensor of the weight's shape), e.g. the empirical Fisher diagonal
+    (:func:`imckit.crossbars.fisher.fisher_diagonal`, the Gauss-Newton approximation of the Hessian near a minimum)."""
+    scores = {}
+    for module, d in diagonal.items():
+        weight = model.get_submodule(module).weight.detach()
+        if tuple(d.shape) != tuple(weight.shape):
+            raise ValueError(f"diagonal[{module!r}] has shape {tuple(d.shape)}; the weight has {tuple(weight.shape)}")
+        w = strip_view(weight)
+        scores[module] = strip_view(d).sum(dim=-1) / (2 * w.shape[-1]) * w.pow(2).sum(dim=-1)
+    return scores
+
+
+def strip_reliability(model: nn.Module, trace: HessianTrace, modules: list[str]) -> float:
+    """Split-half reliability of the strip scores: Spearman's rank correlation, over all strips of
+    ``modules``, between the scores from the odd-numbered and from the even-numbered probes. Near 1: the
+    ranking the threshold acts on is stable; near 0: it is probe noise. (The full estimate averages both
+    halves, so it is more reliable than either; by the Spearman-Brown formula roughly ``2r / (1 + r)``.)"""
+    from scipy.stats import spearmanr
+
+    if trace.probes < 2:
+        raise ValueError("strip_reliability needs an estimate from at least 2 probes")
+    halves = []
+    for k in range(2):
+        diag = {}
+        for module in modules:
+            name = f"{module}.weight"
+            if name not in trace.halves:
+                raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.halves)}")
+            diag[module] = trace.halves[name][k]
+        scores = diagonal_strip_sensitivity(model, diag)
+        halves.append(torch.cat([scores[m].flatten() for m in modules]).numpy())
+    return float(spearmanr(halves[0], halves[1]).statistic)
+
+
+def strip_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str] | None = None) -> dict[str, torch.Tensor]:
+    """The paper's strip sensitivity ``s = Tr(H_strip) / (2 p) * ||w_strip||^2`` per module.
+
+    Args:
+        model: the network whose weights were probed.
+        trace: the estimate from :func:`hessian_trace` (its probes must cover the modules' weights).
+        modules: module names (default: every probed ``*.weight`` of a convolution or dense layer).
+
+    Returns:
+        ``{module: scores}`` with shape (N, K, K) for convolutions, (N,) for dense layers.
+    """
+    if modules is None:
+        modules = [name[: -len(".weight")] for name, d in trace.diagonal.items()
+                   if name.endswith(".weight") and d.ndim in (2, 4)]
+    for module in modules:
+        if f"{module}.weight" not in trace.diagonal:
+            raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.diagonal)}")
+    return diagonal_strip_sensitivity(model, {m: trace.diagonal[f"{m}.weight"] for m in modules})
+
+
+def weight_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str]) -> dict[str, torch.Tensor]:
+    """Per-weight sensitivity ``H_ii / 2 * w_i^2`` (the strip score with strips of one weight): the
+    unstructured, HAP-like assignment the paper compares with. Returns module -> tensor of the weight's shape."""
+    out = {}
+    for module in modules:
+        name = f"{module}.weight"
+        if name not in trace.diagonal:
+            raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.diagonal)}")
+        out[module] = trace.diagonal[name] / 2 * model.get_submodule(module).weight.detach().pow(2)
+    return out

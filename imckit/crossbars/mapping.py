@@ -1,0 +1,236 @@
+"""Strip-weights on ReRAM crossbars: precision assignment, capacity, utilization, aligned thresholds
+(seed paper 001, Secs. 4.2-4.3, Tables 1 and 4).
+
+Capacity model (the kit's reading of the paper's "crossbar capacity C"): a strip-weight of depth ``D``
+(:mod:`imckit.crossbars.hessian`) occupies ``D`` rows (its inputs) and ``ceil(bits / cell_bits)`` columns (its
+weight bit-sliced into multi-bit cells: an 8-bit weight in 2-bit cells takes 4 columns, as in the paper's
+Table 1). A ``rows x columns`` crossbar holds ``floor(rows / D)`` strips down and
+``floor(columns / columns_per_weight)`` across. A strip deeper than the crossbar (``D > rows``) is cut
+into ``ceil(D / rows)`` row segments, each placed like a strip of depth ``min(D, rows)``. Each layer and
+precision is mapped onto its own crossbars (``ceil(segments / capacity)`` of them); utilization is the
+share of their cells that hold weight bits.
+
+The paper moves the threshold "so the count of high-precision strips fills whole crossbars": per layer,
+:func:`align_threshold` lowers the number of high-precision strips ``q`` to a multiple of the capacity
+``C`` by moving the ``q mod C`` least sensitive high-precision strips to low precision (``rounding="down"``,
+the paper's rule), or to the nearest multiple (``"nearest"``, which may promote low strips instead).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+__all__ = ["CrossbarSpec", "assign_precision", "compression_ratio", "strip_capacity", "strips_per_crossbar", "map_strips",
+           "utilization_table", "weight_level_utilization", "align_threshold", "PAPER_TABLE4"]
+
+# Seed paper 001, Table 4 (ResNet50 at 80 % compression): utilization (%) of the 8-bit crossbars before
+# ("origin") and after the capacity-aligned threshold, per crossbar size.
+PAPER_TABLE4 = {"128x128": {"origin": 43.55, "aligned": 84.36}, "32x32": {"origin": 65.92, "aligned": 84.96}}
+
+
+@dataclass(frozen=True)
+class CrossbarSpec:
+    """A crossbar array and its cells.
+
+    Attributes:
+        rows: word lines (inputs), 1 to 4096 (the paper: 128).
+        columns: bit lines (outputs), 1 to 4096 (the paper: 128).
+        cell_bits: bits per ReRAM cell, 1 to 8 (the paper: 2).
+    """
+
+    rows: int = 128
+    columns: int = 128
+    cell_bits: int = 2
+
+    def __post_init__(self):
+        for name, high in (("rows", 4096), ("columns", 4096), ("cell_bits", 8)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+                raise ValueError(f"{name} must be an integer in [1, {high}]; got {value!r}")
+
+    def columns_per_weight(self, bits: int) -> int:
+        """Columns one weight of ``bits`` bits takes (bit-sliced over cells of ``cell_bits``)."""
+        _check_bits(bits)
+        return math.ceil(bits / self.cell_bits)
+
+
+def _check_bits(bits) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
+        raise ValueError(f"weight bits must be an integer in [1, 16]; got {bits!r}")
+    return bits
+
+
+def _check_threshold(threshold) -> float:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
+        raise ValueError(f"threshold must be a number (a strip sensitivity; -inf and inf allowed); got {threshold!r}")
+    return float(threshold)
+
+
+def assign_precision(scores: dict[str, torch.Tensor], threshold: float | dict[str, float]) -> dict[str, torch.Tensor]:
+    """High precision where a strip's sensitivity exceeds the threshold (``s > T``, the paper's rule).
+
+    Args:
+        scores: module -> strip sensitivities (:func:`imckit.crossbars.hessian.strip_sensitivity`).
+        threshold: one threshold for all modules, or one per module.
+
+    Returns:
+        module -> bool tensor of the scores' shape, ``True`` = high precision.
+    """
+    out = {}
+    for module, s in scores.items():
+        t = threshold[module] if isinstance(threshold, dict) else threshold
+        out[module] = s > _check_threshold(t)
+    return out
+
+
+def compression_ratio(assignment: dict[str, torch.Tensor]) -> float:
+    """Share of all strips at low precision (the paper's CR: 0 = all high, 1 = all low)."""
+    total = sum(a.numel() for a in assignment.values())
+    if total == 0:
+        raise ValueError("assignment holds no strips")
+    return float(sum(int((~a).sum()) for a in assignment.values()) / total)
+
+
+def strip_capacity(spec: CrossbarSpec, depth: int, bits: int) -> tuple[int, int]:
+    """``(C, segments)``: row segments of one strip, and how many segments fit in one crossbar."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1; got {depth!r}")
+    cpw = spec.columns_per_weight(bits)
+    if cpw > spec.columns:
+        raise ValueError(f"a {bits}-bit weight needs {cpw} columns of {spec.cell_bits}-bit cells; the crossbar "
+                         f"has {spec.columns}")
+    segments = math.ceil(depth / spec.rows)
+    segment_depth = min(depth, spec.rows)
+    return (spec.rows // segment_depth) * (spec.columns // cpw), segments
+
+
+def strips_per_crossbar(spec: CrossbarSpec, depth: int, bits: int) -> int:
+    """The fewest strips whose row segments fill whole crossbars: the capacity ``C`` that the aligned
+    threshold makes each layer's high-precision strip count a multiple of (``C`` itself when a strip
+    fits in one crossbar)."""
+    capacity, segments = strip_capacity(spec, depth, bits)
+    return capacity // math.gcd(capacity, segments)
+
+
+def map_strips(spec: CrossbarSpec, count: int, depth: int, bits: int) -> dict:
+    """Map ``count`` strips of depth ``depth`` at ``bits`` bits onto crossbars of ``spec``.
+
+    Returns a dict: ``crossbars`` (number used), ``capacity`` (segments per crossbar), ``segments``
+    (per strip), ``used_cells``, ``cells`` (of the crossbars used) and ``utilization`` (0-1; NaN if none used).
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(f"count must be an integer >= 0; got {count!r}")
+    capacity, segments = strip_capacity(spec, depth, bits)
+    crossbars = math.ceil(count * segments / capacity)
+    used = count * depth * spec.columns_per_weight(bits)
+    cells = crossbars * spec.rows * spec.columns
+    return {"crossbars": crossbars, "capacity": capacity, "segments": segments, "used_cells": used, "cells": cells,
+            "utilization": used / cells if cells else float("nan")}
+
+
+def _depth(scores: torch.Tensor, weight_shape) -> int:
+    return int(weight_shape[1])  # (N, D, K, K) or (N, D): the strip's depth is the input dimension
+
+
+def utilization_table(model, assignment: dict[str, torch.Tensor], spec: CrossbarSpec = CrossbarSpec(),
+                      high_bits: int = 8, low_bits: int = 4):
+    """Per module and in total: strips, crossbars and utilization at each precision (a pandas DataFrame;
+    the last row, ``"all"``, sums crossbars and cells over the modules)."""
+    import pandas as pd
+
+    rows = {}
+    totals = {"high": [0, 0, 0], "low": [0, 0, 0]}  # crossbars, used cells, cells
+    for module, high in assignment.items():
+        depth = _depth(high, model.get_submodule(module).weight.shape)
+        row = {"depth": depth, "strips": high.numel()}
+        for name, mask, bits in (("high", high, high_bits), ("low", ~high, low_bits)):
+            mapped = map_strips(spec, int(mask.sum()), depth, bits)
+            row.update({f"{name} strips": int(mask.sum()), f"{name} crossbars": mapped["crossbars"],
+                        f"{name} utilization (%)": 100 * mapped["utilization"]})
+            for k, key in enumerate(("crossbars", "used_cells", "cells")):
+                totals[name][k] += mapped[key]
+        rows[module] = row
+    all_row = {"depth": float("nan"), "strips": sum(a.numel() for a in assignment.values())}
+    for name in ("high", "low"):
+        crossbars, used, cells = totals[name]
+        all_row.update({f"{name} strips": sum(r[f"{name} strips"] for r in rows.values()), f"{name} crossbars": crossbars,
+                        f"{name} utilization (%)": 100 * used / cells if cells else float("nan")})
+    rows["all"] = all_row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def weight_level_utilization(model, high_weights: dict[str, torch.Tensor], spec: CrossbarSpec = CrossbarSpec(),
+                             high_bits: int = 8, low_bits: int = 4):
+    """Utilization of a weight-by-weight (unstructured, HAP-like) assignment: a strip holding weights of
+    both precisions must be mapped onto both kinds of crossbar, with its other-precision weights left as
+    unused cells. Same columns as :func:`utilization_table`, plus ``mixed strips``."""
+    import pandas as pd
+
+    rows = {}
+    totals = {"high": [0, 0, 0], "low": [0, 0, 0]}
+    for module, high in high_weights.items():
+        weight = model.get_submodule(module).weight
+        if high.shape != weight.shape or high.dtype != torch.bool:
+            raise ValueError(f"high_weights[{module!r}] must be a bool tensor of the weight's shape {tuple(weight.shape)}")
+        strips = high.permute(0, 2, 3, 1) if high.ndim == 4 else high  # (..., D)
+        depth = int(weight.shape[1])
+        any_high, any_low = strips.any(-1), (~strips).any(-1)
+        row = {"depth": depth, "strips": any_high.numel(), "mixed strips": int((any_high & any_low).sum())}
+        for name, needs, weights_at, bits in (("high", any_high, int(high.sum()), high_bits),
+                                              ("low", any_low, int((~high).sum()), low_bits)):
+            mapped = map_strips(spec, int(needs.sum()), depth, bits)
+            used = weights_at * spec.columns_per_weight(bits)
+            row.update({f"{name} strips": int(needs.sum()), f"{name} crossbars": mapped["crossbars"],
+                        f"{name} utilization (%)": 100 * used / mapped["cells"] if mapped["cells"] else float("nan")})
+            for k, value in enumerate((mapped["crossbars"], used, mapped["cells"])):
+                totals[name][k] += value
+        rows[module] = row
+    all_row = {"depth": float("nan"), "strips": sum(r["strips"] for r in rows.values()),
+               "mixed strips": sum(r["mixed strips"] for r in rows.values())}
+    for name in ("high", "low"):
+        crossbars, used, cells = totals[name]
+        all_row.update({f"{name} strips": sum(r[f"{name} strips"] for r in rows.values()), f"{name} crossbars": crossbars,
+                        f"{name} utilization (%)": 100 * used / cells if cells else float("nan")})
+    rows["all"] = all_row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def align_threshold(model, scores: dict[str, torch.Tensor], threshold: float, spec: CrossbarSpec = CrossbarSpec(),
+                    high_bits: int = 8, rounding: str = "down") -> dict[str, float]:
+    """Per-module thresholds that make each module's number of high-precision strips a multiple of its
+    crossbar capacity (in strips), starting from the global ``threshold``.
+
+    With ``rounding="down"`` (the paper) the ``q mod C`` least sensitive high-precision strips move to low
+    precision; with ``"nearest"``, if fewer strips are missing to the next multiple than are left over,
+    the most sensitive low-precision strips move up instead. A module with fewer strips than one crossbar
+    holds ends with none or all of them high (``"down"``: none).
+
+    Returns:
+        module -> threshold; use it with :func:`assign_precision`. Ties in sensitivity can make the count
+        differ from the target; the thresholds sit midway between neighbouring distinct scores.
+    """
+    threshold = _check_threshold(threshold)
+    if rounding not in ("down", "nearest"):
+        raise ValueError(f"rounding must be 'down' or 'nearest'; got {rounding!r}")
+    out = {}
+    for module, s in scores.items():
+        flat = torch.sort(s.flatten().double(), descending=True).values
+        n = len(flat)
+        q = int((flat > threshold).sum())
+        depth = _depth(s, model.get_submodule(module).weight.shape)
+        per_crossbar = strips_per_crossbar(spec, depth, high_bits)
+        target = (q // per_crossbar) * per_crossbar
+        if rounding == "nearest" and q - target > (target + per_crossbar - q) and target + per_crossbar <= n:
+            target += per_crossbar
+        if target == q:
+            out[module] = threshold
+        elif target == 0:
+            out[module] = float(flat[0]) + abs(float(flat[0])) + 1.0  # above every score: all low
+        elif target >= n:
+            out[module] = float(flat[-1]) - abs(float(flat[-1])) - 1.0  # below every score: all high
+        else:
+            out[module] = float((flat[target - 1] + flat[target]) / 2)  # the top `target` strips stay high
+    return out

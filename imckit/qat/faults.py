@@ -1,0 +1,131 @@
+"""Stuck-at faults in the bit cells of quantized weights (seed paper 002, Secs. 3.6 and 5.2).
+
+Each weight is stored in ``N`` bit cells (:class:`imckit.qat.quantizers.LevelQuantizer`: level ``k`` is the bit
+pattern of ``k``). A cell may be *stuck*: it reads 0 or 1 whatever is written. A fault map draws, for every
+bit cell independently, a fault with probability ``rate`` (the paper's bit-fault rate), stuck at 1 with
+probability ``sa1_share`` and at 0 otherwise (the kit's choice: the paper does not give the split; 0.5).
+
+A level is *reachable* (valid) for a weight when its pattern agrees with every stuck bit of that weight
+(the paper's validity term ``val_iq`` of Eq. 11). Writing a weight maps it to a level in one of two ways:
+
+``"naive"``
+    the nearest level, ignoring faults; the stuck bits then override the written ones, so the stored
+    level is the written pattern with the stuck bits forced.
+``"nearest_valid"``
+    the nearest *reachable* level (nearest valid level mapping, Hanif & Shafique 2023): stored exactly.
+
+The four mitigation levels of the paper's Sec. 5.2, as this kit runs them (:mod:`imckit.qat`):
+
+``"basic"``
+    fault-unaware regularization; every few epochs the weights are replaced by what the faulty cells
+    store under naive mapping (periodic remapping based on the fault map); deployed naively.
+``"passive"``
+    fault-unaware regularization; nearest valid level mapping, periodically during training and at
+    deployment.
+``"active"``
+    the fault-aware regularization of Eq. 11 (invalid levels penalized), no remapping; deployed naively
+    (the loss has already pulled the weights to reachable levels).
+``"active+passive"``
+    Eq. 11 and nearest valid level mapping, periodically and at deployment (the paper's method).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from imckit.qat.quantizers import bit_patterns, nearest_level
+
+__all__ = ["MITIGATIONS", "MAPPINGS", "FaultMap", "stuck_at_faults", "validity_mask", "forced_level",
+           "map_to_levels"]
+
+MITIGATIONS = ("basic", "passive", "active", "active+passive")
+MAPPINGS = ("naive", "nearest_valid")
+
+
+def _check_rate(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, eq=False)
+class FaultMap:
+    """Stuck bits of ``n`` weights of ``bits`` bits each.
+
+    Attributes:
+        stuck: bool ``(n, bits)``, True where the cell is stuck.
+        value: bool ``(n, bits)``, the value a stuck cell reads (meaningless where not stuck).
+        rate: the bit-fault rate it was drawn with.
+    """
+
+    stuck: torch.Tensor
+    value: torch.Tensor
+    rate: float
+
+    @property
+    def bits(self) -> int:
+        return int(self.stuck.shape[1])
+
+    def faulty_weights(self) -> torch.Tensor:
+        """bool ``(n,)``: weights with at least one stuck cell."""
+        return self.stuck.any(dim=1)
+
+
+def stuck_at_faults(n_weights: int, bits: int, rate: float, generator: torch.Generator,
+                    sa1_share: float = 0.5) -> FaultMap:
+    """Draw a fault map: every bit cell stuck with probability ``rate``, at 1 with probability ``sa1_share``."""
+    rate = _check_rate(rate, "rate (the bit-fault rate)")
+    sa1_share = _check_rate(sa1_share, "sa1_share")
+    if isinstance(n_weights, bool) or not isinstance(n_weights, int) or n_weights < 1:
+        raise ValueError(f"n_weights must be a positive integer; got {n_weights!r}")
+    if not isinstance(generator, torch.Generator):
+        raise ValueError("generator must be a torch.Generator (seed it for reproducible fault maps)")
+    bit_patterns(bits)  # validates bits
+    stuck = torch.rand(n_weights, bits, generator=generator) < rate
+    value = torch.rand(n_weights, bits, generator=generator) < sa1_share
+    return FaultMap(stuck, value & stuck, rate)
+
+
+def validity_mask(faults: FaultMap) -> torch.Tensor:
+    """bool ``(n, 2^bits)``: whether each level's bit pattern agrees with every stuck bit of each weight."""
+    patterns = bit_patterns(faults.bits).bool()  # (L, N)
+    agree = patterns.unsqueeze(0) == faults.value.unsqueeze(1)  # (n, L, N)
+    return (agree | ~faults.stuck.unsqueeze(1)).all(dim=2)
+
+
+def forced_level(index: torch.Tensor, faults: FaultMap) -> torch.Tensor:
+    """The level each weight stores when pattern ``index`` (``(n,)``) is written into its faulty cells."""
+    written = (index.unsqueeze(1) >> torch.arange(faults.bits)) & 1
+    stored = torch.where(faults.stuck, faults.value.to(written.dtype), written)
+    return (stored << torch.arange(faults.bits)).sum(dim=1)
+
+
+def map_to_levels(weight: torch.Tensor, levels: torch.Tensor, faults: FaultMap | None = None,
+                  mapping: str = "nearest_valid") -> torch.Tensor:
+    """The values a layer stores: each weight written by ``mapping`` into its (faulty) cells.
+
+    Args:
+        weight: the float weight (any shape, ``n`` elements).
+        levels: ``(2^bits,)`` levels, or ``(n, 2^bits)`` per weight (variability).
+        faults: the fault map of the layer's ``n`` weights (``None``: no faults, plain quantization).
+        mapping: ``"naive"`` or ``"nearest_valid"`` (module docstring).
+
+    Returns:
+        a tensor of the weight's shape.
+    """
+    if mapping not in MAPPINGS:
+        raise ValueError(f"mapping must be one of {MAPPINGS}; got {mapping!r}")
+    levels = levels.detach()
+    if faults is not None and (faults.stuck.shape[0] != weight.numel() or 2**faults.bits != levels.shape[-1]):
+        raise ValueError(f"faults cover {faults.stuck.shape[0]} weights of {faults.bits} bits; the layer has "
+                         f"{weight.numel()} weights and {levels.shape[-1]} levels")
+    if faults is None:
+        index = nearest_level(weight, levels)
+    elif mapping == "nearest_valid":
+        index = nearest_level(weight, levels, validity_mask(faults))
+    else:
+        index = forced_level(nearest_level(weight, levels), faults)
+    values = levels[index] if levels.ndim == 1 else levels.gather(1, index.unsqueeze(1)).squeeze(1)
+    return values.reshape(weight.shape)

@@ -1,0 +1,57 @@
+"""Device-to-device variability of the bit cells' low-resistance state (seed paper 002, Secs. 3.7 and 5.3).
+
+A bit cell that stores a 1 (LRS) contributes its bit multiplier ``m_j`` scaled by its conductance relative
+to the nominal one; a 0 (HRS) contributes nothing (the paper neglects HRS variability). The *LRS
+multiplier* of each cell is drawn once per chip from a normal distribution with mean 1 and standard
+deviation ``sigma_over_mu`` (the paper's sigma/mu of device-to-device variability), clipped at 0 because a
+conductance cannot be negative (the kit's choice). The chip is characterized: the map is known.
+
+Weight ``i`` with bit pattern ``S`` then stores ``<var_i * m, S> + c`` (the paper's Eq. 12): each weight has
+its own ``2^N`` levels, :func:`weight_levels`. Two ways to write a weight onto such a chip:
+
+* *ideal mapping*: choose the pattern of the nearest *ideal* level, as if the chip had no variability;
+  the stored value is that pattern's level on this chip;
+* *variability-aware mapping*: choose the pattern whose level *on this chip* is nearest (the map is
+  characterized), which is what the variability-aware regularization trains for.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from imckit.qat.quantizers import bit_patterns, nearest_level
+
+__all__ = ["lrs_multipliers", "weight_levels", "realized_weights"]
+
+
+def lrs_multipliers(n_weights: int, bits: int, sigma_over_mu: float, generator: torch.Generator) -> torch.Tensor:
+    """Draw the LRS multipliers ``(n, bits)`` of one chip: ``max(0, N(1, sigma_over_mu))`` per bit cell."""
+    if isinstance(sigma_over_mu, bool) or not isinstance(sigma_over_mu, (int, float)) or not 0 <= sigma_over_mu <= 1:
+        raise ValueError(f"sigma_over_mu must be a number in [0, 1]; got {sigma_over_mu!r}")
+    if isinstance(n_weights, bool) or not isinstance(n_weights, int) or n_weights < 1:
+        raise ValueError(f"n_weights must be a positive integer; got {n_weights!r}")
+    if not isinstance(generator, torch.Generator):
+        raise ValueError("generator must be a torch.Generator (seed it for reproducible variability maps)")
+    bit_patterns(bits)  # validates bits
+    return torch.clamp(1 + sigma_over_mu * torch.randn(n_weights, bits, generator=generator), min=0.0)
+
+
+def weight_levels(multipliers: torch.Tensor, offset: torch.Tensor, variability: torch.Tensor) -> torch.Tensor:
+    """Every weight's levels on the chip, ``(n, 2^bits)``: ``(variability * multipliers) @ patterns^T + offset``
+    (differentiable in the multipliers and the offset)."""
+    bits = multipliers.shape[0]
+    if variability.ndim != 2 or variability.shape[1] != bits:
+        raise ValueError(f"variability must have shape (n_weights, {bits}); got {tuple(variability.shape)}")
+    return (variability * multipliers) @ bit_patterns(bits).T + offset
+
+
+def realized_weights(weight: torch.Tensor, multipliers: torch.Tensor, offset: torch.Tensor,
+                     variability: torch.Tensor, aware: bool) -> torch.Tensor:
+    """The values a layer stores on the chip (weight's shape): by ideal mapping (``aware=False``) or by
+    variability-aware mapping (``aware=True``); see the module docstring."""
+    levels = weight_levels(multipliers.detach(), offset.detach(), variability)
+    if aware:
+        index = nearest_level(weight, levels)
+    else:
+        index = nearest_level(weight, bit_patterns(multipliers.shape[0]) @ multipliers.detach() + offset.detach())
+    return levels.gather(1, index.unsqueeze(1)).squeeze(1).reshape(weight.shape)

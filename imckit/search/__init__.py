@@ -1,0 +1,40 @@
+"""Layer sensitivity (seed 000, Table I), Pareto search over per-layer configurations (exact front, genetic search, NSGA-II), and whole-network simulation of the chosen configurations.
+
+Modules:
+
+- :mod:`imckit.search.genetic`: Search over per-layer configurations: both objectives are sums over layers of a (layers, configurations)
+- :mod:`imckit.search.sensitivity`: Layer-wise sensitivity to quantization x MLC/SLC configurations (seed paper 000, Sec. III, Table I).
+- :mod:`imckit.search.simulate`: Whole-network simulation of per-layer configurations (seed paper 000, Sec. V).
+"""
+
+from imckit.search.genetic import (  # noqa: F401
+    check_tables,
+    exact_pareto_front,
+    pareto_mask,
+    reference_point,
+    hypervolume,
+    GeneticSearchConfig,
+    GeneticSearchResult,
+    genetic_search,
+    nsga2_search,
+    front_regions,
+    evaluations_to_reach,
+)
+from imckit.search.sensitivity import (  # noqa: F401
+    SensitivityTable,
+    sensitivity_table,
+    PROFILE_RUNS,
+    profile_run,
+    PAPER_Q8_MLC0_REDUCTION,
+)
+from imckit.search.simulate import (  # noqa: F401
+    GenomeSimulation,
+    check_genomes,
+    genome_configs,
+    genome_devices,
+    simulate_genomes,
+    rank_agreement,
+    PAPER_TABLE2_KILO_DEVICES,
+    paper_memory_targets,
+    select_solutions,
+)

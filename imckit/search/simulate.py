@@ -1,0 +1,241 @@
+"""Whole-network simulation of per-layer configurations (seed paper 000, Sec. V).
+
+A *genome* holds one configuration index per mappable layer (the paper's "variables for each layer",
+indices into :func:`imckit.memory.cells.paper_configurations` by default). Simulating a genome quantizes every
+layer to its configuration, reads every cell back through its device and evaluates the network, all
+layers perturbed at once, ``repetitions`` times with independent draws. This is what the paper's Table II
+reports and what the table-based surrogate of the genetic search (:mod:`imckit.search`: the sum of the
+layers' mean %ΔLoss) only predicts; :func:`rank_agreement` measures how well.
+
+Each genome draws its errors from its own seed, derived from ``seed`` and the genome, so its result does
+not depend on which other genomes are simulated with it. Results are cached by all their inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import imckit
+from imckit.core.cache import cache_dir, cache_key, load_entry, model_data_digest, save_entry
+from imckit.memory.cells import BASELINE_BITS, CellConfig, paper_configurations
+from imckit.core.data import ImageTensors
+from imckit.memory.devices import SLC, FeFETMLC
+from imckit.injection.errors import PerturbedEvaluator, QuantSpec, is_error_free
+
+__all__ = ["GenomeSimulation", "check_genomes", "genome_configs", "genome_devices", "simulate_genomes",
+           "rank_agreement", "PAPER_TABLE2_KILO_DEVICES", "paper_memory_targets", "select_solutions"]
+
+# Seed paper 000, Table II: memory in kilo devices of the uniform 8-bit network and of its six selected
+# solutions. Their ratios are the paper's memory targets, used by default to pick this kit's six solutions.
+PAPER_TABLE2_KILO_DEVICES = {"Full 8": 2325.1, "Full 4": 1162.6, "Full 2": 581.3, "Solution 1": 1640.0,
+                             "Solution 2": 1172.3, "Solution 3": 961.1, "Solution 4": 628.1,
+                             "Solution 5": 433.7, "Solution 6": 321.8}
+
+
+def paper_memory_targets() -> tuple[float, ...]:
+    """The memory of the paper's six solutions in % of its uniform 8-bit network (Table II)."""
+    full8 = PAPER_TABLE2_KILO_DEVICES["Full 8"]
+    return tuple(round(100 * PAPER_TABLE2_KILO_DEVICES[f"Solution {k}"] / full8, 2) for k in range(1, 7))
+
+
+def select_solutions(memory, targets, reference: float) -> np.ndarray:
+    """Pick one front solution per memory target: the one with the most memory (on a front: the lowest
+    loss) that stays within ``target`` % of ``reference`` (e.g. the uniform 8-bit network's memory).
+
+    Args:
+        memory: the front's memory objective, one value per solution (any units, those of ``reference``).
+        targets: memory caps in % of ``reference``, each in (0, 1000].
+        reference: the memory the targets are relative to (> 0).
+
+    Returns:
+        Indices into the front, one per target (a solution may be picked by two targets).
+    """
+    memory = np.asarray(memory, dtype=float)
+    if memory.ndim != 1 or len(memory) == 0 or not np.isfinite(memory).all():
+        raise ValueError("memory must be a non-empty 1-D array of finite values (the front's memory objective)")
+    if not (isinstance(reference, (int, float, np.floating)) and np.isfinite(reference) and reference > 0):
+        raise ValueError(f"reference must be a positive number; got {reference!r}")
+    targets = tuple(targets)
+    if not targets:
+        raise ValueError("targets must name at least one memory target")
+    picks = []
+    for target in targets:
+        if not isinstance(target, (int, float, np.floating)) or not 0 < target <= 1000:
+            raise ValueError(f"each memory target must be a number in (0, 1000] (% of the reference); got {target!r}")
+        cap = target / 100 * reference
+        within = np.where(memory <= cap * (1 + 1e-12))[0]
+        if len(within) == 0:
+            raise ValueError(f"no front solution within the memory target {target} % of the reference "
+                             f"({cap:.4g}); the smallest front memory is {memory.min():.4g} "
+                             f"({100 * memory.min() / reference:.2f} % of the reference)")
+        picks.append(int(within[np.argmax(memory[within])]))
+    return np.array(picks)
+
+
+def check_genomes(genomes, layers: int, configs: int) -> np.ndarray:
+    """Validate genomes and return them as an int array (G, layers)."""
+    array = np.asarray(genomes)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] != layers:
+        raise ValueError(f"genomes must have shape (G, {layers}) (one configuration index per layer); "
+                         f"got shape {np.asarray(genomes).shape}")
+    if not np.issubdtype(array.dtype, np.integer):
+        if not np.issubdtype(array.dtype, np.floating) or not np.all(array == np.round(array)):
+            raise ValueError("genomes must hold integer configuration indices")
+        array = array.astype(int)
+    if array.min() < 0 or array.max() >= configs:
+        raise ValueError(f"genome entries must be configuration indices in [0, {configs - 1}]; "
+                         f"got values from {array.min()} to {array.max()}")
+    return array.astype(np.int64)
+
+
+def genome_configs(layer_names, configs, genome) -> dict[str, CellConfig]:
+    """The layer -> configuration mapping of one genome."""
+    genome = check_genomes(genome, len(layer_names), len(configs))[0]
+    return {name: configs[int(g)] for name, g in zip(layer_names, genome)}
+
+
+def genome_devices(layer_weights, configs, genomes) -> np.ndarray:
+    """Memory of each genome in devices: sum over layers of weights x devices per weight."""
+    genomes = check_genomes(genomes, len(layer_weights), len(configs))
+    per_weight = np.array([c.devices_per_weight for c in configs])
+    return (np.asarray(layer_weights)[None, :] * per_weight[genomes]).sum(axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class GenomeSimulation:
+    """Loss and accuracy of simulated genomes.
+
+    Attributes:
+        layers: layer names (the genome's positions).
+        configs: the configurations the genome indices refer to.
+        genomes: int array (G, layers).
+        loss, accuracy: float arrays (G, R): each repetition's mean cross-entropy and top-1 accuracy (0-1).
+        devices: int array (G,): memory in devices.
+        baseline_loss, baseline_accuracy: the error-free uniform 12-bit network on the same images.
+    """
+
+    layers: tuple[str, ...]
+    configs: tuple[CellConfig, ...]
+    genomes: np.ndarray
+    loss: np.ndarray
+    accuracy: np.ndarray
+    devices: np.ndarray
+    baseline_loss: float
+    baseline_accuracy: float
+
+    @property
+    def loss_change(self) -> np.ndarray:
+        """Mean relative loss change per genome against the 12-bit baseline (%)."""
+        return 100 * (self.loss.mean(axis=1) - self.baseline_loss) / self.baseline_loss
+
+    def frame(self):
+        """One row per genome: genome, devices, mean/min/max accuracy (%), mean %ΔLoss."""
+        import pandas as pd
+
+        return pd.DataFrame({
+            "genome": [str(list(map(int, g))) for g in self.genomes],
+            "devices": self.devices,
+            "accuracy mean (%)": 100 * self.accuracy.mean(axis=1),
+            "accuracy min (%)": 100 * self.accuracy.min(axis=1),
+            "accuracy max (%)": 100 * self.accuracy.max(axis=1),
+            "loss change (%)": self.loss_change,
+        })
+
+
+def _genome_seed(seed: int, genome: np.ndarray) -> int:
+    return int(np.random.SeedSequence([int(seed), *map(int, genome)]).generate_state(1)[0])
+
+
+def simulate_genomes(
+    model: nn.Module,
+    data: ImageTensors,
+    genomes,
+    configs: tuple[CellConfig, ...] = paper_configurations(),
+    mlc=FeFETMLC(),
+    slc=SLC(),
+    repetitions: int = 10,
+    seed: int = 0,
+    quant: QuantSpec = QuantSpec(),
+    cache: str | None = None,
+    progress: bool = True,
+) -> GenomeSimulation:
+    """Simulate whole-network configurations: every layer quantized to its genome entry and read back
+    through the devices, ``repetitions`` independent draws per genome.
+
+    Args:
+        model: the trained network (eval mode; not modified).
+        data: the test images.
+        genomes: int array (G, layers) of configuration indices (a single genome may be 1-D).
+        configs: the configurations the indices refer to (default: the paper's ten).
+        mlc, slc: devices of the 2-bit and 1-bit cells.
+        repetitions: error draws per genome (>= 1; the paper: 400). A genome whose cells are all
+            error-free is evaluated once and its value repeated.
+        seed: base seed of the error draws.
+        quant: how weights are quantized.
+        cache: cache folder (``None``: :func:`imckit.core.cache.cache_dir`); ``""`` disables the cache.
+        progress: show a progress bar over the genomes.
+    """
+    if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
+        raise ValueError(f"repetitions must be an integer >= 1; got {repetitions!r}")
+    configs = tuple(configs)
+    if not configs or not all(isinstance(c, CellConfig) for c in configs):
+        raise ValueError("configs must be a non-empty sequence of CellConfig")
+    evaluator = PerturbedEvaluator(model, data, quant, BASELINE_BITS)
+    layers = list(evaluator.layers.values())
+    genomes = check_genomes(genomes, len(layers), len(configs))
+    names = tuple(layer.name for layer in layers)
+    devices = genome_devices([layer.weights for layer in layers], configs, genomes)
+
+    description = {
+        "kind": "genome-simulation", "fingerprint": model_data_digest(model, data),
+        "configs": [asdict(c) for c in configs], "genomes": genomes.tolist(),
+        "mlc": mlc.transition_matrix().tolist(), "slc": slc.transition_matrix().tolist(),
+        "repetitions": repetitions, "seed": seed, "quant": asdict(quant), "imckit": imckit.__version__,
+    }
+    key = cache_key(description)
+    path = None if cache == "" else Path(cache_dir() if cache is None else cache) / "simulation" / f"genomes-{key}.pt"
+    entry = load_entry(path, key) if path is not None else None
+    if entry is None:
+        base = evaluator.evaluate([{}])
+        loss = np.empty((len(genomes), repetitions))
+        accuracy = np.empty((len(genomes), repetitions))
+        for g, genome in enumerate(tqdm(genomes, desc="simulating", unit="genome", disable=not progress)):
+            layer_configs = {name: configs[i] for name, i in zip(names, genome)}
+            draws = 1 if all(is_error_free(c, mlc, slc) for c in layer_configs.values()) else repetitions
+            generator = torch.Generator().manual_seed(_genome_seed(seed, genome))
+            sets = evaluator.perturbed_weight_sets(layer_configs, mlc, slc, draws, generator)
+            result = evaluator.evaluate(sets)
+            loss[g] = np.resize(result.loss.numpy(), repetitions)
+            accuracy[g] = np.resize(result.accuracy.numpy(), repetitions)
+        entry = {"loss": torch.from_numpy(loss), "accuracy": torch.from_numpy(accuracy),
+                 "baseline_loss": float(base.loss[0]), "baseline_accuracy": float(base.accuracy[0])}
+        if path is not None:
+            save_entry(path, key, entry)
+    return GenomeSimulation(names, configs, genomes, entry["loss"].numpy(), entry["accuracy"].numpy(), devices,
+                            entry["baseline_loss"], entry["baseline_accuracy"])
+
+
+def rank_agreement(predicted, simulated) -> dict[str, float]:
+    """How well a surrogate ranks genomes: Spearman's rho and Kendall's tau (with p-values) between the
+    predicted and the simulated values (e.g. summed table %ΔLoss against simulated %ΔLoss)."""
+    from scipy.stats import kendalltau, spearmanr
+
+    predicted = np.asarray(predicted, dtype=float)
+    simulated = np.asarray(simulated, dtype=float)
+    if predicted.ndim != 1 or predicted.shape != simulated.shape or len(predicted) < 3:
+        raise ValueError(f"predicted and simulated must be 1-D of the same length >= 3; got shapes "
+                         f"{predicted.shape} and {simulated.shape}")
+    if not (np.isfinite(predicted).all() and np.isfinite(simulated).all()):
+        raise ValueError("predicted and simulated must be finite")
+    rho = spearmanr(predicted, simulated)
+    tau = kendalltau(predicted, simulated)
+    return {"spearman": float(rho.statistic), "spearman_p": float(rho.pvalue),
+            "kendall": float(tau.statistic), "kendall_p": float(tau.pvalue), "n": len(predicted)}

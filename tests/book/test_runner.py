@@ -1,0 +1,204 @@
+"""The notebooks follow the book's conventions, and the book builds from them (the build is a test)."""
+
+import ast
+import json
+import re
+import shutil
+import subprocess
+
+import nbformat
+import pytest
+
+from imckit.book.runner import BookError, build_book, check_complete, load_manifest, plan_runs, run_notebooks
+
+from ..conftest import ROOT
+
+MANIFEST = ROOT / "notebooks" / "manifest.yml"
+REQUIRED_PARAMETERS = {"profile", "seed", "dataset", "data_root", "output_dir"}
+
+
+def _notebooks():
+    return sorted(load_manifest(MANIFEST)["notebooks"])
+
+
+def test_every_notebook_file_is_in_the_manifest_and_the_toc():
+    files = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert files == _notebooks()
+    toc = (ROOT / "_toc.yml").read_text()
+    for run in plan_runs(load_manifest(MANIFEST), "default"):
+        assert f"book/chapters/{run.output.removesuffix('.ipynb')}" in toc
+
+
+@pytest.mark.parametrize("name", _notebooks())
+def test_notebook_conventions(name):
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code), "source notebooks carry no outputs"
+    tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    names = set()
+    for line in tagged[0].source.splitlines():
+        if not line.strip():
+            continue
+        match = re.fullmatch(r"(\w+) = (.+?)  # \S.*", line)
+        assert match, f"parameters cell line is not `name = literal  # comment`: {line!r}"
+        ast.literal_eval(match.group(2))  # literals only: papermill does not re-evaluate expressions
+        names.add(match.group(1))
+    assert REQUIRED_PARAMETERS <= names
+    # papermill must see every parameter (it skips, e.g., lines with a second "=" in the comment)
+    import papermill
+
+    assert set(papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))) == names
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+def test_plan_merges_globals_groups_and_profiles():
+    manifest = {
+        "globals": {"seed": 0, "dataset": "fashion-mnist"},
+        "notebooks": {"a": {"groups": {"main": {"x": 1}, "wide": {"x": 2, "profiles": {"paper": {"x": 3}}}},
+                            "profiles": {"smoke": {"seed": 9}}, "budget_s": {"smoke": 10}}},
+    }
+    smoke = plan_runs(manifest, "smoke")
+    assert [(r.output, r.parameters, r.budget_s) for r in smoke] == [
+        ("a.ipynb", {"seed": 9, "dataset": "fashion-mnist", "x": 1, "profile": "smoke"}, 10),
+        ("a-wide.ipynb", {"seed": 9, "dataset": "fashion-mnist", "x": 2, "profile": "smoke"}, 10),
+    ]
+    assert plan_runs(manifest, "paper")[1].parameters["x"] == 3
+    with pytest.raises(ValueError, match="profile must be one of"):
+        plan_runs(manifest, "huge")
+
+
+def _copy_book(root):
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(ROOT / name, root / name)
+    shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("chapters"))
+    shutil.copytree(ROOT / "notebooks", root / "notebooks")
+
+
+def test_failing_notebook_fails_the_run_and_blocks_the_build(tmp_path):
+    _copy_book(tmp_path)
+    bad = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# Broken"),
+        nbformat.v4.new_code_cell('profile = "smoke"  # run size', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('raise ValueError("seed must be an integer in [0, 2**32); got -1")'),
+    ])
+    bad.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(bad, tmp_path / "notebooks" / "broken.ipynb")
+    (tmp_path / "notebooks" / "manifest.yml").write_text("notebooks:\n  broken: {}\n")
+    with pytest.raises(BookError, match=r"broken.ipynb[\s\S]*seed must be an integer"):
+        run_notebooks("smoke", manifest=tmp_path / "notebooks" / "manifest.yml",
+                      out_dir=tmp_path / "book" / "chapters", results_dir=tmp_path / "results")
+    with pytest.raises(BookError, match="incomplete"):
+        build_book(tmp_path)
+
+
+def test_build_refuses_without_a_run(tmp_path):
+    _copy_book(tmp_path)
+    with pytest.raises(BookError, match="no executed notebooks"):
+        check_complete(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def smoke_book(tmp_path_factory):
+    """Execute every notebook under the smoke profile and build the book strictly, in a copy of the repo."""
+    root = tmp_path_factory.mktemp("book")
+    _copy_book(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IMCKIT_DATA", str(root / "data"))
+        mp.setenv("IMCKIT_CACHE", str(root / "cache"))
+        results = run_notebooks("smoke", manifest=root / "notebooks" / "manifest.yml",
+                                out_dir=root / "book" / "chapters", results_dir=root / "results")
+        html = build_book(root, strict=True)
+    return root, html, results
+
+
+@pytest.mark.book
+def test_smoke_book_builds_with_every_chapter(smoke_book):
+    root, html, results = smoke_book
+    assert json.loads((root / "book" / "chapters" / ".run-status.json").read_text())["complete"]
+    for run in results:
+        page = html / "book" / "chapters" / run.run.output.replace(".ipynb", ".html")
+        text = page.read_text()
+        assert "Run record" in text and "'smoke'" in text
+        nb = nbformat.read(root / "book" / "chapters" / run.run.output, as_version=4)
+        assert nb.metadata["papermill"]["parameters"]["profile"] == "smoke"
+    assert (html / "index.html").is_file()
+
+
+def _glued(path) -> dict[str, str]:
+    """The text values an executed notebook glued (myst-nb stores them as papermill records)."""
+    glued = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        for output in cell.get("outputs", []):
+            key = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            if key:
+                data = output["data"]
+                glued[key] = data.get("application/papermill.record/text/plain", data.get("text/plain", "")).strip("'")
+    return glued
+
+
+@pytest.mark.book
+def test_baseline_chapter_shows_glued_numbers(smoke_book):
+    root, html, _ = smoke_book
+    glued = _glued(root / "book" / "chapters" / "baseline.ipynb")
+    text = (html / "book" / "chapters" / "baseline.html").read_text()
+    assert {"baseline_accuracy", "baseline_loss", "baseline_mapped_weights"} <= set(glued)
+    for key in ("baseline_accuracy", "baseline_mapped_weights"):
+        assert glued[key] and glued[key] in text, key
+    assert (root / "results" / "smoke" / "baseline" / "layers.csv").is_file()
+
+
+@pytest.mark.book
+def test_book_is_offline(smoke_book):
+    _, html, _ = smoke_book
+    assert (html / "mathjax" / "tex-chtml.js").is_file()
+    assert not list((html / "_static").rglob("tex-chtml.js")), "MathJax must not sit under _static/"
+    for page in html.rglob("*.html"):
+        text = page.read_text()
+        remote = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', text)
+        assert not remote, f"{page} loads {remote}"
+    intro = (html / "book" / "intro.html").read_text()
+    assert "mathjax/tex-chtml.js" in intro
+
+
+@pytest.mark.book
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_math_is_typeset_offline_in_chromium(smoke_book, tmp_path):
+    _, html, _ = smoke_book
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path}",
+         "--virtual-time-budget=15000", "--dump-dom", (html / "book" / "intro.html").as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+    assert "mjx-container" in dom, "MathJax did not typeset the intro's equation"
+
+
+@pytest.mark.book
+def test_hessian_chapter_shows_glued_numbers_and_writes_its_tables(smoke_book):
+    root, html, _ = smoke_book
+    glued = _glued(root / "book" / "chapters" / "hessian.ipynb")
+    text = (html / "book" / "chapters" / "hessian.html").read_text()
+    for key in ("hs_rel_hutchinson", "hs_rel_fisher", "hs_coord_diff", "hs_t4_text", "hs_energy_mid_levels", "hs_small_layers"):
+        assert glued[key] and glued[key] in text, key
+    assert float(glued["hs_coord_agree"]) == 100.0  # the coordinated computation predicts like the mixed weights
+    out = root / "results" / "smoke" / "hessian"
+    for name in ("sweep_8_4.csv", "sweep_8_3.csv", "table4.csv", "hap.csv", "energy.csv", "threshold_rules.csv"):
+        assert (out / name).is_file(), name
+
+
+@pytest.mark.book
+def test_regularization_chapter_shows_glued_numbers_and_writes_its_tables(smoke_book):
+    root, html, _ = smoke_book
+    glued = _glued(root / "book" / "chapters" / "regularization.ipynb")
+    text = (html / "book" / "chapters" / "regularization.html").read_text()
+    for key in ("rg_fp", "rg_table1_text", "rg_worst_naive", "rg_top_aware", "rg_distance", "rg_se"):
+        assert glued[key] and glued[key] in text, key
+    out = root / "results" / "smoke" / "regularization"
+    for name in ("table1.csv", "faults.csv", "variability.csv"):
+        assert (out / name).is_file(), name
+    import pandas as pd
+
+    faults = pd.read_csv(out / "faults.csv", index_col=0)
+    assert {"basic", "passive", "active", "active+passive"} <= set(faults.columns)
+    assert faults.loc[0.0, "faulty weights (%)"] == 0

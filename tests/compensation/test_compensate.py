@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import torch
+
+from imckit.memory.cells import CellConfig
+from imckit.compensation.compensate import CompensationConfig, compensate, requantize
+from imckit.core.models import mappable_layers, resnet8
+from imckit.quantization.qkeras import quantize
+from imckit.core.training import TrainConfig, train
+
+from ..conftest import IDENTITY4, toy_dataset as _toy_dataset
+
+
+@pytest.fixture(scope="module")
+def trained():
+    data = _toy_dataset(n_train=256, n_test=64)
+    torch.manual_seed(0)
+    model = resnet8(in_channels=1, num_classes=4, width=0.5)
+    history = train(model, data.train, TrainConfig(epochs=12, lr=0.05), seed=0, test_data=data.test, progress=False)
+    assert history.test_accuracy[-1] > 0.9  # converged: compensation has nothing to fix without errors
+    return model.eval(), data
+
+
+def _configs(model, config=CellConfig(4, 2)):
+    return {layer.name: (config if layer.kind == "conv" else CellConfig(8, 0)) for layer in mappable_layers(model)}
+
+
+def test_requantize_round_trips_codes():
+    q = quantize(torch.randn(6, 3, 3, 3) * 0.2, 4, alpha="auto")
+    assert torch.equal(requantize(q, q.dequantize()), q.codes)
+    assert int(requantize(q, q.dequantize() * 100).max()) == 7  # clipped to the 4-bit word range
+
+
+@pytest.mark.parametrize("full_precision", [True, False])
+def test_faulty_weights_stay_bit_identical_and_healthy_ones_change(trained, full_precision):
+    model, data = trained
+    before = {n: p.detach().clone() for n, p in model.state_dict().items()}
+    result, kept = compensate(model, data.train, data.test, _configs(model), patterns=2, seed=1,
+                              config=CompensationConfig(lr=0.05, train_full_precision=full_precision),
+                              progress=False, return_weights=True)
+    assert all(torch.equal(before[n], p) for n, p in model.state_dict().items())  # the model is not modified
+    assert np.all(result.faulty_share > 0) and np.all(result.rewritten_share > 0)
+    for pattern in kept:
+        for m, mask in pattern["faulty"].items():
+            assert torch.equal(pattern["final"][m][mask], pattern["written"][m][mask])
+            original = model.get_submodule(m).weight.detach()
+            assert torch.equal(pattern["trained"][m][mask], original[mask])  # optimizer never moved them
+        changed = sum(int((p != pattern["written"][m])[~pattern["faulty"][m]].sum()) for m, p in pattern["final"].items())
+        assert changed > 0
+
+
+def test_error_free_device_leaves_accuracy_where_it_was(trained):
+    model, data = trained
+    result = compensate(model, data.train, data.test, _configs(model, CellConfig(8, 4)), mlc=IDENTITY4, patterns=1,
+                        config=CompensationConfig(lr=0.002), progress=False)
+    assert result.faulty_share[0] == 0 and result.new_fault_share[0] == 0
+    assert abs(result.after_accuracy[0] - result.before_accuracy[0]) <= 2 / 64  # at most two of 64 images
+    assert result.after_loss[0] <= 1.2 * result.before_loss[0]  # a broken write-back would raise it
+
+
+def test_compensation_recovers_some_loss_under_heavy_errors(trained):
+    model, data = trained
+    result = compensate(model, data.train, data.test, _configs(model, CellConfig(2, 1)), patterns=2, seed=0,
+                        config=CompensationConfig(epochs=2, lr=0.05), progress=False)
+    assert np.mean(result.after_loss) < np.mean(result.before_loss)
+
+
+def test_seeds_reproduce_and_fresh_write_errors(trained):
+    model, data = trained
+    run = lambda seed, fresh=False: compensate(  # noqa: E731
+        model, data.train, data.test, _configs(model), patterns=1, seed=seed,
+        config=CompensationConfig(lr=0.05, fresh_write_errors=fresh), progress=False)
+    a, b, c = run(3), run(3), run(4)
+    assert a.after_loss[0] == b.after_loss[0] and a.faulty_share[0] == b.faulty_share[0]
+    assert a.faulty_share[0] != c.faulty_share[0]
+    fresh = run(3, True)
+    assert fresh.faulty_share[0] == a.faulty_share[0] and fresh.new_fault_share[0] > 0
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"epochs": 0}, r"epochs must be an integer in \[1, 100\]"),
+    ({"train_images": 0}, "train_images must be None or an integer >= 1"),
+    ({"lr": 0}, r"lr must be a number in \(0, 10\]"),
+    ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\)"),
+    ({"fresh_write_errors": "yes"}, "fresh_write_errors must be True or False"),
+    ({"train_full_precision": 1}, "train_full_precision must be True or False"),
+])
+def test_bad_config(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CompensationConfig(**kwargs)
+
+
+def test_bad_input(trained):
+    model, data = trained
+    with pytest.raises(ValueError, match="patterns must be an integer >= 1"):
+        compensate(model, data.train, data.test, _configs(model), patterns=0)
+    with pytest.raises(ValueError, match="exceeds the 256 training images"):
+        compensate(model, data.train, data.test, _configs(model), config=CompensationConfig(train_images=1000))
+    with pytest.raises(ValueError, match="unknown layer 'conv9'"):
+        compensate(model, data.train, data.test, {"conv9": CellConfig(8, 0)})
+    with pytest.raises(ValueError, match="layer_configs must be a non-empty dict"):
+        compensate(model, data.train, data.test, {})

@@ -1,0 +1,88 @@
+import pytest
+import torch
+
+from imckit.core.models import build_model, layer_table, mappable_layers, resnet8
+
+
+def _weights(in_channels, classes=10):
+    # hand count: kernels only, skip 1x1 convs bundled with the first conv of their stack
+    return [
+        ("conv1", 3 * 3 * in_channels * 16),
+        ("stack1.conv1", 3 * 3 * 16 * 16),
+        ("stack1.conv2", 3 * 3 * 16 * 16),
+        ("stack2.conv1", 3 * 3 * 16 * 32 + 16 * 32),
+        ("stack2.conv2", 3 * 3 * 32 * 32),
+        ("stack3.conv1", 3 * 3 * 32 * 64 + 32 * 64),
+        ("stack3.conv2", 3 * 3 * 64 * 64),
+        ("fc", 64 * classes),
+    ]
+
+
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_mappable_layers_of_resnet8(in_channels):
+    layers = mappable_layers(resnet8(in_channels=in_channels))
+    assert [(l.name, l.weights) for l in layers] == _weights(in_channels)
+    assert [l.index for l in layers] == list(range(1, 9))
+    assert [l.kind for l in layers] == ["conv"] * 7 + ["dense"]
+    assert layers[3].modules == ("stack2.conv1", "stack2.skip") and layers[3].biases == 32
+    assert layers[7].biases == 10
+
+
+def test_every_weight_is_in_exactly_one_layer():
+    model = resnet8(in_channels=3)
+    mapped = sum(l.weights + l.biases for l in mappable_layers(model))
+    bn = sum(p.numel() for n, p in model.named_parameters() if ".bn" in n or n.startswith("stem.bn"))
+    assert mapped + bn == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("in_channels,size", [(1, 28), (3, 32)])
+def test_forward_shapes(in_channels, size):
+    model = resnet8(in_channels=in_channels, num_classes=7, width=0.5)
+    assert model(torch.randn(2, in_channels, size, size)).shape == (2, 7)
+    assert mappable_layers(model)[-1].weights == 32 * 7
+
+
+def test_layer_table_shares_sum_to_100():
+    table = layer_table(resnet8(in_channels=1))
+    assert abs(table["share of weights (%)"].sum() - 100) < 1e-9
+    assert table.loc[4, "weight shapes"] == "32x16x3x3 + 32x16x1x1"
+
+
+def test_generic_model_lists_every_conv_and_linear():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8, 3))
+    assert [(l.name, l.weights) for l in mappable_layers(model)] == [("0", 18), ("3", 24)]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"in_channels": 0}, r"in_channels must be an integer in \[1, 64\]"),
+    ({"num_classes": 1}, r"num_classes must be an integer in \[2, 100000\]"),
+    ({"width": 0.1}, r"width must be a number in \[0.25, 8\]"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        resnet8(**kwargs)
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="model must be one of 'resnet8'"):
+        build_model("vgg16")
+
+
+def test_layer_graph_equals_forward_in_eval_mode():
+    from imckit.core.models import layer_graph
+
+    torch.manual_seed(1)
+    model = resnet8(in_channels=3, num_classes=5)
+    for module in model.modules():  # non-trivial BatchNorm statistics, so that folding them is tested
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    x = torch.randn(4, 3, 32, 32)
+    values = {"input": x.contiguous(memory_format=torch.channels_last)}
+    with torch.no_grad():
+        for node in layer_graph(model):
+            values[node.name] = node.run([values[i] for i in node.inputs], {})
+        assert torch.allclose(values["logits"], model(x), rtol=1e-4, atol=1e-5)

@@ -1,0 +1,123 @@
+import warnings
+
+import pytest
+import torch
+
+from imckit.core.data import Dataset, ImageTensors
+from imckit.core.training import BaselineSpec, Metrics, TrainConfig, baseline_spec, evaluate, pretrained, train
+from imckit.core.models import resnet8
+
+from ..conftest import requires_debian_fashion_mnist, toy_dataset as _toy_dataset
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"epochs": -1}, r"epochs must be an integer in \[0, 10000\]; got -1"),
+    ({"epochs": 2.5}, r"epochs must be an integer"),
+    ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ({"lr": 0.0}, r"lr must be a number in \(0.0, 10.0\]"),
+    ({"momentum": 1.5}, r"momentum must be a number in \[0.0, 1.0\]"),
+])
+def test_train_config_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+def test_bad_profile():
+    with pytest.raises(ValueError, match="profile must be one of 'smoke', 'default', 'paper'; got 'fast'"):
+        baseline_spec("fast")
+
+
+def test_evaluate_matches_a_direct_computation():
+    data = _toy_dataset().test
+    model = resnet8(in_channels=1, num_classes=4).eval()
+    with torch.no_grad():
+        logits = model(data.images)
+    expected = Metrics(torch.nn.functional.cross_entropy(logits, data.labels).item(),
+                       (logits.argmax(1) == data.labels).float().mean().item())
+    got = evaluate(model, data, batch_size=7)
+    assert got.loss == pytest.approx(expected.loss, rel=1e-5) and got.accuracy == pytest.approx(expected.accuracy)
+
+
+def test_training_learns_and_is_reproducible():
+    data = _toy_dataset()
+    config = TrainConfig(epochs=3, batch_size=16, lr=0.05)
+    states = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        model = resnet8(in_channels=1, num_classes=4, width=0.5)
+        history = train(model, data.train, config, seed=seed, test_data=data.test, progress=False)
+        states.append(torch.cat([p.detach().flatten() for p in model.state_dict().values() if p.is_floating_point()]))
+    assert torch.equal(states[0], states[1])
+    assert not torch.equal(states[0], states[2])
+    assert len(history.train_loss) == 3 and history.train_loss[-1] < history.train_loss[0]
+    assert history.test_accuracy[-1] > 0.5  # chance is 0.25
+
+
+def test_pretrained_caches_and_reloads_identically(tmp_path):
+    data = _toy_dataset()
+    spec = BaselineSpec(train=TrainConfig(epochs=1, batch_size=32), width=0.5, seed=3)
+    first = pretrained(spec, data=data, cache=tmp_path, progress=False)
+    second = pretrained(spec, data=data, cache=tmp_path, progress=False)
+    assert not first.from_cache and second.from_cache and first.path == second.path
+    assert second.test == first.test == evaluate(second.model, second.test_set)
+    for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):
+        assert torch.equal(a, b)
+    # another seed is another entry
+    third = pretrained(BaselineSpec(train=spec.train, width=0.5, seed=4), data=data, cache=tmp_path, progress=False)
+    assert not third.from_cache and third.path != first.path
+
+
+def test_damaged_checkpoint_is_retrained(tmp_path):
+    data = _toy_dataset()
+    spec = BaselineSpec(train=TrainConfig(epochs=1, batch_size=32), width=0.5)
+    first = pretrained(spec, data=data, cache=tmp_path, progress=False)
+    first.path.write_bytes(first.path.read_bytes()[:200])
+    with pytest.warns(RuntimeWarning, match="ignoring cache file"):
+        again = pretrained(spec, data=data, cache=tmp_path, progress=False)
+    assert not again.from_cache and again.test == first.test  # retrained, same seed, same numbers
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pretrained(spec, data=data, cache=tmp_path, progress=False).from_cache
+
+
+def test_changed_data_changes_the_key(tmp_path):
+    spec = BaselineSpec(train=TrainConfig(epochs=0), width=0.5)
+    a = pretrained(spec, data=_toy_dataset(seed=0), cache=tmp_path, progress=False)
+    b = pretrained(spec, data=_toy_dataset(seed=1), cache=tmp_path, progress=False)
+    assert a.key != b.key and not b.from_cache
+
+
+def test_data_must_match_spec():
+    with pytest.raises(ValueError, match="spec.dataset is 'cifar10'"):
+        pretrained(BaselineSpec(dataset="cifar10"), data=_toy_dataset())
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"dataset": "mnist"}, "dataset must be one of"),
+    ({"model": "resnet18"}, "model must be one of 'resnet8'"),
+    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63\)"),
+    ({"train_size": 0}, "train_size must be a positive integer or None"),
+])
+def test_baseline_spec_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        BaselineSpec(**kwargs)
+
+
+def test_negative_epochs_through_the_profile_api():
+    with pytest.raises(ValueError, match="epochs must be an integer in"):
+        BaselineSpec(train=TrainConfig(epochs=-2))
+
+
+@requires_debian_fashion_mnist
+def test_smoke_baseline_on_real_data_is_reproducible(tmp_path):
+    spec = baseline_spec("smoke", seed=5)
+    a = pretrained(spec, cache=tmp_path / "a", progress=False)
+    b = pretrained(spec, cache=tmp_path / "b", progress=False)
+    assert not a.from_cache and not b.from_cache
+    assert a.test == b.test and a.key == b.key
+    assert a.test.accuracy > 0.5  # far above chance (0.1) after two small epochs
+
+
+def test_subset_larger_than_the_split_names_the_field():
+    with pytest.raises(ValueError, match="train_size must be at most the split's 96 images"):
+        pretrained(BaselineSpec(train_size=500), data=_toy_dataset())

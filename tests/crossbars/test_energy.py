@@ -1,0 +1,45 @@
+import pytest
+import torch
+from torch import nn
+
+from imckit.crossbars.mapping import CrossbarSpec
+from imckit.crossbars.energy import ADCSpec, energy_proxy, output_positions
+
+
+def test_counts_by_hand():
+    model = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(16, 2))
+    spec = CrossbarSpec(rows=8, columns=8, cell_bits=2)
+    assert output_positions(model, (3, 2, 2), ["0", "2"]) == {"0": 4, "2": 1}
+    high = {"0": torch.ones(4, 1, 1, dtype=torch.bool), "2": torch.zeros(2, dtype=torch.bool)}
+    frame = energy_proxy(model, high, (3, 2, 2), spec)
+    # conv: 4 strips of depth 3 at 8 bits fill one 8 x 8 crossbar; 4 MVMs x 8 input bits x 8 columns converted
+    assert frame.loc["0", "high crossbars"] == 1 and frame.loc["0", "high ADC conversions"] == 256
+    assert frame.loc["0", "high ADC bit decisions"] == 256 * 8 and frame.loc["0", "low crossbars"] == 0
+    assert frame.loc["0", "latency cycles"] == 4 * 8 * 4 * 8  # 4 columns per ADC, one after another, 8 cycles each
+    # dense: 2 strips of depth 16 > 8 rows at 4 bits: 2 segments each, 8 // 2 = 4 per crossbar -> 1 crossbar
+    assert frame.loc["2", "low crossbars"] == 1 and frame.loc["2", "low ADC conversions"] == 1 * 8 * 8
+    assert frame.loc["2", "low ADC bit decisions"] == 64 * 4
+    assert frame.loc["all", "ADC bit decisions"] == 2048 + 256
+    assert frame.loc["all", "ADC level units"] == 256 * 256 + 64 * 16
+
+
+def test_lower_precision_costs_less():
+    model = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1))
+    scores_shape = (16, 3, 3)
+    high = energy_proxy(model, {"0": torch.ones(scores_shape, dtype=torch.bool)}, (8, 6, 6))
+    low = energy_proxy(model, {"0": torch.zeros(scores_shape, dtype=torch.bool)}, (8, 6, 6))
+    # one crossbar either way, every column converted: half the bit decisions, 1/16 of the level units
+    assert low.loc["all", "low ADC conversions"] == high.loc["all", "high ADC conversions"] > 0
+    assert low.loc["all", "ADC bit decisions"] * 2 == high.loc["all", "ADC bit decisions"]
+    assert low.loc["all", "ADC level units"] * 16 == high.loc["all", "ADC level units"]
+    assert low.loc["all", "latency cycles"] * 4 == high.loc["all", "latency cycles"]
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"levels": {8: 100, 4: 16}}, "levels\\[8\\] must be a power of two"),
+    ({"columns_per_adc": {8: 4}}, "must name the same weight precisions"),
+    ({"input_bits": 0}, r"input_bits must be an integer in \[1, 32\]"),
+])
+def test_bad_adc_spec(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ADCSpec(**kwargs)

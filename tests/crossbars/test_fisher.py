@@ -1,0 +1,75 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from imckit.crossbars.fisher import fim_sweep, fim_threshold, fisher_diagonal, fisher_distance, threshold_at_ratio
+
+
+class Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3)))
+
+
+@pytest.fixture(scope="module")
+def small():
+    torch.manual_seed(0)
+    model = Small().eval()
+    x = torch.randn(20, 2, 5, 5)
+    y = torch.randint(0, 3, (20,))
+    return model, x, y
+
+
+def test_fisher_diagonal_matches_a_loop_over_samples(small):
+    model, x, y = small
+    fisher = fisher_diagonal(model, x, y, ["conv", "fc"], batch_size=7)
+    expected = torch.zeros_like(model.conv.weight)
+    for i in range(len(x)):
+        model.zero_grad()
+        (-nn.functional.cross_entropy(model(x[i : i + 1]), y[i : i + 1])).backward()
+        expected += model.conv.weight.grad ** 2
+    assert torch.allclose(fisher["conv"], expected / len(x), rtol=1e-4, atol=1e-8)
+    assert fisher["fc"].shape == model.fc.weight.shape
+
+
+def test_replacement_weights_change_the_fisher_and_distance(small):
+    model, x, y = small
+    base = fisher_diagonal(model, x, y, ["conv"])
+    assert fisher_distance(base, base) == 0.0
+    moved = fisher_diagonal(model, x, y, ["conv"], {"conv": model.conv.weight * 0.5})
+    assert fisher_distance(moved, base) > 0.01
+    with pytest.raises(ValueError, match="same modules"):
+        fisher_distance(moved, {"fc": base["conv"]})
+
+
+def test_threshold_at_ratio():
+    scores = {"a": torch.tensor([1.0, 3.0]), "b": torch.tensor([[2.0], [4.0]])}
+    assert threshold_at_ratio(scores, 0) == -math.inf and threshold_at_ratio(scores, 1) == math.inf
+    assert threshold_at_ratio(scores, 0.5) == 2.5
+    with pytest.raises(ValueError, match=r"ratio must be a number in \[0, 1\]"):
+        threshold_at_ratio(scores, 1.5)
+
+
+def test_sweep_and_bisection(small):
+    model, x, y = small
+    scores = {"conv": torch.rand(4, 3, 3, generator=torch.Generator().manual_seed(0)),
+              "fc": torch.rand(3, generator=torch.Generator().manual_seed(1))}
+    sweep = fim_sweep(model, x, y, scores, ratios=(0.0, 0.5, 1.0))
+    assert list(sweep["ratio"]) == [0.0, 0.5, 1.0]
+    assert sweep["FIM distance"].iloc[-1] > sweep["FIM distance"].iloc[0]  # 4-bit everywhere moves F most
+    loose = fim_threshold(model, x, y, scores, tolerance=10.0)
+    assert loose["ratio"] == 1.0 and loose["threshold"] == math.inf
+    tol = float(sweep["FIM distance"].iloc[1])
+    found = fim_threshold(model, x, y, scores, tolerance=tol, steps=6)
+    assert found["distance"] <= tol and 0.0 <= found["ratio"] < 1.0 and found["met"]
+    tight = fim_threshold(model, x, y, scores, tolerance=1e-12, steps=2)
+    assert tight["ratio"] == 0.0 and not tight["met"]  # even all high precision moves F: reported, not hidden
+    with pytest.raises(ValueError, match="tolerance must be a positive number"):
+        fim_threshold(model, x, y, scores, tolerance=0)

@@ -1,0 +1,96 @@
+import pytest
+import torch
+from torch import nn
+
+from imckit.quantization.qkeras import quantize
+from imckit.crossbars.strips import coordinated_conv2d, coordinated_linear, mixed_weights, quantize_strips
+
+
+def _weight(shape=(6, 4, 3, 3), seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)) * 0.2
+
+
+def test_coordinated_convolution_equals_the_direct_mixed_precision_convolution():
+    w = _weight()
+    high = torch.rand(6, 3, 3, generator=torch.Generator().manual_seed(1)) > 0.5
+    sq = quantize_strips(w, high)
+    x = torch.randn(5, 4, 9, 9, generator=torch.Generator().manual_seed(2))
+    bias = torch.randn(6)
+    direct = nn.functional.conv2d(x, sq.dequantize(), bias, 2, 1)
+    assert torch.allclose(coordinated_conv2d(x, sq, bias, stride=2, padding=1), direct, atol=1e-5, rtol=1e-5)
+
+
+def test_coordinated_linear_equals_direct():
+    w = _weight((5, 7))
+    high = torch.tensor([True, False, True, False, False])
+    sq = quantize_strips(w, high)
+    x = torch.randn(3, 7)
+    assert torch.allclose(coordinated_linear(x, sq), nn.functional.linear(x, sq.dequantize()), atol=1e-5)
+
+
+def test_grids_low_strips_are_qkeras_4_bit_and_high_strips_finer():
+    w = _weight()
+    all_low = quantize_strips(w, torch.zeros(6, 3, 3, dtype=torch.bool))
+    assert torch.allclose(all_low.dequantize(), quantize(w, 4, alpha="auto").dequantize())
+    all_high = quantize_strips(w, torch.ones(6, 3, 3, dtype=torch.bool))
+    error_high = (all_high.dequantize() - w).abs().max()
+    error_low = (all_low.dequantize() - w).abs().max()
+    assert error_high <= error_low / 8 and int(all_high.high_codes.abs().max()) <= 127
+    # a strip is one precision throughout: every weight of a low strip has high code 0
+    high = torch.zeros(6, 3, 3, dtype=torch.bool)
+    high[0, 1, 2] = True
+    sq = quantize_strips(w, high)
+    assert torch.count_nonzero(sq.high_codes[:, :, :, :]) == torch.count_nonzero(sq.high_codes[0, :, 1, 2])
+    assert torch.all(sq.low_codes[0, :, 1, 2] == 0)
+
+
+def test_mixed_weights_for_a_model():
+    model = nn.Sequential(nn.Conv2d(2, 3, 3))
+    weights = mixed_weights(model, {"0": torch.ones(3, 3, 3, dtype=torch.bool)})
+    assert weights["0"].shape == model[0].weight.shape
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"high_bits": 4, "low_bits": 4}, "need 2 <= low_bits < high_bits"),
+    ({"high": torch.ones(6, 3, dtype=torch.bool)}, r"high must be a bool tensor of the strip shape \(6, 3, 3\)"),
+    ({"high": torch.ones(6, 3, 3)}, "high must be a bool tensor"),
+])
+def test_bad_input(kwargs, message):
+    args = {"weight": _weight(), "high": torch.ones(6, 3, 3, dtype=torch.bool), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        quantize_strips(**args)
+
+
+def test_weight_by_weight_assignment_uses_the_same_grids():
+    from imckit.crossbars.strips import quantize_mixed
+
+    w = _weight()
+    high = torch.rand(w.shape, generator=torch.Generator().manual_seed(3)) > 0.5
+    mixed = quantize_mixed(w, high)
+    strips_all_high = quantize_strips(w, torch.ones(6, 3, 3, dtype=torch.bool)).dequantize()
+    strips_all_low = quantize_strips(w, torch.zeros(6, 3, 3, dtype=torch.bool)).dequantize()
+    assert torch.equal(mixed.dequantize(), torch.where(high, strips_all_high, strips_all_low))
+    with pytest.raises(ValueError, match="bool tensor of the weight's shape"):
+        quantize_mixed(w, high[0])
+
+
+def test_coordinated_logits_equal_the_mixed_weight_network():
+    from imckit.core.models import resnet8
+    from imckit.crossbars.strips import coordinated_logits
+
+    torch.manual_seed(0)
+    model = resnet8(in_channels=1, num_classes=10).eval()
+    g = torch.Generator().manual_seed(3)
+    quantized = {}
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            w = module.weight.detach()
+            strip_shape = (w.shape[0], *w.shape[2:]) if w.ndim == 4 else (w.shape[0],)
+            quantized[name] = quantize_strips(w, torch.rand(strip_shape, generator=g) > 0.5)
+    x = torch.randn(4, 1, 28, 28, generator=g)
+    direct = torch.func.functional_call(model, {f"{n}.weight": q.dequantize() for n, q in quantized.items()}, (x,))
+    coordinated = coordinated_logits(model, quantized, x)
+    assert torch.allclose(coordinated, direct, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(coordinated, model(x), atol=1e-3)  # the quantized network differs from the float one
+    with pytest.raises(ValueError, match="expected Conv2d or Linear"):
+        coordinated_logits(model, {"stem.bn": next(iter(quantized.values()))}, x)
