@@ -61,3 +61,89 @@ def test_interrupted_write_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_entry(tmp_path / "e.pt", "k", {"x": 1})
     assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------------------
+# keys that know their code
+
+
+@pytest.fixture
+def toy_package(tmp_path, monkeypatch):
+    """A package ``toyalgo`` on sys.path: ``algo`` imports ``helper``; ``unrelated`` is imported by nobody."""
+    package = tmp_path / "pkgs" / "toyalgo"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "helper.py").write_text("def scale(x):\n    return 2 * x\n")
+    (package / "algo.py").write_text("from toyalgo.helper import scale\n\ndef run(x):\n    return scale(x) + 1\n")
+    (package / "unrelated.py").write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    import sys
+
+    for name in [m for m in sys.modules if m == "toyalgo" or m.startswith("toyalgo.")]:
+        monkeypatch.delitem(sys.modules, name)  # find_spec imports the package: forget another test's copy
+    cache._code_version.cache_clear()
+    yield package
+    cache._code_version.cache_clear()
+
+
+def _edit(path, old, new):
+    path.write_text(path.read_text().replace(old, new))
+    cache._code_version.cache_clear()  # a new process reads the sources afresh
+
+
+def test_code_version_follows_the_imports_of_the_package(toy_package):
+    before = cache.code_version("toyalgo.algo")
+    _edit(toy_package / "unrelated.py", "VALUE = 1", "VALUE = 2")
+    assert cache.code_version("toyalgo.algo") == before  # not imported: no effect
+    _edit(toy_package / "helper.py", "2 * x", "3 * x")
+    assert cache.code_version("toyalgo.algo") != before  # a change in a called module invalidates
+    with pytest.raises(ValueError, match="no Python source found"):
+        cache.code_version("toyalgo.missing")
+    with pytest.raises(ValueError, match="one or more module names"):
+        cache.code_version()
+
+
+def test_a_changed_algorithm_invalidates_the_cached_entry(toy_package, tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"y": torch.tensor([1.0, 2.0])}
+
+    value, hit = cache.cached("toy", {"x": 1}, compute, code="toyalgo.algo", cache=tmp_path / "c")
+    assert not hit and len(calls) == 1
+    value, hit = cache.cached("toy", {"x": 1}, compute, code="toyalgo.algo", cache=tmp_path / "c")
+    assert hit and len(calls) == 1 and torch.equal(value["y"], torch.tensor([1.0, 2.0]))
+    value, hit = cache.cached("toy", {"x": 2}, compute, code="toyalgo.algo", cache=tmp_path / "c")
+    assert not hit and len(calls) == 2  # another description: another entry
+    _edit(toy_package / "algo.py", "+ 1", "+ 2")
+    value, hit = cache.cached("toy", {"x": 1}, compute, code="toyalgo.algo", cache=tmp_path / "c")
+    assert not hit and len(calls) == 3  # the algorithm changed: the old entry is not trusted
+
+
+def test_the_kits_cache_keys_carry_the_code_version(monkeypatch, tmp_path):
+    """The baseline, the sensitivity table and the genome simulation put ``code_version`` in their keys."""
+    import inspect
+
+    import imckit.core.training
+    import imckit.search.sensitivity
+    import imckit.search.simulate
+
+    for module in (imckit.core.training, imckit.search.sensitivity, imckit.search.simulate):
+        assert "code_version(__name__)" in inspect.getsource(module), module.__name__
+    assert cache.code_version("imckit.search.sensitivity") != cache.code_version("imckit.core.data")
+
+
+def test_unwritable_cache_folder_is_found_before_computing(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    calls = []
+    with pytest.raises(PermissionError, match="not writable.*IMCKIT_CACHE"):
+        cache.cached("toy", {"x": 1}, lambda: calls.append(1), code="imckit.core.cache", cache=blocker / "sub")
+    assert calls == []  # nothing was computed
+
+
+@pytest.mark.parametrize("kind", ["", "a/b", 3])
+def test_cached_rejects_bad_kinds(kind, tmp_path):
+    with pytest.raises(ValueError, match="kind must be"):
+        cache.cached(kind, {}, lambda: 1, code="imckit.core.cache", cache=tmp_path)
