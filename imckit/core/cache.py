@@ -150,7 +150,7 @@ def _imported_modules(name: str, source: str) -> set[str]:
 
 @functools.lru_cache(maxsize=None)
 def _code_version(modules: tuple[str, ...]) -> str:
-    digest = hashlib.sha256()
+    sources: dict[str, str] = {}
     seen: set[str] = set()
     todo = list(modules)
     while todo:
@@ -162,9 +162,12 @@ def _code_version(modules: tuple[str, ...]) -> str:
         if path is None:
             continue
         source = path.read_text()
-        digest.update(name.encode() + b"\0" + source.encode() + b"\0")
+        sources[name] = source
         top = name.split(".")[0]
         todo.extend(m for m in _imported_modules(name, source) if m.split(".")[0] == top and m not in seen)
+    digest = hashlib.sha256()
+    for name in sorted(sources):  # sorted: the traversal order follows set order, which changes per process
+        digest.update(name.encode() + b"\0" + sources[name].encode() + b"\0")
     return digest.hexdigest()[:16]
 
 

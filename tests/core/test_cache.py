@@ -147,3 +147,17 @@ def test_unwritable_cache_folder_is_found_before_computing(tmp_path):
 def test_cached_rejects_bad_kinds(kind, tmp_path):
     with pytest.raises(ValueError, match="kind must be"):
         cache.cached(kind, {}, lambda: 1, code="imckit.core.cache", cache=tmp_path)
+
+
+def test_code_versions_are_the_same_in_every_process():
+    """Entries are only found again if the code version does not depend on the process (e.g. on Python's
+    string hash seed, which orders sets)."""
+    import os
+    import subprocess
+    import sys
+
+    script = "from imckit.core.cache import code_version; print(code_version('imckit.search.sensitivity', " \
+             "'imckit.core.training'))"
+    versions = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2", "3")}
+    assert len(versions) == 1 and len(versions.pop()) == 16
