@@ -5,12 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.imckit-installed
 PROFILE ?= default
 
-.PHONY: help env data run book smoke-book test bench clean
+.PHONY: help env data run book smoke-book test bench readme-bench clean
 
 help:
 	@echo "make book       create $(VENV), get the data, execute every notebook (PROFILE=$(PROFILE)), build _build/html"
 	@echo "make test       run the test suite (executes every notebook under the smoke profile, builds the book)"
-	@echo "make bench      run the benchmarks in benchmarks/"
+	@echo "make bench      run the benchmarks in benchmarks/ (alone on the machine), write benchmarks/out/results.json"
+	@echo "                and rewrite the README's speed section from it"
+	@echo "make readme-bench  only rewrite the README's speed section from benchmarks/out/results.json"
 	@echo "make env        only create the virtual environment"
 	@echo "make clean      remove executed notebooks, results and the built book (keeps caches and $(VENV))"
 
@@ -41,8 +43,14 @@ smoke-book:
 test: data
 	$(BIN)/python -m pytest -q -ra
 
+# Timings need the machine to themselves: run `make bench` with nothing else running. After `make book`
+# (default profile) the README's speed section also shows that run's chapter times.
 bench: env
 	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/update_readme.py
+
+readme-bench: env
+	$(BIN)/python benchmarks/update_readme.py
 
 clean:
 	rm -rf _build book/chapters results

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from _timing import table
+from _timing import report
 from imckit.memory.cells import paper_configurations
 from imckit.compensation.compensate import CompensationConfig, compensate
 from imckit.core.models import mappable_layers
@@ -44,9 +44,9 @@ def main(images: int = 5000, profile: str = "default") -> list[dict]:
     rows = [{"what": f"one epoch on {len(data):,} images", "plain training s": f"{plain:.1f}",
              "compensation s": f"{kit:.1f}", "ratio": f"{kit / plain:.2f}x",
              "images/s (compensation)": f"{len(data) / kit:,.0f}"}]
-    print(f"{torch.get_num_threads()} threads ({profile} baseline), genome {list(GENOME)}, "
-          f"{100 * result.faulty_share[0]:.1f} % of weights faulty\n")
-    print(table(rows))
+    report("One compensation epoch against plain training", rows,
+           note=f"{torch.get_num_threads()} threads ({profile} baseline), genome {list(GENOME)}, "
+                f"{100 * result.faulty_share[0]:.1f} % of weights faulty; both through imckit.core.fit.fit.")
     return rows
 
 

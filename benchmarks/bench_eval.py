@@ -8,7 +8,7 @@ import argparse
 
 import torch
 
-from _timing import seconds, table
+from _timing import report, seconds
 from imckit.core.data import load_dataset
 from imckit.core.models import resnet8
 from imckit.core.training import EVAL_BATCH_SIZE, evaluate
@@ -24,8 +24,8 @@ def main(images: int = 2000) -> list[dict]:
         t = naive if batch == 1000 else seconds(lambda: evaluate(model, data, batch_size=batch))
         rows.append({"batch size": batch, "images/s": f"{images / t:,.0f}", "speed-up vs batch 1000": f"{naive / t:.2f}x",
                      "kit default": "yes" if batch == EVAL_BATCH_SIZE else ""})
-    print(f"ResNet-8 evaluation, {images} Fashion-MNIST test images, {torch.get_num_threads()} threads\n")
-    print(table(rows))
+    report("ResNet-8 evaluation throughput by batch size", rows,
+           note=f"{images} Fashion-MNIST test images, {torch.get_num_threads()} threads.")
     return rows
 
 

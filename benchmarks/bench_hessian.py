@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from _timing import table
+from _timing import report
 from imckit.crossbars.hessian import hessian_trace
 from imckit.core.training import baseline_spec, pretrained
 
@@ -50,10 +50,10 @@ def main(probes: int = 40, images: int = 256, profile: str = "default") -> list[
         {"method": "imckit.hessian_trace", "probes": ours.probes, "trace": f"{ours.total:.1f} +- {ours.total_error:.1f}",
          "s per probe": f"{ours_s / ours.probes:.3f}", "extra": "gradient graph included; per-parameter diagonal kept"},
     ]
-    print(f"{len(data)} images, {torch.get_num_threads()} threads ({profile} baseline); "
-          f"difference {ours.total - py_mean:+.1f} ({(ours.total - py_mean) / np.hypot(py_err, ours.total_error):+.2f} "
-          f"standard errors); time ratio imckit / PyHessian {ours_s / py_s * len(values) / ours.probes:.2f}\n")
-    print(table(rows))
+    report("Hutchinson Hessian trace: imckit against PyHessian", rows,
+           note=f"{len(data)} images, {torch.get_num_threads()} threads ({profile} baseline); difference "
+                f"{ours.total - py_mean:+.1f} ({(ours.total - py_mean) / np.hypot(py_err, ours.total_error):+.2f} "
+                f"standard errors); time ratio imckit / PyHessian {ours_s / py_s * len(values) / ours.probes:.2f}")
     return rows
 
 

@@ -20,7 +20,7 @@ import time
 import torch
 from torch import nn
 
-from _timing import table
+from _timing import report
 from imckit.qat.faults import stuck_at_faults, validity_mask
 from imckit.qat.training import quantized_modules
 from imckit.qat.quantizers import LevelQuantizer, layer_alpha, regularization_loss, ste_quantize
@@ -84,9 +84,9 @@ def main(bits: int = 4, steps: int = 20, profile: str = "default") -> list[dict]
     rows.append({"step": "naive: Python loop over the levels", "ms/step": f"{1000 * naive:.0f}",
                  "vs plain": f"{naive / plain:.2f}x", "vs naive": "1.00x"})
     n = sum(baseline.model.get_submodule(m).weight.numel() for m in modules)
-    print(f"{torch.get_num_threads()} threads ({profile} baseline), {bits}-bit, {len(modules)} quantized layers, "
-          f"{n:,} weights, {2**bits} levels, batch 128, {steps - 2} timed steps\n")
-    print(table(rows))
+    report("Regularized loss: overhead per training step", rows,
+           note=f"{torch.get_num_threads()} threads ({profile} baseline), {bits}-bit, {len(modules)} quantized "
+                f"layers, {n:,} weights, {2**bits} levels, batch 128, {steps - 2} timed steps.")
     return rows
 
 

@@ -15,9 +15,10 @@ import time
 import numpy as np
 import torch
 
-from _timing import table
+from _timing import report
 from imckit.memory.cells import CellConfig, paper_configurations
-from imckit.injection.errors import PerturbedEvaluator, is_error_free, naive_evaluate_with_errors
+from bench_injection import naive_evaluate_with_errors  # the naive baseline lives with the benchmarks
+from imckit.injection.errors import PerturbedEvaluator, is_error_free
 from imckit.search.sensitivity import _entry_seed, sensitivity_table
 from imckit.core.training import baseline_spec, pretrained
 
@@ -71,11 +72,11 @@ def main(repetitions: int = 10, images: int = 1000, profile: str = "default") ->
         {"what": f"full Table I (10 configurations, R=100, {len(data)} images), extrapolated",
          "naive s": "", "imckit s": f"{full:.0f}", "speed-up": ""},
     ]
-    print(f"{torch.get_num_threads()} threads ({profile} baseline); per weight set by layer: "
-          + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in per_set.items()) + "\n")
-    print(table(rows))
     agree = np.nanmax(np.abs(naive_loss - (fast.loss_change / 100 + 1) * fast.baseline_loss))
-    print(f"\nlargest difference of an entry's mean loss, naive against imckit (same draws): {agree:.3g}")
+    report("Table I: imckit against the naive loop", rows,
+           note=f"{torch.get_num_threads()} threads, {profile} baseline. Largest difference of an entry's mean "
+                f"loss, naive against imckit on the same draws: {agree:.3g}. Time per weight set by layer: "
+                + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in per_set.items()) + ".")
     return rows
 
 

@@ -282,3 +282,25 @@ def surrogate_scatter(predicted, simulated, agreement=None, title: str = "surrog
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="lower right")
     return fig
+
+
+def compensation_boxplots(before, after, references=None):
+    """Fig. 8 of seed paper 000: accuracy (%) of each solution over the simulated error draws (top,
+    ``{name: values}``) and over the compensated error patterns (bottom, each pattern also a dot), with the
+    uniform networks' accuracy as horizontal lines (``references``: ``{bits: accuracy}``, e.g. 8, 4, 2)."""
+    import numpy as np
+
+    names = list(after)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.4), sharex=True, constrained_layout=True)
+    top.boxplot([before[n] for n in names], tick_labels=names)
+    bottom.boxplot([after[n] for n in names], tick_labels=names)
+    for k, n in enumerate(names, start=1):
+        bottom.scatter(np.full(len(after[n]), k), after[n], s=10, color="tab:blue", zorder=3)
+    styles = ("-", "--", ":")
+    for ax, what in ((top, "after error injection"), (bottom, "after one-epoch compensation")):
+        for (bits, accuracy), style in zip((references or {}).items(), styles * 4):
+            ax.axhline(accuracy, color="0.5", ls=style, lw=0.8, label=f"Full {bits}")
+        ax.set(ylabel="accuracy (%)", title=what)
+        ax.grid(alpha=0.3)
+    top.legend(fontsize=8, loc="lower left")
+    return fig

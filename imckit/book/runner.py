@@ -5,7 +5,11 @@ overrides and time budgets. :func:`run_notebooks` executes each group into ``boo
 ``{notebook}.ipynb`` for the group ``main``, ``{notebook}-{group}.ipynb`` otherwise), appends a run record
 (parameters, versions, run time read back from papermill's per-cell durations) and writes a status file.
 :func:`build_book` refuses to build unless every notebook of the manifest ran successfully under one
-profile, so a partial book is never reported as success. Command line::
+profile, so a partial book is never reported as success.
+
+The notebooks run with the project folder as their working directory and ``output_dir`` is injected
+relative to it (``results/PROFILE/NOTEBOOK``), so no path of the machine that built the book appears in
+the injected-parameters cell, the run record or the notebook's metadata. Command line::
 
     python -m imckit.book run --profile smoke      # execute the notebooks
     python -m imckit.book build                    # jupyter-book build -W -n --keep-going
@@ -15,6 +19,7 @@ profile, so a partial book is never reported as success. Command line::
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -35,6 +40,60 @@ STATUS_FILE = ".run-status.json"
 
 class BookError(RuntimeError):
     """A notebook failed, or the executed notebooks do not form a complete book."""
+
+
+def code_state(root: str | Path = ROOT, ignore: tuple[str, ...] = ()) -> dict:
+    """The git commit of ``root`` and whether tracked files differ from it.
+
+    Args:
+        root: a folder inside the git work tree (default: the project).
+        ignore: paths (relative to the work tree) whose changes do not count, e.g. files a run writes itself.
+
+    Returns:
+        ``{"commit": full hash or None, "dirty": bool or None}``; ``None`` where ``root`` is not in a git
+        work tree or git is missing. New files that git does not ignore count as changes.
+    """
+    def git(*args):
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+
+    try:
+        head = git("rev-parse", "HEAD")
+        if head.returncode != 0:
+            return {"commit": None, "dirty": None}
+        status = git("status", "--porcelain", "--untracked-files=normal", "--", ".",
+                     *(f":(exclude,top){path}" for path in ignore))
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip()) if status.returncode == 0 else None}
+
+
+def machine_state() -> dict[str, str]:
+    """:func:`imckit.core.provenance.machine` and the GPU torch sees (``"none"`` without one)."""
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    return {**machine(), "gpu": gpu}
+
+
+def describe_code_state(state: dict) -> str:
+    """A :func:`code_state` in words, e.g. ``commit `1a2b3c4` with uncommitted changes`` (Markdown)."""
+    if not state.get("commit"):
+        return "an unknown commit (not a git checkout)"
+    dirty = {True: " with uncommitted changes", False: "", None: " (state of the work tree unknown)"}[state.get("dirty")]
+    return f"commit `{state['commit'][:7]}`{dirty}"
+
+
+def project_path(path: str | Path, root: str | Path) -> str:
+    """``path`` as the book shows it: an absolute path inside the project folder ``root`` becomes relative
+    to it (POSIX separators); a relative path (already relative to the project, where the notebooks run)
+    and an absolute path outside the project (a folder the user chose) are kept as they are."""
+    path = Path(path)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.resolve().relative_to(Path(root).resolve()).as_posix() or "."
+    except ValueError:
+        return str(path)
 
 
 @dataclass(frozen=True)
@@ -100,7 +159,7 @@ def plan_runs(manifest: dict, profile: str) -> list[NotebookRun]:
     return runs
 
 
-def _run_record_cell(nb, run: NotebookRun, parameters: dict, seconds: float):
+def _run_record_cell(nb, run: NotebookRun, parameters: dict, seconds: float, code: dict):
     import nbformat
 
     budget = f"{run.budget_s:.0f} s" if run.budget_s else "none"
@@ -109,11 +168,35 @@ def _run_record_cell(nb, run: NotebookRun, parameters: dict, seconds: float):
     text = "\n".join(
         ["## Run record", "",
          f"Executed by `imckit.book` with papermill in {seconds:.1f} s (budget for profile "
-         f"`{run.parameters['profile']}`: {budget}); the parameters and versions it ran with:", "",
+         f"`{run.parameters['profile']}`: {budget}) from imckit {describe_code_state(code)}; "
+         "the parameters and versions it ran with:", "",
          "| parameter | value |", "| --- | --- |", *rows, "",
          "| software / machine | version |", "| --- | --- |", *vrows]
     )
     nb.cells.append(nbformat.v4.new_markdown_cell(text, metadata={"tags": ["run-record"]}))
+
+
+def _scrub_paths(nb, root: Path) -> None:
+    """Show paths relative to the project: papermill's record of the input and output notebooks, and the
+    project folder (and the kit's, where it differs) in printed text (warnings, tracebacks), which the
+    book's pages drop but the notebook offered for download keeps."""
+    record = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        if record.get(key):
+            record[key] = project_path(record[key], root)
+    prefixes = sorted({f"{root}{os.sep}", f"{ROOT}{os.sep}"}, key=len, reverse=True)
+
+    def relative(text: str) -> str:
+        for prefix in prefixes:
+            text = text.replace(prefix, "")
+        return text
+
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                output["text"] = relative(output["text"])
+            elif output.get("output_type") == "error":
+                output["traceback"] = [relative(line) for line in output["traceback"]]
 
 
 def run_notebooks(
@@ -123,6 +206,7 @@ def run_notebooks(
     results_dir: str | Path = ROOT / "results",
     only: list[str] | None = None,
     extra: dict | None = None,
+    root: str | Path | None = None,
 ) -> list[RunResult]:
     """Execute the manifest's notebooks under ``profile`` with papermill.
 
@@ -132,7 +216,11 @@ def run_notebooks(
         out_dir: where the executed notebooks go (the book reads them there).
         results_dir: each run gets ``output_dir = results_dir/profile/output-name`` for its files.
         only: run just these notebook names (the status file then marks the book incomplete).
-        extra: parameters to add to every run (e.g. ``{"data_root": "/data"}``).
+        extra: parameters to add to every run (e.g. ``{"data_root": "/data"}``); a relative path in
+            ``data_root`` is taken relative to the project folder, where the notebooks run.
+        root: the project folder: every notebook runs with it as working directory, and ``output_dir``
+            (and ``data_root``, when inside it) is injected relative to it. Default: the folder above the
+            manifest's folder.
 
     Raises:
         BookError: after running everything, if any notebook failed (their errors are in the message).
@@ -140,7 +228,8 @@ def run_notebooks(
     import nbformat
     import papermill
 
-    manifest_path = Path(manifest)
+    manifest_path = Path(manifest).resolve()
+    root = Path(root).resolve() if root is not None else manifest_path.parent.parent
     runs = plan_runs(load_manifest(manifest_path), profile)
     only = only or None  # an empty selection means every notebook
     if only:
@@ -148,23 +237,27 @@ def run_notebooks(
         if unknown:
             raise BookError(f"unknown notebook(s) {unknown}; the manifest lists {sorted({r.notebook for r in runs})}")
         runs = [r for r in runs if r.notebook in only]
-    out_dir = Path(out_dir)
+    out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     status_path = out_dir / STATUS_FILE
     status_path.unlink(missing_ok=True)
+    code = code_state(ROOT)  # the imckit code the notebooks import
+    started_at = datetime.datetime.now(datetime.timezone.utc)
     results = []
     for run in runs:
         target = out_dir / run.output
         target.unlink(missing_ok=True)
         params = dict(run.parameters, **(extra or {}))
-        params["output_dir"] = str(Path(results_dir).resolve() / profile / Path(run.output).stem)
+        if params.get("data_root"):
+            params["data_root"] = project_path(params["data_root"], root)
+        params["output_dir"] = project_path(Path(results_dir).resolve() / profile / Path(run.output).stem, root)
         print(f"[imckit.book] {run.output}: profile {profile}, parameters {params}", flush=True)
         started = time.perf_counter()
         error = None
         try:
             papermill.execute_notebook(
                 str(manifest_path.parent / f"{run.notebook}.ipynb"), str(target), parameters=params,
-                cwd=str(manifest_path.parent), progress_bar=False, kernel_name="python3",
+                cwd=str(root), progress_bar=False, kernel_name="python3",
             )
         except Exception as err:  # papermill's PapermillExecutionError carries the cell's traceback
             error = f"{type(err).__name__}: {err}"
@@ -173,9 +266,10 @@ def run_notebooks(
         if target.is_file():
             nb = nbformat.read(target, as_version=4)
             result.cell_seconds = [c.metadata.get("papermill", {}).get("duration") or 0.0 for c in nb.cells]
+            _scrub_paths(nb, root)
             if error is None:
-                _run_record_cell(nb, run, params, sum(result.cell_seconds))
-                nbformat.write(nb, target)
+                _run_record_cell(nb, run, params, sum(result.cell_seconds), code)
+            nbformat.write(nb, target)
         cells = sum(result.cell_seconds)
         budget = f" (cells {cells:.1f} s, budget {run.budget_s:.0f} s{', EXCEEDED' if cells > run.budget_s else ''})" \
             if run.budget_s else ""
@@ -184,8 +278,11 @@ def run_notebooks(
     status = {
         "profile": profile,
         "complete": only is None and all(r.error is None for r in results),
+        "date": started_at.isoformat(timespec="seconds"),
+        **code,
+        "machine": machine_state(),
         "runs": [{"output": r.run.output, "seconds": round(r.seconds, 2), "budget_s": r.run.budget_s,
-                  "error": r.error} for r in results],
+                  "cell_seconds": round(sum(r.cell_seconds), 2), "error": r.error} for r in results],
     }
     status_path.write_text(json.dumps(status, indent=2))
     failed = [r for r in results if r.error]
@@ -256,7 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.action in ("run", "all"):
-            extra = {"data_root": args.data_root} if args.data_root else None
+            # relative to where the command was typed; the runner shows it relative to the project
+            extra = {"data_root": str(Path(args.data_root).resolve())} if args.data_root else None
             run_notebooks(args.profile, only=args.only, extra=extra)
         if args.action in ("build", "all"):
             html = build_book(strict=not args.no_strict)

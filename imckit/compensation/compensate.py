@@ -24,7 +24,10 @@ with ``False`` only stored weights move and BatchNorm stays frozen, which diverg
 default baseline during development: without batch statistics the network loses BatchNorm's scale
 invariance). The grid (per-channel step) is the one of the first write, so the faulty codes keep their
 meaning. SGD with Nesterov momentum, a cosine learning-rate decay over the epoch, no weight decay. The
-model itself is never modified: the epoch trains a copy made once per error pattern.
+model itself is never modified: the epoch trains a copy made once per error pattern. The epoch is the
+kit's one training loop, :func:`imckit.core.fit.fit`, with this module's step (the forward pass above) and
+the faulty entries' gradients masked; its batch order is drawn from the pattern's generator right after
+the pattern's errors.
 By default the retrained weights are written without new errors (``fresh_write_errors=False``): the
 paper's program-verify scheme writes and verifies them. With ``True`` every healthy weight whose code
 changed is written again and read back through its device, so it may draw a new error (which then stays).
@@ -33,16 +36,17 @@ changed is written again and read back through its device, so it may draw a new 
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from imckit.memory.cells import BASELINE_BITS, CellConfig
+from imckit.core.compute import resolve_device
 from imckit.core.data import ImageTensors
+from imckit.core.fit import fit
+from imckit.memory.cells import BASELINE_BITS, CellConfig
 from imckit.memory.devices import SLC, FeFETMLC
 from imckit.injection.errors import PerturbedEvaluator, QuantSpec, inject_cell_errors, quantize_layer
 from imckit.quantization.qkeras import QuantizedTensor
@@ -147,6 +151,7 @@ def compensate(
     config: CompensationConfig = CompensationConfig(),
     progress: bool = True,
     return_weights: bool = False,
+    device: str | torch.device = "cpu",
 ):
     """Compensate ``patterns`` independent error patterns of a configured network (see the module
     docstring) and return a :class:`CompensationResult`.
@@ -165,6 +170,9 @@ def compensate(
         progress: show a progress bar over the patterns.
         return_weights: also return, per pattern, a dict with the written weights before and after
             retraining and the faulty masks (for tests and figures).
+        device: where the retraining and the evaluations run (``"cpu"``, ``"cuda"``, ``"auto"``; see
+            :mod:`imckit.core.compute`); the error patterns are drawn on the CPU from the seeded generators
+            either way, and every returned tensor is on the CPU.
     """
     if isinstance(patterns, bool) or not isinstance(patterns, int) or patterns < 1:
         raise ValueError(f"patterns must be an integer >= 1; got {patterns!r}")
@@ -172,8 +180,9 @@ def compensate(
         raise ValueError(f"config must be a CompensationConfig; got {type(config).__name__}")
     if config.train_images is not None and config.train_images > len(train_data):
         raise ValueError(f"config.train_images={config.train_images} exceeds the {len(train_data)} training images")
+    target = resolve_device(device)
     model.eval()
-    evaluator = PerturbedEvaluator(model, test_data, quant, BASELINE_BITS)
+    evaluator = PerturbedEvaluator(model, test_data, quant, BASELINE_BITS, device=target)
     _check_configs(evaluator, layer_configs)
     quantized = {}  # module -> (QuantizedTensor, CellConfig)
     for name, cell_config in layer_configs.items():
@@ -191,7 +200,8 @@ def compensate(
         faulty = {m: read[m] != quantized[m][0].codes for m in quantized}
         written = {m: quantized[m][0].with_codes(read[m]).dequantize() for m in quantized}
         before = evaluator.evaluate([written])
-        trained, retrained_model = _retrain(model, train_data, quantized, read, faulty, n_train, config, generator)
+        trained, retrained_model = _retrain(model, train_data, quantized, read, faulty, n_train, config, generator,
+                                            target)
         codes = {m: torch.where(faulty[m], read[m], requantize(quantized[m][0], trained[m])) for m in quantized}
         rewritten = {m: (codes[m] != quantized[m][0].codes) & ~faulty[m] for m in quantized}
         new_faults = 0
@@ -202,7 +212,7 @@ def compensate(
                 codes[m] = torch.where(changed, again, codes[m])
                 new_faults += int(changed.sum())
         final = {m: quantized[m][0].with_codes(codes[m]).dequantize() for m in quantized}
-        after_evaluator = PerturbedEvaluator(retrained_model, test_data, quant, BASELINE_BITS) \
+        after_evaluator = PerturbedEvaluator(retrained_model, test_data, quant, BASELINE_BITS, device=target) \
             if config.train_full_precision else evaluator  # its BatchNorm and biases changed
         after = after_evaluator.evaluate([final])
         healthy = total_weights - sum(int(f.sum()) for f in faulty.values())
@@ -218,47 +228,38 @@ def compensate(
     return (result, kept) if return_weights else result
 
 
-def _retrain(model, data, quantized, read, faulty, n_train, config, generator):
-    """One compensation run on a copy of ``model``: float shadows of the stored weights are trained with the
-    faulty entries fixed. Returns the trained float weights (faulty entries unchanged from the original
-    float weights) and the copy (with its retrained BatchNorm and biases when ``train_full_precision``)."""
-    F = nn.functional
-    work = copy.deepcopy(model)
+def _retrain(model, data, quantized, read, faulty, n_train, config, generator, device):
+    """One compensation run on a copy of ``model`` (the loop is :func:`imckit.core.fit.fit`): float shadows of
+    the stored weights are trained with the faulty entries fixed. Returns the trained float weights (faulty
+    entries unchanged from the original float weights) and the copy (with its retrained BatchNorm and
+    biases when ``train_full_precision``), both on the CPU."""
+    work = copy.deepcopy(model).to(device)
     stored = {f"{m}.weight" for m in quantized}
     for name, param in work.named_parameters():
         param.requires_grad_(config.train_full_precision and name not in stored)
-    work.train(config.train_full_precision)
-    params = {m: model.get_submodule(m).weight.detach().clone().requires_grad_(True) for m in quantized}
-    masks = {m: (~faulty[m]).to(torch.float32) for m in quantized}
-    fixed = {m: quantized[m][0].with_codes(read[m]).dequantize() for m in quantized}
-    for m, param in params.items():
-        param.register_hook(lambda grad, mask=masks[m]: grad * mask)  # faulty weights get no gradient
+    params = {m: model.get_submodule(m).weight.detach().clone().to(device).requires_grad_(True) for m in quantized}
+    grids = {m: replace(q, codes=q.codes.to(device), step=q.step.to(device)) for m, (q, _) in quantized.items()}
+    fixed = {m: grids[m].with_codes(read[m].to(device)).dequantize() for m in quantized}
+    frozen = {m: faulty[m].to(device) for m in quantized}
     extra = [p for p in work.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(list(params.values()) + extra, lr=config.lr, momentum=config.momentum,
                                 nesterov=config.momentum > 0)
-    steps = math.ceil(n_train / config.batch_size) * config.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
-    for epoch in range(config.epochs):
-        order = torch.randperm(len(data), generator=generator)[:n_train]
-        for start in range(0, n_train, config.batch_size):
-            index = order[start : start + config.batch_size]
-            if config.train_full_precision and len(index) < 2:
-                continue  # BatchNorm cannot take batch statistics of one image
-            x = data.images[index].contiguous(memory_format=torch.channels_last)
-            y = data.labels[index]
-            weights = {}
-            for m, param in params.items():
-                q = quantized[m][0]
-                grid = q.with_codes(requantize(q, param.detach())).dequantize()
-                ste = param + (grid - param).detach()  # forward: on the grid; backward: identity
-                weights[f"{m}.weight"] = torch.where(faulty[m], fixed[m], ste)
-            logits = torch.func.functional_call(work, weights, (x,))
-            loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-    work.eval()
+
+    def step(net, x, y, info):
+        weights = {}
+        for m, param in params.items():
+            q = grids[m]
+            grid = q.with_codes(requantize(q, param.detach())).dequantize()
+            ste = param + (grid - param).detach()  # forward: on the grid; backward: identity
+            weights[f"{m}.weight"] = torch.where(frozen[m], fixed[m], ste)
+        logits = torch.func.functional_call(net, weights, (x,))
+        return nn.functional.cross_entropy(logits, y), {}
+
+    fit(work, data, step, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
+        generator=generator, images=n_train, min_batch=2 if config.train_full_precision else 1,
+        train_mode=config.train_full_precision,
+        grad_masks={params[m]: ~faulty[m] for m in quantized},  # faulty weights get no gradient
+        channels_last="inputs", desc="compensation", device=device)
     for param in work.parameters():
         param.requires_grad_(False)
-    return {m: p.detach() for m, p in params.items()}, work
+    return {m: p.detach().cpu() for m, p in params.items()}, work.cpu()

@@ -7,7 +7,10 @@ Modules:
 - :mod:`imckit.core.compute`: Where tensors are computed: ``device="cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"``.
 - :mod:`imckit.core.cache`: Content-addressed on-disk caches, written atomically and validated when read.
 - :mod:`imckit.core.data`: Real image datasets as in-memory tensors.
-- :mod:`imckit.core.models`: ResNet-8 as in MLPerf Tiny (image classification) and the list of its crossbar-mappable layers.
+- :mod:`imckit.core.models`: The networks of the kit (ResNet-8, VGG-style, MobileNet-style) and their crossbar-mappable layers.
+- :mod:`imckit.core.graph`: A model's forward pass as a layer graph, derived by tracing, for fast repeated evaluation.
+- :mod:`imckit.core.engine`: The evaluation engine: loss and accuracy for one or many replacement weight sets.
+- :mod:`imckit.core.fit`: The one training loop of the kit: plain training, compensation and regularized QAT all run :func:`fit`.
 - :mod:`imckit.core.training`: Training, evaluation and the shared, cached baseline every chapter starts from.
 """
 
@@ -54,8 +57,31 @@ from imckit.core.models import (  # noqa: F401
     MappableLayer,
     mappable_layers,
     layer_table,
+    VGGSmall,
+    vgg_small,
+    MobileNetSmall,
+    mobilenet_small,
+)
+from imckit.core.graph import (  # noqa: F401
+    GraphUnavailable,
     Node,
+    Site,
+    LayerGraph,
     layer_graph,
+    fast_path_blocker,
+)
+from imckit.core.engine import (  # noqa: F401
+    Evaluation,
+    Engine,
+)
+from imckit.core.fit import (  # noqa: F401
+    StepInfo,
+    EpochRecord,
+    fit,
+    cross_entropy_step,
+    batch_sum,
+    cosine_decay,
+    SCHEDULES,
 )
 from imckit.core.training import (  # noqa: F401
     EVAL_BATCH_SIZE,

@@ -1,4 +1,5 @@
-"""ResNet-8 as in MLPerf Tiny (image classification) and the list of its crossbar-mappable layers.
+"""The networks of the kit (ResNet-8 as in MLPerf Tiny, a VGG-style and a MobileNet-style CNN) and the list
+of a network's crossbar-mappable layers.
 
 Architecture (He et al. 2016; MLPerf Tiny's ``resnet_v1_eembc``), for ``width=1``::
 
@@ -16,6 +17,12 @@ The paper behind the sensitivity table (seed 000, Vardar et al., Sec. III) bundl
 first convolution of its stack, so the kit bundles it with that convolution: both are programmed into the
 crossbars that receive the stack's input. Convolutions followed by BatchNorm carry no bias (it would be
 absorbed by BatchNorm); the skip convolution (no BatchNorm in MLPerf Tiny) and the dense layer do.
+
+Two more small networks, built from standard modules only, show that the kit works for any network
+(:data:`MODELS`, :func:`build_model`): :func:`vgg_small`, a plain VGG-style CNN, and :func:`mobilenet_small`,
+a MobileNet-style CNN of depthwise-separable convolutions. Their mappable layers follow the generic rule of
+:func:`mappable_layers` (every ``nn.Conv2d`` and ``nn.Linear`` is a layer), and the evaluation engine derives
+their layer graph by tracing (:mod:`imckit.core.graph`), as it does for ResNet-8.
 """
 
 from __future__ import annotations
@@ -25,8 +32,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["ResNet8", "resnet8", "build_model", "MODELS", "MappableLayer", "mappable_layers", "layer_table",
-           "Node", "layer_graph"]
+__all__ = ["ResNet8", "resnet8", "VGGSmall", "vgg_small", "MobileNetSmall", "mobilenet_small", "build_model", "MODELS",
+           "MappableLayer", "mappable_layers", "layer_table"]
 
 
 class _Stack(nn.Module):
@@ -70,8 +77,7 @@ class _Head(nn.Module):
 class ResNet8(nn.Module):
     """ResNet-8 (MLPerf Tiny). See the module docstring for the layout and :func:`resnet8` for arguments.
 
-    The network is a sequence of stages (``stem``, ``stack1``, ``stack2``, ``stack3``, ``head``) so that the
-    activations entering any stage can be computed once and reused.
+    The network is a sequence of stages: ``stem``, ``stack1``, ``stack2``, ``stack3``, ``head``.
     """
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0):
@@ -103,105 +109,6 @@ class ResNet8(nn.Module):
         ]
 
 
-    def layer_graph(self) -> list["Node"]:
-        """The forward pass (eval mode) as a dataflow graph at the granularity of mappable modules.
-
-        Splitting each residual stack into its branch, its skip and the join lets an evaluation that
-        changes only ``stack3.conv2`` reuse everything computed before it, skip path included. Each node
-        folds its BatchNorm (running statistics) into the convolution and runs in the channels-last
-        layout, ~3-4x faster on CPU than convolution + BatchNorm in the default layout
-        (benchmarks/bench_injection.py); results agree with ``forward`` to float rounding. Inputs must be
-        channels-last (``x.contiguous(memory_format=torch.channels_last)``).
-        """
-        F = nn.functional
-        cl = torch.channels_last
-
-        def folded(conv: str, bn: str | None):
-            conv_m = self.get_submodule(conv)
-            if bn is None:
-                scale, shift = None, conv_m.bias
-            else:
-                bn_m = self.get_submodule(bn)
-                scale = (bn_m.weight / torch.sqrt(bn_m.running_var + bn_m.eps)).detach()
-                shift = (bn_m.bias - bn_m.running_mean * scale).detach()
-                if conv_m.bias is not None:
-                    shift = shift + conv_m.bias.detach() * scale
-
-            def run(x, weights):
-                w = weights.get(conv, conv_m.weight)
-                if scale is not None:
-                    w = w * scale[:, None, None, None]
-                return F.conv2d(x, w.contiguous(memory_format=cl), shift, conv_m.stride, conv_m.padding)
-
-            return run
-
-        def conv_bn_relu(conv: str, bn: str):
-            step = folded(conv, bn)
-            return lambda inputs, weights: torch.relu_(step(inputs[0], weights))
-
-        def join(conv: str, bn: str):
-            step = folded(conv, bn)
-            return lambda inputs, weights: torch.relu_(step(inputs[0], weights).add_(inputs[1]))
-
-        def skip(conv: str):
-            step = folded(conv, None)
-            return lambda inputs, weights: step(inputs[0], weights)
-
-        fc = self.head.fc
-        nodes = [Node("stem", ("input",), ("stem.conv",), conv_bn_relu("stem.conv", "stem.bn"))]
-        previous = "stem"
-        for stack in ("stack1", "stack2", "stack3"):
-            module = self.get_submodule(stack)
-            nodes.append(Node(f"{stack}.branch", (previous,), (f"{stack}.conv1",),
-                              conv_bn_relu(f"{stack}.conv1", f"{stack}.bn1")))
-            shortcut = previous
-            if module.skip is not None:
-                nodes.append(Node(f"{stack}.skip", (previous,), (f"{stack}.skip",), skip(f"{stack}.skip")))
-                shortcut = f"{stack}.skip"
-            nodes.append(Node(f"{stack}.out", (f"{stack}.branch", shortcut), (f"{stack}.conv2",),
-                              join(f"{stack}.conv2", f"{stack}.bn2")))
-            previous = f"{stack}.out"
-        nodes.append(Node("pool", (previous,), (), lambda inputs, weights: torch.flatten(
-            F.adaptive_avg_pool2d(inputs[0], 1), 1)))
-        nodes.append(Node("logits", ("pool",), ("head.fc",), lambda inputs, weights: F.linear(
-            inputs[0], weights.get("head.fc", fc.weight), fc.bias)))
-        return nodes
-
-
-@dataclass(frozen=True)
-class Node:
-    """One step of a model's forward pass, for evaluations that change some weights and reuse the rest.
-
-    Attributes:
-        name: the node's output name.
-        inputs: names of the nodes (or ``"input"``) it reads.
-        modules: qualified names of the modules whose weights it uses.
-        run: ``run(inputs, weights) -> tensor``; ``weights`` maps module names to replacement weight
-            tensors (modules not in it use their own weight). A node may write into the tensor it
-            returns, never into its inputs.
-    """
-
-    name: str
-    inputs: tuple[str, ...]
-    modules: tuple[str, ...]
-    run: object
-
-
-def layer_graph(model: nn.Module) -> list[Node]:
-    """A model's forward pass as a list of :class:`Node` in execution order.
-
-    Models that define ``layer_graph()`` (as :class:`ResNet8` does) are split finely; any other model is a
-    single node that runs it whole with the replacement weights (``torch.func.functional_call``).
-    """
-    if hasattr(model, "layer_graph"):
-        return model.layer_graph()
-    modules = tuple(n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)))
-
-    def run(inputs, weights):
-        return torch.func.functional_call(model, {f"{k}.weight": v for k, v in weights.items()}, (inputs[0],))
-
-    return [Node("logits", ("input",), modules, run)]
-
 
 def _check_int(name: str, value, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -223,14 +130,100 @@ def resnet8(in_channels: int = 3, num_classes: int = 10, width: float = 1.0) -> 
     >>> [(l.name, l.weights) for l in mappable_layers(resnet8(in_channels=1))][:2]
     [('conv1', 144), ('stack1.conv1', 2304)]
     """
+    _check_args(in_channels, num_classes, width)
+    return ResNet8(in_channels, num_classes, float(width))
+
+
+def _check_args(in_channels, num_classes, width) -> None:
     _check_int("in_channels", in_channels, 1, 64)
     _check_int("num_classes", num_classes, 2, 100_000)
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0.25 <= width <= 8:
         raise ValueError(f"width must be a number in [0.25, 8]; got {width!r}")
-    return ResNet8(in_channels, num_classes, float(width))
 
 
-MODELS = {"resnet8": resnet8}
+def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1, groups: int = 1,
+                  activation=nn.ReLU) -> list[nn.Module]:
+    return [nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(out_channels), activation(inplace=True)]
+
+
+class VGGSmall(nn.Module):
+    """A plain VGG-style CNN (Simonyan & Zisserman 2015, scaled down), for ``width=1``::
+
+        conv 3x3, 16 -> BN -> ReLU; conv 3x3, 16 -> BN -> ReLU; max-pool 2     features.0, features.3
+        conv 3x3, 32 -> BN -> ReLU; conv 3x3, 32 -> BN -> ReLU; max-pool 2     features.7, features.10
+        conv 3x3, 64 -> BN -> ReLU                                            features.14
+        global average pooling -> dense (num_classes)                         classifier
+
+    Six mappable layers, no skip connections, in-place ReLUs as in torchvision's VGG. See :func:`vgg_small`.
+    """
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0):
+        super().__init__()
+        c1, c2, c3 = (max(1, round(c * width)) for c in (16, 32, 64))
+        self.features = nn.Sequential(
+            *_conv_bn_relu(in_channels, c1), *_conv_bn_relu(c1, c1), nn.MaxPool2d(2),
+            *_conv_bn_relu(c1, c2), *_conv_bn_relu(c2, c2), nn.MaxPool2d(2),
+            *_conv_bn_relu(c2, c3),
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Linear(c3, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.pool(self.features(x))))
+
+
+class MobileNetSmall(nn.Module):
+    """A MobileNet-style CNN (Howard et al. 2017, scaled down) of depthwise-separable convolutions, for
+    ``width=1``::
+
+        conv 3x3, 16 -> BN -> ReLU6                                               stem.0
+        block 1: depthwise 3x3 (16), stride 2 -> BN -> ReLU6; pointwise 1x1, 32 -> BN -> ReLU6    blocks.0
+        block 2: depthwise 3x3 (32), stride 2 -> BN -> ReLU6; pointwise 1x1, 64 -> BN -> ReLU6    blocks.1
+        block 3: depthwise 3x3 (64)           -> BN -> ReLU6; pointwise 1x1, 64 -> BN -> ReLU6    blocks.2
+        global average pooling -> dense (num_classes)                             classifier
+
+    Eight mappable layers (each depthwise and each pointwise convolution is a layer). See :func:`mobilenet_small`.
+    """
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0):
+        super().__init__()
+        c1, c2, c3 = (max(1, round(c * width)) for c in (16, 32, 64))
+        self.stem = nn.Sequential(*_conv_bn_relu(in_channels, c1, activation=nn.ReLU6))
+        self.blocks = nn.Sequential(*(
+            nn.Sequential(*_conv_bn_relu(cin, cin, stride=stride, groups=cin, activation=nn.ReLU6),
+                          *_conv_bn_relu(cin, cout, kernel=1, activation=nn.ReLU6))
+            for cin, cout, stride in ((c1, c2, 2), (c2, c3, 2), (c3, c3, 1))))
+        self.classifier = nn.Linear(c3, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(x))
+        return self.classifier(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+def vgg_small(in_channels: int = 3, num_classes: int = 10, width: float = 1.0) -> VGGSmall:
+    """Build a :class:`VGGSmall` (arguments as :func:`resnet8`: image channels 1 to 64, 2 or more classes,
+    width 0.25 to 8 on the 16/32/64 filters).
+
+    >>> [(l.name, l.weights) for l in mappable_layers(vgg_small(in_channels=1))][:2]
+    [('features.0', 144), ('features.3', 2304)]
+    """
+    _check_args(in_channels, num_classes, width)
+    return VGGSmall(in_channels, num_classes, float(width))
+
+
+def mobilenet_small(in_channels: int = 3, num_classes: int = 10, width: float = 1.0) -> MobileNetSmall:
+    """Build a :class:`MobileNetSmall` (arguments as :func:`resnet8`).
+
+    >>> [(l.name, l.weights) for l in mappable_layers(mobilenet_small(in_channels=1))][:3]
+    [('stem.0', 144), ('blocks.0.0', 144), ('blocks.0.3', 512)]
+    """
+    _check_args(in_channels, num_classes, width)
+    return MobileNetSmall(in_channels, num_classes, float(width))
+
+
+MODELS = {"resnet8": resnet8, "vgg_small": vgg_small, "mobilenet_small": mobilenet_small}
 
 
 def build_model(name: str, **kwargs) -> nn.Module:

@@ -5,26 +5,26 @@
 >>> baseline.test.accuracy                                  # doctest: +SKIP
 
 :func:`pretrained` trains the network once and stores the checkpoint in a content-addressed cache keyed by
-everything that defines it (model, dataset contents, subsets, epochs, seed, optimizer settings and the kit's
-and torch's versions). A later call with the same spec loads it in a second; a truncated, corrupted or
-mismatched file is ignored and the model retrained (see :mod:`imckit.core.cache`).
+everything that defines it (model, dataset contents, subsets, epochs, seed, optimizer settings, the version
+of the code that trains it, :func:`imckit.core.cache.code_version`, and torch's version). A later call with
+the same spec loads it in a second; a truncated, corrupted or mismatched file is ignored and the model
+retrained (see :mod:`imckit.core.cache`). :func:`train` is the kit's one training loop,
+:func:`imckit.core.fit.fit`, with the plain cross-entropy step.
 """
 
 from __future__ import annotations
 
-import math
-import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
-import imckit
-from imckit.core.cache import cache_dir, cache_key, load_entry, save_entry
+from imckit.core.cache import cache_dir, cache_key, check_writable, code_version, load_entry, save_entry
+from imckit.core.compute import resolve_device
 from imckit.core.data import Dataset, ImageTensors, load_dataset
+from imckit.core.fit import EpochRecord, cross_entropy_step, fit
 from imckit.core.models import build_model
 from imckit.core.profiles import check_profile
 
@@ -80,19 +80,17 @@ class History:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: ImageTensors, batch_size: int = EVAL_BATCH_SIZE) -> Metrics:
-    """Loss and accuracy of ``model`` (put in eval mode) on ``data``."""
+def evaluate(model: nn.Module, data: ImageTensors, batch_size: int = EVAL_BATCH_SIZE, *,
+             device: str | torch.device = "cpu") -> Metrics:
+    """Loss and accuracy of ``model`` (put in eval mode) on ``data``, computed on ``device`` by the kit's
+    engine (:func:`imckit.core.engine.evaluate`: the traced layer graph when it is exact, else the forward)."""
+    from imckit.core.engine import evaluate as evaluate_sets
+
     if len(data) == 0:
         raise ValueError("evaluate needs at least one sample")
     model.eval()
-    total_loss, correct = 0.0, 0
-    for start in range(0, len(data), batch_size):
-        x = data.images[start : start + batch_size]
-        y = data.labels[start : start + batch_size]
-        logits = model(x)
-        total_loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    return Metrics(total_loss / len(data), correct / len(data))
+    result = evaluate_sets(model, data, batch_size=batch_size, device=device)
+    return Metrics(float(result.loss[0]), float(result.accuracy[0]))
 
 
 def train(
@@ -102,59 +100,35 @@ def train(
     seed: int,
     test_data: ImageTensors | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> History:
     """Train ``model`` in place on ``data``; evaluate on ``test_data`` after every epoch if given.
 
+    The loop is :func:`imckit.core.fit.fit` with the plain cross-entropy step: SGD with Nesterov momentum
+    and weight decay, a cosine learning-rate decay over all steps, BatchNorm in train mode, channels-last.
     The batch order is drawn from ``torch.Generator().manual_seed(seed)``, so the same seed, model
-    initialization and data give the same weights.
+    initialization and data give the same weights. ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``) is where
+    the steps run; the model comes back on the device it came in on, in eval mode.
     """
-    generator = torch.Generator().manual_seed(int(seed))
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum,
         weight_decay=config.weight_decay, nesterov=config.momentum > 0,
     )
-    steps_per_epoch = math.ceil(len(data) / config.batch_size)
-    total_steps = max(1, steps_per_epoch * config.epochs)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
-    )
     history = History()
-    # channels-last convolutions train ~15-30% faster on CPU (benchmarks/bench_training.py); the model is
-    # returned in the default layout so that a trained and a reloaded model evaluate bit-identically.
-    model.to(memory_format=torch.channels_last)
-    bar = tqdm(total=steps_per_epoch * config.epochs, desc="training", unit="step", disable=not progress,
-               mininterval=2.0)
-    for epoch in range(config.epochs):
-        model.train()
-        started = time.perf_counter()
-        order = torch.randperm(len(data), generator=generator)
-        seen, loss_sum, correct = 0, 0.0, 0
-        for start in range(0, len(data), config.batch_size):
-            index = order[start : start + config.batch_size]
-            x, y = data.images[index].contiguous(memory_format=torch.channels_last), data.labels[index]
-            logits = model(x)
-            loss = nn.functional.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            seen += len(y)
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
-        history.train_loss.append(loss_sum / seen)
-        history.train_accuracy.append(correct / seen)
-        history.seconds.append(time.perf_counter() - started)
-        if test_data is not None:
-            model.to(memory_format=torch.contiguous_format)
-            metrics = evaluate(model, test_data)
-            model.to(memory_format=torch.channels_last)
+    target = resolve_device(device)
+    test_on_device = test_data.to(target) if test_data is not None else None
+
+    def record(epoch: EpochRecord) -> None:
+        history.train_loss.append(epoch.means["loss"])
+        history.train_accuracy.append(epoch.means["accuracy"])
+        history.seconds.append(epoch.seconds)
+        if test_on_device is not None:
+            metrics = evaluate(model, test_on_device)
             history.test_loss.append(metrics.loss)
             history.test_accuracy.append(metrics.accuracy)
-    bar.close()
-    model.to(memory_format=torch.contiguous_format)
-    model.eval()
+
+    fit(model, data, cross_entropy_step, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
+        generator=int(seed), on_epoch=record, progress=progress, desc="training", device=target)
     return history
 
 
@@ -255,6 +229,7 @@ def pretrained(
     data_root: str | None = None,
     cache: str | Path | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> Trained:
     """The trained network of ``spec``: loaded from the cache, or trained and cached.
 
@@ -264,7 +239,12 @@ def pretrained(
         data_root: where to look for the dataset first (see :mod:`imckit.core.data`).
         cache: cache folder (``None``: :func:`imckit.core.cache.cache_dir`).
         progress: show a progress bar while training.
+        device: where to train (``"cpu"``, ``"cuda"``, ``"auto"``; see :mod:`imckit.core.compute`). The
+            returned and cached model is on the CPU. A network trained on a GPU is not bit-identical to
+            one trained on the CPU, so a GPU's checkpoint has its own cache entry (a CPU run, including
+            ``"auto"`` without a GPU, shares the CPU's).
     """
+    target = resolve_device(device)
     if data is None:
         data = load_dataset(spec.dataset, root=data_root)
     elif data.name != spec.dataset:
@@ -280,9 +260,11 @@ def pretrained(
         "data": data.fingerprint,
         "in_channels": data.in_channels,
         "num_classes": data.num_classes,
-        "imckit": imckit.__version__,
+        "code": code_version(__name__),
         "torch": _torch_version(),
     }
+    if target.type != "cpu":
+        description["device"] = target.type
     key = cache_key(description)
     path = Path(cache or cache_dir()) / "models" / f"{spec.model}-{spec.dataset}-{key}.pt"
 
@@ -305,7 +287,9 @@ def pretrained(
                           RuntimeWarning, stacklevel=2)
             model = fresh_model()
 
-    history = train(model, train_set, spec.train, spec.seed, test_data=test_set, progress=progress)
+    check_writable(path.parent)  # before the training, not after it
+    history = train(model, train_set, spec.train, spec.seed, test_data=test_set, progress=progress,
+                    device=target)
     metrics = evaluate(model, test_set)
     save_entry(path, key, {"state_dict": model.state_dict(), "history": asdict(history), "test": asdict(metrics),
                            "description": description})

@@ -1,65 +1,83 @@
-"""ReRAM crossbars (seed 001): Hessian and Fisher sensitivity of strip weights, two-precision strips, crossbar mapping and utilization, an ADC energy proxy.
+"""ReRAM crossbars (seed 001): Hessian and Fisher sensitivity of strip weights, two-precision strips, crossbar
+mapping and utilization, an ADC energy proxy.
 
-Modules:
+Modules, each importing only from the ones above it (inside this package)::
 
-- :mod:`imckit.crossbars.mapping`: Strip-weights on ReRAM crossbars: precision assignment, capacity, utilization, aligned thresholds
-- :mod:`imckit.crossbars.hessian`: Hessian traces by Hutchinson's method, per model, per layer and per strip-weight (seed paper 001, Sec. 4).
-- :mod:`imckit.crossbars.strips`: Strip-wise mixed precision and precision-coordinated computation (seed paper 001, Secs. 4.2 and 4.4).
-- :mod:`imckit.crossbars.fisher`: Empirical Fisher information and the FIM-difference threshold search (seed paper 001, Sec. 4.3, Algorithm 1).
-- :mod:`imckit.crossbars.precision`: Two-precision assignments at a compression ratio, and their accuracy (seed paper 001, Secs. 4-5).
-- :mod:`imckit.crossbars.energy`: A documented energy and latency *proxy* for strip-wise mixed precision on ReRAM crossbars (seed paper 001,
+    strips      strip-weights: geometry, precision assignment (threshold, compression ratio, random and
+                unstructured assignments), two-precision quantization, precision-coordinated computation
+      |
+    hessian     Hutchinson traces per model, layer and strip; strip scores from any diagonal; reliability
+    fisher      empirical Fisher diagonal, FIM distance, FIM-guided threshold search (Algorithm 1)
+    mapping     crossbar capacity, mapping, utilization, capacity-aligned thresholds (Table 4)
+    precision   accuracy of assignments and the compression-ratio sweep (Tables 2-3)
+      |
+    energy      ADC energy and latency proxy (Table 3; uses mapping)
 """
 
-from imckit.crossbars.mapping import (  # noqa: F401
-    CrossbarSpec,
+from imckit.crossbars.strips import (  # noqa: F401
+    StripQuantized,
     assign_precision,
+    assignment_weights,
     compression_ratio,
-    strip_capacity,
-    strips_per_crossbar,
-    map_strips,
-    utilization_table,
-    weight_level_utilization,
-    align_threshold,
-    PAPER_TABLE4,
+    coordinated_conv2d,
+    coordinated_linear,
+    coordinated_logits,
+    coordination_check,
+    is_strip_mask,
+    low_weight_share,
+    model_on_device,
+    quantize_mixed,
+    quantize_strips,
+    random_strip_assignment,
+    strip_assignment,
+    strip_shape,
+    strip_view,
+    threshold_at_ratio,
+    weight_assignment,
 )
 from imckit.crossbars.hessian import (  # noqa: F401
     HessianTrace,
+    diagonal_strip_sensitivity,
+    diagonal_weight_sensitivity,
     hessian_trace,
     hessian_vector_product,
-    strip_sensitivity,
-    strip_view,
-    weight_sensitivity,
-    diagonal_strip_sensitivity,
+    negative_share,
+    probes_for_reliability,
+    rank_agreement,
+    score_reliability,
+    spearman_brown,
     strip_reliability,
-)
-from imckit.crossbars.strips import (  # noqa: F401
-    StripQuantized,
-    quantize_strips,
-    quantize_mixed,
-    coordinated_conv2d,
-    coordinated_linear,
-    mixed_weights,
-    coordinated_logits,
+    strip_sensitivity,
+    weight_sensitivity,
 )
 from imckit.crossbars.fisher import (  # noqa: F401
-    fisher_diagonal,
-    fisher_distance,
-    threshold_at_ratio,
     fim_sweep,
     fim_threshold,
+    fisher_diagonal,
+    fisher_diagonal_halves,
+    fisher_distance,
+)
+from imckit.crossbars.mapping import (  # noqa: F401
+    PAPER_TABLE4,
+    AlignmentReport,
+    CrossbarSpec,
+    align_threshold,
+    alignment_report,
+    map_strips,
+    strip_capacity,
+    strips_per_crossbar,
+    utilization_table,
+    weight_level_utilization,
 )
 from imckit.crossbars.precision import (  # noqa: F401
     PAPER_TABLE2_ACCURACY,
-    strip_assignment,
-    weight_assignment,
-    random_strip_assignment,
-    low_weight_share,
-    assignment_weights,
+    evaluate_assignments,
     precision_sweep,
 )
 from imckit.crossbars.energy import (  # noqa: F401
-    ADCSpec,
-    output_positions,
-    energy_proxy,
     PAPER_TABLE3,
+    ADCSpec,
+    energy_proxy,
+    energy_sweep,
+    output_positions,
 )

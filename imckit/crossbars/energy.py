@@ -33,8 +33,9 @@ import torch
 from torch import nn
 
 from imckit.crossbars.mapping import CrossbarSpec, map_strips
+from imckit.crossbars.strips import check_ratio, strip_assignment
 
-__all__ = ["ADCSpec", "output_positions", "energy_proxy", "PAPER_TABLE3"]
+__all__ = ["ADCSpec", "output_positions", "energy_proxy", "energy_sweep", "PAPER_TABLE3"]
 
 # Seed paper 001, Table 3 (ResNet18 on CIFAR-10, DNN+NeuroSim): compression ratio (%) -> top-1 accuracy (%),
 # system energy (mJ) and ADC energy (mJ), for comparison with this kit's proxy (relative values only).
@@ -130,4 +131,34 @@ def energy_proxy(model: nn.Module, assignment: dict[str, torch.Tensor], input_sh
         rows[module] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.loc["all"] = frame.sum(numeric_only=True)
+    return frame
+
+
+ENERGY_COLUMNS = ("ADC bit decisions", "ADC level units", "latency cycles")
+
+
+def energy_sweep(model: nn.Module, scores: dict[str, torch.Tensor], ratios, input_shape: tuple[int, ...],
+                 spec: CrossbarSpec = CrossbarSpec(), adc: ADCSpec = ADCSpec(), high_bits: int = 8,
+                 low_bits: int = 4):
+    """The proxy's totals for the strip assignment at each compression ratio (the paper's Table 3).
+
+    Returns a pandas DataFrame indexed by ``compression ratio (%)``: ``crossbars`` (both precisions), ``ADC bit
+    decisions``, ``ADC level units``, ``latency cycles`` and each of the last three relative to the first
+    ratio (``... (rel.)``; put ratio 0 first to read them against every strip at high precision).
+    """
+    import pandas as pd
+
+    ratios = [check_ratio(r, "each ratio") for r in ratios]
+    if not ratios:
+        raise ValueError("ratios must hold at least one compression ratio")
+    rows = []
+    for ratio in ratios:
+        total = energy_proxy(model, strip_assignment(scores, ratio), input_shape, spec, adc, high_bits,
+                             low_bits).loc["all"]
+        rows.append({"compression ratio (%)": 100 * ratio,
+                     "crossbars": int(total["high crossbars"] + total["low crossbars"]),
+                     **{column: total[column] for column in ENERGY_COLUMNS}})
+    frame = pd.DataFrame(rows).set_index("compression ratio (%)")
+    for column in ENERGY_COLUMNS:
+        frame[f"{column} (rel.)"] = frame[column] / frame[column].iloc[0]
     return frame

@@ -22,28 +22,35 @@ import numpy as np
 import torch
 from torch import nn
 
-from imckit.crossbars.mapping import assign_precision, compression_ratio
-from imckit.crossbars.strips import mixed_weights
+from imckit.core.compute import resolve_device
+from imckit.crossbars.strips import assign_precision, assignment_weights, compression_ratio, model_on_device, \
+    threshold_at_ratio
 
-__all__ = ["fisher_diagonal", "fisher_distance", "threshold_at_ratio", "fim_sweep", "fim_threshold"]
+__all__ = ["fisher_diagonal", "fisher_diagonal_halves", "fisher_distance", "fim_sweep", "fim_threshold"]
 
 
 def fisher_diagonal(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, modules: list[str],
-                    weights: dict[str, torch.Tensor] | None = None, batch_size: int = 64) -> dict[str, torch.Tensor]:
+                    weights: dict[str, torch.Tensor] | None = None, batch_size: int = 64,
+                    device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """Empirical Fisher diagonal of the weights of ``modules``, for the model with ``weights`` (module ->
-    replacement weight, e.g. compressed) in place of its own. Returns module -> tensor of the weight's shape."""
+    replacement weight, e.g. compressed) in place of its own. Returns module -> tensor of the weight's shape
+    (on the CPU; computed on ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"``, the caller's model never moved)."""
     if not isinstance(inputs, torch.Tensor) or len(inputs) == 0 or len(inputs) != len(targets):
         raise ValueError("inputs and targets must be tensors with the same, non-zero number of samples")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+    device = resolve_device(device)
     model.eval()
+    work = model_on_device(model, device)
+    work.eval()
+    inputs, targets = inputs.to(device), targets.to(device)
     weights = weights or {}
-    params = {f"{m}.weight": weights.get(m, model.get_submodule(m).weight).detach() for m in modules}
-    others = {n: p.detach() for n, p in model.named_parameters() if n not in params}
-    buffers = dict(model.named_buffers())
+    params = {f"{m}.weight": weights.get(m, work.get_submodule(m).weight).detach().to(device) for m in modules}
+    others = {n: p.detach() for n, p in work.named_parameters() if n not in params}
+    buffers = dict(work.named_buffers())
 
     def log_likelihood(p, x, y):
-        logits = torch.func.functional_call(model, {**others, **p, **buffers}, (x.unsqueeze(0),))
+        logits = torch.func.functional_call(work, {**others, **p, **buffers}, (x.unsqueeze(0),))
         return -nn.functional.cross_entropy(logits, y.unsqueeze(0))
 
     per_sample = torch.func.vmap(torch.func.grad(log_likelihood), in_dims=(None, 0, 0))
@@ -52,7 +59,21 @@ def fisher_diagonal(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
         grads = per_sample(params, inputs[start : start + batch_size], targets[start : start + batch_size])
         for n, g in grads.items():
             sums[n] += g.detach().to(torch.float64).pow(2).sum(0)
-    return {n[: -len(".weight")]: (s / len(inputs)).to(torch.float32) for n, s in sums.items()}
+    return {n[: -len(".weight")]: (s / len(inputs)).to(torch.float32).cpu() for n, s in sums.items()}
+
+
+def fisher_diagonal_halves(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, modules: list[str],
+                           batch_size: int = 64, device: str | torch.device = "cpu"):
+    """The empirical Fisher diagonal of the first and of the second half of a batch (two independent
+    estimates, for a split-half reliability) and of the whole batch (their mean weighted by the halves'
+    sizes). Returns ``(first, second, whole)``, each module -> tensor of the weight's shape."""
+    if not isinstance(inputs, torch.Tensor) or len(inputs) < 2:
+        raise ValueError(f"inputs must hold at least 2 samples to be split in halves; got {len(inputs)}")
+    half = len(inputs) // 2
+    first, second = (fisher_diagonal(model, inputs[part], targets[part], modules, None, batch_size, device)
+                     for part in (slice(0, half), slice(half, None)))
+    whole = {m: (half * first[m] + (len(inputs) - half) * second[m]) / len(inputs) for m in modules}
+    return first, second, whole
 
 
 def fisher_distance(fisher: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> float:
@@ -64,40 +85,28 @@ def fisher_distance(fisher: dict[str, torch.Tensor], reference: dict[str, torch.
     return diff / norm if norm > 0 else float("inf")
 
 
-def threshold_at_ratio(scores: dict[str, torch.Tensor], ratio: float) -> float:
-    """The global threshold that puts the share ``ratio`` of all strips (those with the lowest scores) at
-    low precision; midway between neighbouring scores, -inf / inf at ratio 0 / 1."""
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
-        raise ValueError(f"ratio must be a number in [0, 1] (the share of strips at low precision); got {ratio!r}")
-    values = torch.sort(torch.cat([s.flatten().double() for s in scores.values()])).values
-    k = int(round(ratio * len(values)))
-    if k == 0:
-        return -math.inf
-    if k == len(values):
-        return math.inf
-    return float((values[k - 1] + values[k]) / 2)
-
-
-def _distance_at(model, inputs, targets, scores, ratio, reference, high_bits, low_bits, batch_size):
+def _distance_at(model, inputs, targets, scores, ratio, reference, high_bits, low_bits, batch_size, device):
     threshold = threshold_at_ratio(scores, ratio)
     assignment = assign_precision(scores, threshold)
-    weights = mixed_weights(model, assignment, high_bits, low_bits)
-    fisher = fisher_diagonal(model, inputs, targets, list(scores), weights, batch_size)
+    weights = assignment_weights(model, assignment, high_bits, low_bits)
+    fisher = fisher_diagonal(model, inputs, targets, list(scores), weights, batch_size, device)
     return threshold, assignment, fisher_distance(fisher, reference)
 
 
 def fim_sweep(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, scores: dict[str, torch.Tensor],
               ratios=tuple(np.round(np.linspace(0, 1, 11), 2)), high_bits: int = 8, low_bits: int = 4,
-              batch_size: int = 64):
+              batch_size: int = 64, device: str | torch.device = "cpu"):
     """The FIM distance of the strip-wise compressed model at each compression ratio (a pandas DataFrame:
-    ratio, threshold, measured ratio, relative FIM distance)."""
+    ratio, threshold, measured ratio, relative FIM distance); Fisher diagonals computed on ``device``."""
     import pandas as pd
 
-    reference = fisher_diagonal(model, inputs, targets, list(scores), None, batch_size)
+    device = resolve_device(device)
+    model = model_on_device(model, device)  # one copy for all the diagonals
+    reference = fisher_diagonal(model, inputs, targets, list(scores), None, batch_size, device)
     rows = []
     for ratio in ratios:
         threshold, assignment, distance = _distance_at(model, inputs, targets, scores, float(ratio), reference,
-                                                       high_bits, low_bits, batch_size)
+                                                       high_bits, low_bits, batch_size, device)
         rows.append({"ratio": float(ratio), "threshold": threshold, "compression ratio": compression_ratio(assignment),
                      "FIM distance": distance})
     return pd.DataFrame(rows)
@@ -105,24 +114,27 @@ def fim_sweep(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, sco
 
 def fim_threshold(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, scores: dict[str, torch.Tensor],
                   tolerance: float, steps: int = 8, high_bits: int = 8, low_bits: int = 4,
-                  batch_size: int = 64) -> dict:
+                  batch_size: int = 64, device: str | torch.device = "cpu") -> dict:
     """Bisect the compression ratio for the largest one whose relative FIM distance is within ``tolerance``
     (``steps`` halvings of [0, 1]; the distance is assumed to grow with the ratio). Starts, like the paper's
     Algorithm 1, from maximum compression (ratio 1), which is returned if it already meets the tolerance.
 
     Returns a dict: ``threshold``, ``ratio``, ``distance``, ``met`` (whether ``distance`` is within the
     tolerance; False when even ratio 0, every strip at high precision, exceeds it) and ``history`` (list
-    of (ratio, distance)).
+    of (ratio, distance)). Fisher diagonals are computed on ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``).
     """
     if not isinstance(tolerance, (int, float)) or not 0 < tolerance:
         raise ValueError(f"tolerance must be a positive number (relative FIM distance); got {tolerance!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 30:
         raise ValueError(f"steps must be an integer in [1, 30]; got {steps!r}")
-    reference = fisher_diagonal(model, inputs, targets, list(scores), None, batch_size)
+    device = resolve_device(device)
+    model = model_on_device(model, device)
+    reference = fisher_diagonal(model, inputs, targets, list(scores), None, batch_size, device)
     history = []
 
     def distance(ratio):
-        d = _distance_at(model, inputs, targets, scores, ratio, reference, high_bits, low_bits, batch_size)[2]
+        d = _distance_at(model, inputs, targets, scores, ratio, reference, high_bits, low_bits, batch_size,
+                         device)[2]
         history.append((ratio, d))
         return d
 

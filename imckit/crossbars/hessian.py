@@ -6,11 +6,15 @@ the gradient, computed once with ``create_graph=True``, as PyHessian does) there
 probes, an unbiased estimate of the whole diagonal; summed over a layer's weights it is the layer's trace,
 over a strip-weight the strip's trace, over all parameters the model's trace.
 
-A *strip-weight* (seed paper 001, Fig. 5) is a ``1 x 1 x D`` vector of a ``K x K x D x N`` convolution
-kernel: ``weight[n, :, i, j]`` in PyTorch's ``(N, D, K, K)`` layout, so a convolution has ``N x K x K``
-strips of ``p = D`` weights each. For a dense layer this kit takes each output neuron's weight row
-(``weight[n, :]``, ``p`` = inputs) as its strip, the ``K = 1`` case. The paper's sensitivity score of a
-strip is ``s = Tr(H_strip) / (2 p) * ||w_strip||^2`` (its Eq. for the sensitivity score, after HAP).
+A *strip-weight* (seed paper 001, Fig. 5; :mod:`imckit.crossbars.strips`, the home of the strip idea) is a
+``1 x 1 x D`` vector of a convolution kernel, ``p = D`` weights. The paper's sensitivity score of a strip is
+``s = Tr(H_strip) / (2 p) * ||w_strip||^2`` (its Eq. for the sensitivity score, after HAP); the same formula
+scores strips with any estimate of the Hessian diagonal, e.g. the empirical Fisher diagonal
+(:func:`diagonal_strip_sensitivity`).
+
+How much of a strip score is probe noise: :func:`strip_reliability` (split-half rank correlation),
+:func:`spearman_brown` (the reliability of the full estimate) and :func:`probes_for_reliability` (the probes a
+target reliability needs).
 
 The model is put in eval mode (BatchNorm with its running statistics), as PyHessian does.
 """
@@ -25,8 +29,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-__all__ = ["HessianTrace", "hessian_trace", "hessian_vector_product", "strip_sensitivity", "strip_view",
-           "weight_sensitivity", "diagonal_strip_sensitivity", "strip_reliability"]
+from imckit.core.compute import resolve_device
+from imckit.crossbars.strips import model_on_device, strip_view
+
+__all__ = ["HessianTrace", "hessian_trace", "hessian_vector_product", "strip_sensitivity", "weight_sensitivity",
+           "diagonal_strip_sensitivity", "diagonal_weight_sensitivity", "strip_reliability", "score_reliability",
+           "rank_agreement", "negative_share", "spearman_brown", "probes_for_reliability"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -64,14 +72,18 @@ class HessianTrace:
             raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(self.diagonal)}")
         return strip_view(self.diagonal[name]).sum(dim=-1)
 
+    def to_data(self) -> dict:
+        """The estimate as plain data (tensors, numbers, dicts, lists) for :func:`imckit.core.cache.cached`."""
+        return {"total": self.total, "total_error": self.total_error, "diagonal": dict(self.diagonal),
+                "probes": self.probes, "history": torch.from_numpy(np.asarray(self.history, dtype=np.float64)),
+                "converged": self.converged, "halves": {n: list(h) for n, h in self.halves.items()}}
 
-def strip_view(weight: torch.Tensor) -> torch.Tensor:
-    """A weight tensor as its strips along the last axis: (N, D, K, K) -> (N, K, K, D); (N, D) stays."""
-    if weight.ndim == 4:
-        return weight.permute(0, 2, 3, 1)
-    if weight.ndim == 2:
-        return weight
-    raise ValueError(f"strip-weights are defined for convolution (4-D) and dense (2-D) weights; got {weight.ndim}-D")
+    @classmethod
+    def from_data(cls, data: dict) -> "HessianTrace":
+        """The inverse of :meth:`to_data`."""
+        return cls(float(data["total"]), float(data["total_error"]), dict(data["diagonal"]), int(data["probes"]),
+                   data["history"].numpy(), bool(data["converged"]),
+                   {n: (h[0], h[1]) for n, h in data["halves"].items()})
 
 
 def _check_inputs(model, inputs, targets, n_probes, tol, min_probes):
@@ -121,6 +133,7 @@ def hessian_trace(
     min_probes: int = 10,
     parameters: list[str] | None = None,
     progress: bool = False,
+    device: str | torch.device = "cpu",
 ) -> HessianTrace:
     """Estimate the Hessian trace and diagonal of ``criterion(model(inputs), targets)`` by Hutchinson's method.
 
@@ -135,14 +148,21 @@ def hessian_trace(
         min_probes: probes before the tolerance is checked.
         parameters: names of the parameters probed (default: all that require gradients).
         progress: show a progress bar over the probes.
+        device: where the products are computed (``"cpu"``, ``"cuda"``, ``"auto"``); the probes are drawn on
+            the CPU with the seeded generator and moved, so the same seed gives the same probes everywhere.
+            A model elsewhere is copied there (the caller's model is never moved); the estimates are returned
+            on the CPU.
     """
     _check_inputs(model, inputs, targets, n_probes, tol, min_probes)
+    device = resolve_device(device)
     model.eval()
-    params = _parameters(model, parameters)
+    work = model_on_device(model, device)
+    work.eval()
+    params = _parameters(work, parameters)
     if not params:
         raise ValueError("no parameters to probe (none requires gradients)")
     generator = torch.Generator().manual_seed(int(seed))
-    loss = criterion(model(inputs), targets)
+    loss = criterion(work(inputs.to(device)), targets.to(device))
     grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
     sums = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in params.items()}
     odd = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in params.items()}
@@ -150,7 +170,8 @@ def hessian_trace(
     converged = False
     bar = tqdm(range(n_probes), desc="Hutchinson", unit="probe", disable=not progress)
     for k in bar:
-        vs = [(torch.randint(0, 2, p.shape, generator=generator) * 2 - 1).to(p.dtype) for p in params.values()]
+        vs = [(torch.randint(0, 2, p.shape, generator=generator) * 2 - 1).to(p.dtype).to(p.device)
+              for p in params.values()]
         hv = torch.autograd.grad(grads, list(params.values()), grad_outputs=vs, retain_graph=True)
         total = 0.0
         for (name, _), v, h in zip(params.items(), vs, hv):
@@ -167,11 +188,12 @@ def hessian_trace(
                 converged = True
                 break
     probes = len(totals)
-    diagonal = {n: (s / probes).to(params[n].dtype) for n, s in sums.items()}
+    diagonal = {n: (s / probes).to(params[n].dtype).cpu() for n, s in sums.items()}
     error = float(np.std(totals, ddof=1) / np.sqrt(probes)) if probes > 1 else float("nan")
     n_odd, n_even = (probes + 1) // 2, probes // 2
-    halves = {n: ((odd[n] / n_odd).to(params[n].dtype),
-                  ((sums[n] - odd[n]) / max(n_even, 1)).to(params[n].dtype) if n_even else torch.full_like(params[n], math.nan))
+    halves = {n: ((odd[n] / n_odd).to(params[n].dtype).cpu(),
+                  ((sums[n] - odd[n]) / max(n_even, 1)).to(params[n].dtype).cpu() if n_even
+                  else torch.full_like(params[n], math.nan).cpu())
               for n in params}
     return HessianTrace(float(np.mean(totals)), error, diagonal, probes, np.array(history), converged, halves)
 
@@ -190,26 +212,99 @@ def diagonal_strip_sensitivity(model: nn.Module, diagonal: dict[str, torch.Tenso
     return scores
 
 
+def diagonal_weight_sensitivity(model: nn.Module, diagonal: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-weight score ``D_ii / 2 * w_i^2`` for any estimate ``D`` of the Hessian diagonal given per module
+    (the strip score with strips of one weight): the unstructured, HAP-like assignment the paper compares
+    with. Returns module -> tensor of the weight's shape."""
+    out = {}
+    for module, d in diagonal.items():
+        weight = model.get_submodule(module).weight.detach()
+        if tuple(d.shape) != tuple(weight.shape):
+            raise ValueError(f"diagonal[{module!r}] has shape {tuple(d.shape)}; the weight has {tuple(weight.shape)}")
+        out[module] = d / 2 * weight.pow(2)
+    return out
+
+
+def _flat(scores: dict[str, torch.Tensor], modules) -> np.ndarray:
+    missing = [m for m in modules if m not in scores]
+    if missing:
+        raise ValueError(f"no scores for module(s) {missing}; scored: {sorted(scores)}")
+    return torch.cat([scores[m].flatten() for m in modules]).numpy()
+
+
+def rank_agreement(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
+                   modules: list[str] | None = None) -> float:
+    """Spearman's rank correlation between two scorings of the same strips (or weights), over all entries
+    of ``modules`` (default: the first scoring's modules, in its order)."""
+    from scipy.stats import spearmanr
+
+    modules = list(first) if modules is None else list(modules)
+    a, b = _flat(first, modules), _flat(second, modules)
+    if a.shape != b.shape:
+        raise ValueError(f"the two scorings hold different numbers of entries ({a.size} and {b.size})")
+    return float(spearmanr(a, b).statistic)
+
+
+def negative_share(scores: dict[str, torch.Tensor], modules: list[str] | None = None) -> float:
+    """Share (0 to 1) of the scores below zero: a strip trace of a Hessian that is positive semi-definite
+    cannot be, so a large share says the estimate is mostly noise."""
+    modules = list(scores) if modules is None else list(modules)
+    return float(np.mean(_flat(scores, modules) < 0))
+
+
+def score_reliability(model: nn.Module, first: dict[str, torch.Tensor], second: dict[str, torch.Tensor],
+                      modules: list[str]) -> float:
+    """Split-half reliability of strip scores: the rank correlation (:func:`rank_agreement`) between the strip
+    scores (:func:`diagonal_strip_sensitivity`) from two independent estimates of the Hessian diagonal,
+    e.g. from two halves of the probes or of the image batch."""
+    return rank_agreement(diagonal_strip_sensitivity(model, {m: first[m] for m in modules}),
+                          diagonal_strip_sensitivity(model, {m: second[m] for m in modules}), modules)
+
+
 def strip_reliability(model: nn.Module, trace: HessianTrace, modules: list[str]) -> float:
     """Split-half reliability of the strip scores: Spearman's rank correlation, over all strips of
     ``modules``, between the scores from the odd-numbered and from the even-numbered probes. Near 1: the
     ranking the threshold acts on is stable; near 0: it is probe noise. (The full estimate averages both
-    halves, so it is more reliable than either; by the Spearman-Brown formula roughly ``2r / (1 + r)``.)"""
-    from scipy.stats import spearmanr
-
+    halves, so it is more reliable than either; by the Spearman-Brown formula roughly ``2r / (1 + r)``,
+    :func:`spearman_brown`.)"""
     if trace.probes < 2:
         raise ValueError("strip_reliability needs an estimate from at least 2 probes")
-    halves = []
-    for k in range(2):
-        diag = {}
-        for module in modules:
-            name = f"{module}.weight"
-            if name not in trace.halves:
-                raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.halves)}")
-            diag[module] = trace.halves[name][k]
-        scores = diagonal_strip_sensitivity(model, diag)
-        halves.append(torch.cat([scores[m].flatten() for m in modules]).numpy())
-    return float(spearmanr(halves[0], halves[1]).statistic)
+    halves = ({}, {})
+    for module in modules:
+        name = f"{module}.weight"
+        if name not in trace.halves:
+            raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.halves)}")
+        for k in range(2):
+            halves[k][module] = trace.halves[name][k]
+    return score_reliability(model, halves[0], halves[1], modules)
+
+
+def spearman_brown(reliability: float, factor: float = 2.0) -> float | None:
+    """The Spearman-Brown prophecy: the reliability of an estimate ``factor`` times as long as one of
+    reliability ``r``, ``factor r / (1 + (factor - 1) r)`` (``factor = 2``: the full estimate from a
+    split-half ``r``). ``None`` where undefined (``r <= -1 / (factor - 1)``, the denominator not positive)."""
+    if not isinstance(reliability, (int, float)) or math.isnan(reliability) or not -1 <= reliability <= 1:
+        raise ValueError(f"reliability must be a number in [-1, 1]; got {reliability!r}")
+    if not isinstance(factor, (int, float)) or not factor > 0:
+        raise ValueError(f"factor must be a positive number; got {factor!r}")
+    denominator = 1 + (factor - 1) * reliability
+    return factor * reliability / denominator if denominator > 0 else None
+
+
+def probes_for_reliability(reliability: float, probes: float, target: float = 0.9) -> float | None:
+    """Probes an estimate needs to reach the reliability ``target``, from a split-half reliability
+    ``reliability`` measured between two halves of ``probes`` probes each (the Spearman-Brown prophecy
+    solved for the length: ``probes * target (1 - r) / (r (1 - target))``). ``None`` when ``r <= 0``: the
+    two halves do not agree at all, and no number of probes can be predicted from them."""
+    if not isinstance(reliability, (int, float)) or math.isnan(reliability) or not -1 <= reliability <= 1:
+        raise ValueError(f"reliability must be a number in [-1, 1]; got {reliability!r}")
+    if not isinstance(target, (int, float)) or not 0 < target < 1:
+        raise ValueError(f"target must be a number in (0, 1); got {target!r}")
+    if isinstance(probes, bool) or not isinstance(probes, (int, float)) or not probes > 0:
+        raise ValueError(f"probes must be a positive number (probes per half); got {probes!r}")
+    if reliability <= 0:
+        return None
+    return target * (1 - reliability) / (reliability * (1 - target)) * probes
 
 
 def strip_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str] | None = None) -> dict[str, torch.Tensor]:
@@ -233,12 +328,9 @@ def strip_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str] 
 
 
 def weight_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str]) -> dict[str, torch.Tensor]:
-    """Per-weight sensitivity ``H_ii / 2 * w_i^2`` (the strip score with strips of one weight): the
-    unstructured, HAP-like assignment the paper compares with. Returns module -> tensor of the weight's shape."""
-    out = {}
+    """Per-weight sensitivity ``H_ii / 2 * w_i^2`` from a Hutchinson estimate (:func:`diagonal_weight_sensitivity`).
+    Returns module -> tensor of the weight's shape."""
     for module in modules:
-        name = f"{module}.weight"
-        if name not in trace.diagonal:
+        if f"{module}.weight" not in trace.diagonal:
             raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.diagonal)}")
-        out[module] = trace.diagonal[name] / 2 * model.get_submodule(module).weight.detach().pow(2)
-    return out
+    return diagonal_weight_sensitivity(model, {m: trace.diagonal[f"{m}.weight"] for m in modules})

@@ -1,8 +1,8 @@
-"""Strip-weights on ReRAM crossbars: precision assignment, capacity, utilization, aligned thresholds
+"""Strip-weights on ReRAM crossbars: capacity, mapping, utilization, capacity-aligned thresholds
 (seed paper 001, Secs. 4.2-4.3, Tables 1 and 4).
 
 Capacity model (the kit's reading of the paper's "crossbar capacity C"): a strip-weight of depth ``D``
-(:mod:`imckit.crossbars.hessian`) occupies ``D`` rows (its inputs) and ``ceil(bits / cell_bits)`` columns (its
+(:mod:`imckit.crossbars.strips`) occupies ``D`` rows (its inputs) and ``ceil(bits / cell_bits)`` columns (its
 weight bit-sliced into multi-bit cells: an 8-bit weight in 2-bit cells takes 4 columns, as in the paper's
 Table 1). A ``rows x columns`` crossbar holds ``floor(rows / D)`` strips down and
 ``floor(columns / columns_per_weight)`` across. A strip deeper than the crossbar (``D > rows``) is cut
@@ -14,6 +14,9 @@ The paper moves the threshold "so the count of high-precision strips fills whole
 :func:`align_threshold` lowers the number of high-precision strips ``q`` to a multiple of the capacity
 ``C`` by moving the ``q mod C`` least sensitive high-precision strips to low precision (``rounding="down"``,
 the paper's rule), or to the nearest multiple (``"nearest"``, which may promote low strips instead).
+:func:`alignment_report` maps one assignment before and after alignment onto several crossbar sizes (the
+paper's Table 4). Assignments themselves (strips, thresholds, compression ratio) live in
+:mod:`imckit.crossbars.strips`.
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["CrossbarSpec", "assign_precision", "compression_ratio", "strip_capacity", "strips_per_crossbar", "map_strips",
-           "utilization_table", "weight_level_utilization", "align_threshold", "PAPER_TABLE4"]
+from imckit.crossbars.strips import assign_precision, check_threshold, compression_ratio, strip_assignment, \
+    threshold_at_ratio
+
+__all__ = ["CrossbarSpec", "strip_capacity", "strips_per_crossbar", "map_strips", "utilization_table",
+           "weight_level_utilization", "align_threshold", "AlignmentReport", "alignment_report", "PAPER_TABLE4"]
 
 # Seed paper 001, Table 4 (ResNet50 at 80 % compression): utilization (%) of the 8-bit crossbars before
 # ("origin") and after the capacity-aligned threshold, per crossbar size.
@@ -51,6 +57,11 @@ class CrossbarSpec:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
                 raise ValueError(f"{name} must be an integer in [1, {high}]; got {value!r}")
 
+    @property
+    def label(self) -> str:
+        """``"<rows>x<columns>"``, e.g. ``"128x128"``."""
+        return f"{self.rows}x{self.columns}"
+
     def columns_per_weight(self, bits: int) -> int:
         """Columns one weight of ``bits`` bits takes (bit-sliced over cells of ``cell_bits``)."""
         _check_bits(bits)
@@ -61,37 +72,6 @@ def _check_bits(bits) -> int:
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
         raise ValueError(f"weight bits must be an integer in [1, 16]; got {bits!r}")
     return bits
-
-
-def _check_threshold(threshold) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
-        raise ValueError(f"threshold must be a number (a strip sensitivity; -inf and inf allowed); got {threshold!r}")
-    return float(threshold)
-
-
-def assign_precision(scores: dict[str, torch.Tensor], threshold: float | dict[str, float]) -> dict[str, torch.Tensor]:
-    """High precision where a strip's sensitivity exceeds the threshold (``s > T``, the paper's rule).
-
-    Args:
-        scores: module -> strip sensitivities (:func:`imckit.crossbars.hessian.strip_sensitivity`).
-        threshold: one threshold for all modules, or one per module.
-
-    Returns:
-        module -> bool tensor of the scores' shape, ``True`` = high precision.
-    """
-    out = {}
-    for module, s in scores.items():
-        t = threshold[module] if isinstance(threshold, dict) else threshold
-        out[module] = s > _check_threshold(t)
-    return out
-
-
-def compression_ratio(assignment: dict[str, torch.Tensor]) -> float:
-    """Share of all strips at low precision (the paper's CR: 0 = all high, 1 = all low)."""
-    total = sum(a.numel() for a in assignment.values())
-    if total == 0:
-        raise ValueError("assignment holds no strips")
-    return float(sum(int((~a).sum()) for a in assignment.values()) / total)
 
 
 def strip_capacity(spec: CrossbarSpec, depth: int, bits: int) -> tuple[int, int]:
@@ -209,10 +189,10 @@ def align_threshold(model, scores: dict[str, torch.Tensor], threshold: float, sp
     holds ends with none or all of them high (``"down"``: none).
 
     Returns:
-        module -> threshold; use it with :func:`assign_precision`. Ties in sensitivity can make the count
+        module -> threshold; use it with :func:`imckit.crossbars.strips.assign_precision`. Ties in sensitivity can make the count
         differ from the target; the thresholds sit midway between neighbouring distinct scores.
     """
-    threshold = _check_threshold(threshold)
+    threshold = check_threshold(threshold)
     if rounding not in ("down", "nearest"):
         raise ValueError(f"rounding must be 'down' or 'nearest'; got {rounding!r}")
     out = {}
@@ -234,3 +214,77 @@ def align_threshold(model, scores: dict[str, torch.Tensor], threshold: float, sp
         else:
             out[module] = float((flat[target - 1] + flat[target]) / 2)  # the top `target` strips stay high
     return out
+
+
+ALIGNMENTS = ("origin", "down", "nearest")
+
+
+@dataclass(frozen=True, eq=False)
+class AlignmentReport:
+    """One strip assignment mapped onto crossbars before and after the capacity-aligned threshold.
+
+    Attributes:
+        table: pandas DataFrame, one row per crossbar size and threshold (``"origin"``: the global threshold;
+            ``"down"`` / ``"nearest"``: :func:`align_threshold`'s roundings): ``crossbar``, ``threshold``,
+            ``compression ratio (%)``, ``high crossbars``, ``high utilization (%)``, ``low utilization (%)``
+            and ``whole crossbars per layer`` (``"yes"`` when every layer's high-precision strips fill
+            whole crossbars).
+        per_layer: ``(crossbar label, threshold)`` -> :func:`utilization_table` of that assignment.
+        assignments: ``(crossbar label, threshold)`` -> the assignment (module -> bool strip mask).
+        specs: crossbar label -> :class:`CrossbarSpec`.
+        high_bits: word length of the high-precision strips.
+    """
+
+    table: object
+    per_layer: dict
+    assignments: dict
+    specs: dict
+    high_bits: int
+
+    def _capacity(self, label: str, module: str) -> int:
+        return strips_per_crossbar(self.specs[label], int(self.per_layer[(label, "origin")].loc[module, "depth"]),
+                                   self.high_bits)
+
+    def small_layers(self, label: str) -> list[str]:
+        """Layers with some high-precision strips before alignment, but fewer than one ``label`` crossbar holds."""
+        origin = self.assignments[(label, "origin")]
+        return [m for m, high in origin.items() if 0 < int(high.sum()) < self._capacity(label, m)]
+
+    def emptied_layers(self, label: str, rounding: str = "down") -> list[str]:
+        """Layers that had high-precision strips before alignment and have none after it."""
+        origin, aligned = self.assignments[(label, "origin")], self.assignments[(label, rounding)]
+        return [m for m in origin if int(origin[m].sum()) > 0 and int(aligned[m].sum()) == 0]
+
+
+def alignment_report(model, scores: dict[str, torch.Tensor], ratio: float, specs=(CrossbarSpec(),),
+                     high_bits: int = 8, low_bits: int = 4) -> AlignmentReport:
+    """The paper's Table 4 for one network: the strip assignment at the compression ratio ``ratio``
+    (:func:`imckit.crossbars.strips.strip_assignment`), and the same after :func:`align_threshold` with each
+    rounding, mapped onto each crossbar of ``specs`` (:func:`utilization_table`)."""
+    specs = tuple(specs)
+    if not specs or not all(isinstance(spec, CrossbarSpec) for spec in specs):
+        raise ValueError(f"specs must be one or more CrossbarSpec; got {specs!r}")
+    labels = [spec.label for spec in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"specs must have different sizes; got {labels}")
+    import pandas as pd
+
+    base = strip_assignment(scores, ratio)
+    threshold = threshold_at_ratio(scores, ratio)
+    rows, per_layer, assignments = [], {}, {}
+    for spec in specs:
+        for method in ALIGNMENTS:
+            assignment = base if method == "origin" else assign_precision(
+                scores, align_threshold(model, scores, threshold, spec, high_bits, rounding=method))
+            table = utilization_table(model, assignment, spec, high_bits, low_bits)
+            per_layer[(spec.label, method)] = table
+            assignments[(spec.label, method)] = assignment
+            multiples = all(int(high.sum()) % strips_per_crossbar(spec, int(table.loc[m, "depth"]), high_bits) == 0
+                            for m, high in assignment.items())
+            rows.append({"crossbar": spec.label, "threshold": method,
+                         "compression ratio (%)": 100 * compression_ratio(assignment),
+                         "high crossbars": int(table.loc["all", "high crossbars"]),
+                         "high utilization (%)": table.loc["all", "high utilization (%)"],
+                         "low utilization (%)": table.loc["all", "low utilization (%)"],
+                         "whole crossbars per layer": "yes" if multiples else "no"})
+    return AlignmentReport(pd.DataFrame(rows), per_layer, assignments, {spec.label: spec for spec in specs}, high_bits)

@@ -14,5 +14,4 @@ from imckit.injection.errors import (  # noqa: F401
     PerturbedEvaluator,
     InjectionResult,
     evaluate_with_errors,
-    naive_evaluate_with_errors,
 )

@@ -10,30 +10,30 @@ raises the weight by one unit of that cell's significance, for negative and posi
 read-back word is always a valid ``bits``-bit word, so a perturbed code stays in
 ``[-2**(bits-1), 2**(bits-1) - 1]``.
 
-Speed: :class:`PerturbedEvaluator` splits the forward pass into the model's layer graph
-(:func:`imckit.core.models.layer_graph`). Per micro-batch of images it computes once every node that no
-perturbed weight feeds, then runs only the remaining nodes for each weight set. The model is never copied:
-replacement weights are passed functionally.
+Speed: :class:`PerturbedEvaluator` evaluates on the kit's engine (:mod:`imckit.core.engine`): for any
+network it can trace, per micro-batch of images every node of the layer graph that no perturbed weight feeds
+is computed once, then only the remaining nodes run for each weight set (BatchNorm folded, channels-last);
+a network it cannot trace exactly (or whose hooks tracing would skip) is evaluated with whole forward passes.
+The model is never written to: replacement weights are passed functionally. Error draws are made on the CPU
+from seeded generators, whatever ``device`` the evaluation runs on.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from imckit.memory.cells import BASELINE_BITS, CellConfig
 from imckit.core.data import ImageTensors
+from imckit.core.engine import Engine, Evaluation
+from imckit.core.models import mappable_layers
+from imckit.memory.cells import BASELINE_BITS, CellConfig
 from imckit.memory.devices import SLC, FeFETMLC, sample_reads
-from imckit.core.models import layer_graph, mappable_layers
 from imckit.quantization.qkeras import ALPHAS, QuantizedTensor, quantize
 
-__all__ = ["QuantSpec", "inject_cell_errors", "is_error_free", "expected_changed_share", "quantize_layer", "PerturbedEvaluator", "InjectionResult",
-           "evaluate_with_errors", "naive_evaluate_with_errors"]
+__all__ = ["QuantSpec", "inject_cell_errors", "is_error_free", "expected_changed_share", "quantize_layer",
+           "PerturbedEvaluator", "InjectionResult", "evaluate_with_errors"]
 
 
 @dataclass(frozen=True)
@@ -121,37 +121,13 @@ def expected_changed_share(q: QuantizedTensor, config: CellConfig, mlc=FeFETMLC(
 
 
 def quantize_layer(model: nn.Module, modules: tuple[str, ...], bits: int, quant: QuantSpec) -> dict[str, QuantizedTensor]:
-    """Quantize the weights of ``modules`` (a mappable layer's bundle), each with its own scales."""
-    return {name: quant.apply(model.get_submodule(name).weight, bits) for name in modules}
+    """Quantize the weights of ``modules`` (a mappable layer's bundle), each with its own scales (on the CPU,
+    wherever the model is)."""
+    return {name: quant.apply(model.get_submodule(name).weight.detach().cpu(), bits) for name in modules}
 
 
-@dataclass(frozen=True)
-class InjectionResult:
-    """Per-weight-set (per-repetition) mean loss and accuracy.
-
-    Attributes:
-        loss: float64 tensor (R,), mean cross-entropy over the images.
-        accuracy: float64 tensor (R,), top-1 accuracy (0 to 1).
-    """
-
-    loss: torch.Tensor
-    accuracy: torch.Tensor
-
-    def summary(self, confidence: float = 0.95) -> dict[str, float]:
-        """Means with a normal-approximation confidence half-width over the repetitions."""
-        from scipy.stats import norm
-
-        if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-            raise ValueError(f"confidence must be a number in (0, 1); got {confidence!r}")
-        z = float(norm.ppf(0.5 + confidence / 2))
-        out = {}
-        for name in ("loss", "accuracy"):
-            values = getattr(self, name)
-            n = len(values)
-            half = z * float(values.std(unbiased=True)) / math.sqrt(n) if n > 1 else math.nan
-            out[f"{name}_mean"] = float(values.mean())
-            out[f"{name}_ci"] = half
-        return out
+InjectionResult = Evaluation
+"""Per-weight-set loss and accuracy: the engine's :class:`imckit.core.engine.Evaluation` (the old name)."""
 
 
 class PerturbedEvaluator:
@@ -159,28 +135,39 @@ class PerturbedEvaluator:
 
     The *base* network has every mappable weight quantized to ``base_bits`` (the paper's uniform 12-bit
     reference) without errors. A weight set maps module names to replacement weights; each is evaluated
-    on ``data`` through the layer graph, reusing every activation that no replaced weight feeds.
+    on ``data`` by the engine (:class:`imckit.core.engine.Engine`), which reuses every activation that no
+    replaced weight feeds (the base weights are the same in every set, so they never count as replaced).
 
     Args:
-        model: the trained network (put in eval mode; never modified).
+        model: the trained network (evaluated in eval mode; never moved or modified).
         data: the images to evaluate on.
         quant: how weights are quantized.
         base_bits: word length of the unperturbed weights (``None``: keep them in float).
         batch_size: images per micro-batch (256 was fastest on 2 CPU cores, benchmarks/bench_injection.py).
+        device: where to evaluate (``"cpu"``, ``"cuda"``, ``"auto"``); weights are quantized and errors drawn
+            on the CPU either way.
     """
 
     def __init__(self, model: nn.Module, data: ImageTensors, quant: QuantSpec = QuantSpec(),
-                 base_bits: int | None = BASELINE_BITS, batch_size: int = 256):
-        model.eval()
+                 base_bits: int | None = BASELINE_BITS, batch_size: int = 256, device: str | torch.device = "cpu"):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+        if len(data) == 0:
+            raise ValueError("data must hold at least one image; got 0")
         self.model, self.data, self.quant, self.batch_size = model, data, quant, batch_size
+        self.engine = Engine(model, device)
         self.layers = {layer.name: layer for layer in mappable_layers(model)}
-        self.graph = layer_graph(model)
         self.base_bits = base_bits
         self.base_weights = {}
         if base_bits is not None:
             for layer in self.layers.values():
                 for name, q in quantize_layer(model, layer.modules, base_bits, quant).items():
                     self.base_weights[name] = q.dequantize()
+
+    @property
+    def path(self) -> str:
+        """``"fast"`` (layer graph) or ``"forward"`` (whole forward per set): how :meth:`evaluate` runs."""
+        return self.engine.path
 
     def layer(self, name: str):
         if name not in self.layers:
@@ -190,7 +177,7 @@ class PerturbedEvaluator:
     def perturbed_weight_sets(self, layer_configs: dict[str, CellConfig], mlc=FeFETMLC(), slc=SLC(),
                               repetitions: int = 1, generator: torch.Generator | None = None) -> list[dict]:
         """``repetitions`` weight sets with the layers of ``layer_configs`` quantized to their configuration
-        and read back through the devices (one independent draw of every cell per set)."""
+        and read back through the devices (one independent draw of every cell per set; CPU tensors)."""
         generator = generator if generator is not None else torch.Generator().manual_seed(0)
         sets = [dict() for _ in range(repetitions)]
         for layer_name, config in layer_configs.items():
@@ -203,17 +190,7 @@ class PerturbedEvaluator:
                     sets[r][module] = weights[r]
         return sets
 
-    def _plan(self, changed: set[str]) -> tuple[list, list]:
-        dirty = set()
-        for node in self.graph:
-            if set(node.modules) & changed or any(i in dirty for i in node.inputs):
-                dirty.add(node.name)
-        prefix = [n for n in self.graph if n.name not in dirty]
-        suffix = [n for n in self.graph if n.name in dirty]
-        return prefix, suffix
-
-    @torch.no_grad()
-    def evaluate(self, weight_sets: list[dict], progress: bool = False) -> InjectionResult:
+    def evaluate(self, weight_sets: list[dict], progress: bool = False) -> Evaluation:
         """Loss and accuracy of the base network with each weight set's replacements.
 
         Args:
@@ -224,39 +201,14 @@ class PerturbedEvaluator:
         convolution) was measured 0.3-1.0x the speed of one set after another on 2 CPU cores (8 sets,
         2,000 images, during development), so the sets run one by one on the shared cached activations.
         """
-        if not weight_sets:
+        if not isinstance(weight_sets, (list, tuple)) or not weight_sets:
             raise ValueError("weight_sets must hold at least one set (an empty dict is the base network)")
         known = {m for layer in self.layers.values() for m in layer.modules}
         changed = set().union(*weight_sets)
         if changed - known:
             raise ValueError(f"unknown module(s) {sorted(changed - known)}; mappable modules are {sorted(known)}")
-        for ws in weight_sets:
-            for name, w in ws.items():
-                expected = tuple(self.model.get_submodule(name).weight.shape)
-                if tuple(w.shape) != expected:
-                    raise ValueError(f"replacement weight for {name!r} has shape {tuple(w.shape)}; expected {expected}")
-        prefix, suffix = self._plan(changed)
-        needed = {i for node in suffix for i in node.inputs} | {"logits"}
         merged = [{**self.base_weights, **ws} for ws in weight_sets]
-        loss = torch.zeros(len(weight_sets), dtype=torch.float64)
-        correct = torch.zeros(len(weight_sets), dtype=torch.float64)
-        n = len(self.data)
-        starts = range(0, n, self.batch_size)
-        for start in tqdm(starts, desc="evaluating", unit="batch", disable=not progress, mininterval=2.0):
-            x = self.data.images[start : start + self.batch_size].contiguous(memory_format=torch.channels_last)
-            y = self.data.labels[start : start + self.batch_size]
-            values = {"input": x}
-            for node in prefix:
-                values[node.name] = node.run([values[i] for i in node.inputs], self.base_weights)
-            cached = {k: v for k, v in values.items() if k in needed}
-            for s, weights in enumerate(merged):
-                local = dict(cached)
-                for node in suffix:
-                    local[node.name] = node.run([local[i] for i in node.inputs], weights)
-                logits = local["logits"]
-                loss[s] += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-                correct[s] += (logits.argmax(1) == y).sum().item()
-        return InjectionResult(loss / n, correct / n)
+        return self.engine.evaluate(self.data, merged, batch_size=self.batch_size, progress=progress)
 
 
 def evaluate_with_errors(
@@ -271,39 +223,15 @@ def evaluate_with_errors(
     base_bits: int | None = BASELINE_BITS,
     batch_size: int = 256,
     progress: bool = False,
-) -> InjectionResult:
+    device: str | torch.device = "cpu",
+) -> Evaluation:
     """Evaluate ``model`` with the layers of ``layer_configs`` stored in cells of the given devices.
 
     Every other mappable layer is quantized to ``base_bits`` without errors. Returns the loss and accuracy
-    of each of the ``repetitions`` independent error draws (seeded by ``seed``).
+    of each of the ``repetitions`` independent error draws (seeded by ``seed``, drawn on the CPU), evaluated
+    on ``device``.
     """
-    evaluator = PerturbedEvaluator(model, data, quant, base_bits, batch_size)
+    evaluator = PerturbedEvaluator(model, data, quant, base_bits, batch_size, device)
     generator = torch.Generator().manual_seed(int(seed))
     sets = evaluator.perturbed_weight_sets(layer_configs, mlc, slc, repetitions, generator)
     return evaluator.evaluate(sets, progress=progress)
-
-
-@torch.no_grad()
-def naive_evaluate_with_errors(model: nn.Module, data: ImageTensors, weight_sets: list[dict],
-                               base_weights: dict, batch_size: int = 128) -> InjectionResult:
-    """The naive way, for benchmarks and tests: write each set's weights into the model in place and run
-    full forward passes (the original weights are restored afterwards)."""
-    model.eval()
-    originals = {name: model.get_submodule(name).weight.detach().clone() for name in base_weights}
-    loss = np.zeros(len(weight_sets))
-    correct = np.zeros(len(weight_sets))
-    try:
-        for s, ws in enumerate(weight_sets):
-            for name, w in {**base_weights, **ws}.items():
-                model.get_submodule(name).weight.copy_(w)
-            for start in range(0, len(data), batch_size):
-                x = data.images[start : start + batch_size]
-                y = data.labels[start : start + batch_size]
-                logits = model(x)
-                loss[s] += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-                correct[s] += (logits.argmax(1) == y).sum().item()
-    finally:
-        for name, w in originals.items():
-            model.get_submodule(name).weight.copy_(w)
-    n = len(data)
-    return InjectionResult(torch.from_numpy(loss / n), torch.from_numpy(correct / n))

@@ -27,18 +27,23 @@ The four mitigation levels of the paper's Sec. 5.2, as this kit runs them (:mod:
     (the loss has already pulled the weights to reachable levels).
 ``"active+passive"``
     Eq. 11 and nearest valid level mapping, periodically and at deployment (the paper's method).
+
+Devices: fault maps are drawn on the CPU with a seeded generator and then moved to ``device``, so the same
+seed gives the same map everywhere; the other functions compute on the device of their inputs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 
+from imckit.core.compute import resolve_device
 from imckit.qat.quantizers import bit_patterns, nearest_level
 
-__all__ = ["MITIGATIONS", "MAPPINGS", "FaultMap", "stuck_at_faults", "validity_mask", "forced_level",
-           "map_to_levels"]
+__all__ = ["MITIGATIONS", "MAPPINGS", "FaultMap", "stuck_at_faults", "layer_fault_maps", "faulty_weight_share",
+           "validity_mask", "forced_level", "map_to_levels"]
 
 MITIGATIONS = ("basic", "passive", "active", "active+passive")
 MAPPINGS = ("naive", "nearest_valid")
@@ -72,10 +77,19 @@ class FaultMap:
         """bool ``(n,)``: weights with at least one stuck cell."""
         return self.stuck.any(dim=1)
 
+    def to(self, device: str | torch.device) -> "FaultMap":
+        """The same map on ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``)."""
+        device = resolve_device(device)
+        if self.stuck.device == device and self.value.device == device:
+            return self
+        return FaultMap(self.stuck.to(device), self.value.to(device), self.rate)
+
 
 def stuck_at_faults(n_weights: int, bits: int, rate: float, generator: torch.Generator,
-                    sa1_share: float = 0.5) -> FaultMap:
-    """Draw a fault map: every bit cell stuck with probability ``rate``, at 1 with probability ``sa1_share``."""
+                    sa1_share: float = 0.5, device: str | torch.device = "cpu") -> FaultMap:
+    """Draw a fault map: every bit cell stuck with probability ``rate``, at 1 with probability ``sa1_share``
+    (drawn on the CPU with ``generator``, returned on ``device``)."""
+    device = resolve_device(device)
     rate = _check_rate(rate, "rate (the bit-fault rate)")
     sa1_share = _check_rate(sa1_share, "sa1_share")
     if isinstance(n_weights, bool) or not isinstance(n_weights, int) or n_weights < 1:
@@ -85,21 +99,39 @@ def stuck_at_faults(n_weights: int, bits: int, rate: float, generator: torch.Gen
     bit_patterns(bits)  # validates bits
     stuck = torch.rand(n_weights, bits, generator=generator) < rate
     value = torch.rand(n_weights, bits, generator=generator) < sa1_share
-    return FaultMap(stuck, value & stuck, rate)
+    return FaultMap(stuck, value & stuck, rate).to(device)
+
+
+def layer_fault_maps(sizes: Mapping[str, int], bits: int, rate: float, generator: torch.Generator,
+                     sa1_share: float = 0.5, device: str | torch.device = "cpu") -> dict[str, FaultMap]:
+    """One chip's fault maps: module -> :func:`stuck_at_faults` of its ``sizes[module]`` weights, drawn one
+    module after the other (in the order of ``sizes``) from the same ``generator``."""
+    if not isinstance(sizes, Mapping) or not sizes:
+        raise ValueError(f"sizes must be a non-empty mapping module -> number of weights; got {sizes!r}")
+    return {m: stuck_at_faults(n, bits, rate, generator, sa1_share, device) for m, n in sizes.items()}
+
+
+def faulty_weight_share(faults: Mapping[str, FaultMap]) -> float:
+    """The share (in [0, 1]) of all weights of ``faults`` that have at least one stuck cell."""
+    if not isinstance(faults, Mapping) or not faults:
+        raise ValueError("faults must be a non-empty mapping module -> FaultMap")
+    faulty = sum(int(f.faulty_weights().sum()) for f in faults.values())
+    return faulty / sum(int(f.stuck.shape[0]) for f in faults.values())
 
 
 def validity_mask(faults: FaultMap) -> torch.Tensor:
     """bool ``(n, 2^bits)``: whether each level's bit pattern agrees with every stuck bit of each weight."""
-    patterns = bit_patterns(faults.bits).bool()  # (L, N)
+    patterns = bit_patterns(faults.bits, faults.stuck.device).bool()  # (L, N)
     agree = patterns.unsqueeze(0) == faults.value.unsqueeze(1)  # (n, L, N)
     return (agree | ~faults.stuck.unsqueeze(1)).all(dim=2)
 
 
 def forced_level(index: torch.Tensor, faults: FaultMap) -> torch.Tensor:
     """The level each weight stores when pattern ``index`` (``(n,)``) is written into its faulty cells."""
-    written = (index.unsqueeze(1) >> torch.arange(faults.bits)) & 1
+    shifts = torch.arange(faults.bits, device=index.device)
+    written = (index.unsqueeze(1) >> shifts) & 1
     stored = torch.where(faults.stuck, faults.value.to(written.dtype), written)
-    return (stored << torch.arange(faults.bits)).sum(dim=1)
+    return (stored << shifts).sum(dim=1)
 
 
 def map_to_levels(weight: torch.Tensor, levels: torch.Tensor, faults: FaultMap | None = None,

@@ -37,6 +37,7 @@ import math
 import torch
 from torch import nn
 
+from imckit.core.compute import resolve_device
 from imckit.quantization.qkeras import check_bits
 
 __all__ = ["KINDS", "LevelQuantizer", "bit_patterns", "regularization_loss", "layer_alpha", "lambda_schedule",
@@ -50,14 +51,15 @@ PAPER_LAMBDAS = {"float": {"lambda": (100.0, 2000.0), "quantizer_lr": 1e-6},
                  "ste": {"lambda": (0.1, 1.0), "quantizer_lr": 1e-3}}
 
 
-def bit_patterns(bits: int) -> torch.Tensor:
-    """All ``2^bits`` bit patterns as a float tensor ``(2^bits, bits)``; row ``k`` is ``k`` in binary, least
-    significant bit first."""
+def bit_patterns(bits: int, device: str | torch.device = "cpu") -> torch.Tensor:
+    """All ``2^bits`` bit patterns as a float tensor ``(2^bits, bits)`` on ``device``; row ``k`` is ``k`` in
+    binary, least significant bit first."""
     check_bits(bits)
     if bits > 12:
         raise ValueError(f"bits must be at most 12 for level enumeration (2^bits levels); got {bits}")
-    k = torch.arange(2**bits).unsqueeze(1)
-    return ((k >> torch.arange(bits)) & 1).to(torch.float32)
+    device = resolve_device(device)
+    k = torch.arange(2**bits, device=device).unsqueeze(1)
+    return ((k >> torch.arange(bits, device=device)) & 1).to(torch.float32)
 
 
 def _mse_step(weight: torch.Tensor, bits: int, candidates: int = 200) -> float:
@@ -83,7 +85,8 @@ class LevelQuantizer(nn.Module):
     Args:
         bits: bits per weight, 2 to 8.
         kind: ``"fixed"``, ``"step"`` or ``"multipliers"``.
-        weight: the layer's float weight, to choose the initial step (MSE-optimal uniform grid).
+        weight: the layer's float weight, to choose the initial step (MSE-optimal uniform grid); the
+            quantizer's tensors are created on its device.
     """
 
     def __init__(self, bits: int, kind: str, weight: torch.Tensor):
@@ -95,15 +98,16 @@ class LevelQuantizer(nn.Module):
             raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
         self.bits, self.kind = bits, kind
         step = _mse_step(weight, bits)
-        powers = 2.0 ** torch.arange(bits, dtype=torch.float32)
-        self.register_buffer("patterns", bit_patterns(bits))
+        device = weight.device
+        powers = 2.0 ** torch.arange(bits, dtype=torch.float32, device=device)
+        self.register_buffer("patterns", bit_patterns(bits, device))
         self.register_buffer("powers", powers)
-        offset = torch.tensor(-step * 2 ** (bits - 1))
+        offset = torch.tensor(-step * 2 ** (bits - 1), device=device)
         if kind == "fixed":
-            self.register_buffer("step", torch.tensor(step))
+            self.register_buffer("step", torch.tensor(step, device=device))
             self.register_buffer("offset", offset)
         elif kind == "step":
-            self.step = nn.Parameter(torch.tensor(step))
+            self.step = nn.Parameter(torch.tensor(step, device=device))
             self.offset = nn.Parameter(offset)
         else:
             self.r = nn.Parameter(step * powers)

@@ -37,9 +37,10 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
+from imckit.core.compute import resolve_device
 from imckit.core.data import ImageTensors
+from imckit.core.fit import batch_sum, fit
 from imckit.qat.faults import MITIGATIONS, FaultMap, map_to_levels, validity_mask
 from imckit.core.models import mappable_layers
 from imckit.qat.quantizers import (KINDS, PAPER_LAMBDAS, LevelQuantizer, lambda_schedule, layer_alpha, nearest_level,
@@ -256,7 +257,7 @@ def _levels(quantizer: LevelQuantizer, variability: torch.Tensor | None) -> torc
 def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int, quantizers=None,
               faults: dict[str, FaultMap] | None = None, mitigation: str | None = None, remaps: int = 5,
               variability: dict[str, torch.Tensor] | None = None, variability_mode: str | None = None,
-              progress: bool = False) -> QATResult:
+              progress: bool = False, device: str | torch.device = "cpu") -> QATResult:
     """Fine-tune a copy of ``model`` with the regularized loss (module docstring).
 
     Args:
@@ -275,6 +276,12 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
             ``variability_mode``).
         variability_mode: ``"aware"`` or ``"chip_in_loop"``.
         progress: show a progress bar over the steps.
+        device: where the fine-tuning runs (``"cpu"``, ``"cuda"``, ``"auto"``; see :mod:`imckit.core.compute`).
+            The batch order is drawn on the CPU; the returned model and quantizers are on the CPU.
+
+    The loop is :func:`imckit.core.fit.fit`; what this function adds is its step (cross-entropy plus
+    ``lambda(step) * regularizer``, or the STE / chip-in-loop forward), the optimizer's two groups, the
+    periodic remapping of faulty weights (after a step) and the per-epoch history.
     """
     if not isinstance(config, QATConfig):
         raise ValueError(f"config must be a QATConfig; got {type(config).__name__}")
@@ -298,8 +305,8 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
     modules = quantized_modules(model) if quantizers is None else list(quantizers)
     _check_modules(model, modules, quantizers, faults, variability, config)
 
+    target = resolve_device(device)
     work = copy.deepcopy(model)
-    work.train()
     for p in work.parameters():
         p.requires_grad_(True)
     if quantizers is None:
@@ -315,6 +322,11 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
             if not hasattr(module, "input_quantizer"):
                 module.input_quantizer = LSQActivation(config.activation_bits)
                 module.register_forward_pre_hook(_quantize_input)
+    work.to(target)
+    for q in quantizers.values():
+        q.to(target)
+    faults = {m: f.to(target) for m, f in faults.items()} if faults is not None else None
+    variability = {m: v.to(target) for m, v in variability.items()} if variability is not None else None
     alphas = {m: layer_alpha(work.get_submodule(m).weight.numel(), config.bits) for m in modules}
     valid = {m: validity_mask(f) for m, f in faults.items()} if faults is not None else None
     fault_aware = mitigation in ("active", "active+passive")
@@ -322,15 +334,12 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
                      "active+passive": "nearest_valid"}.get(mitigation)
 
     quantizer_params = [p for q in quantizers.values() for p in q.parameters()]
-    network_params = list(work.parameters())
-    groups = [{"params": network_params, "lr": config.lr}]
+    groups = [{"params": list(work.parameters()), "lr": config.lr}]
     if quantizer_params:
         groups.append({"params": quantizer_params, "lr": config.quantizer_rate()})
     optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)  # plain momentum, as the paper
     n_train = min(config.train_images or len(data), len(data))
-    steps_per_epoch = math.ceil(n_train / config.batch_size)
-    total = steps_per_epoch * config.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    total = math.ceil(n_train / config.batch_size) * config.epochs
     remap_at = {round(total * k / remaps) for k in range(1, remaps + 1)} if remap_mapping and remaps else set()
     start, end = config.schedule()
     # gradient descent on lambda * alpha * (w - l)^2 overshoots when lr * 2 * lambda * alpha > 2
@@ -340,63 +349,54 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
     if stiffest > 2:
         warnings.warn(f"lr * 2 * lambda * alpha reaches {stiffest:.1f} (> 2): the regularizer will make weights "
                       "oscillate around their levels; lower lr or lambdas", stacklevel=2)
-    generator = torch.Generator().manual_seed(int(seed))
-    history = {"ce": [], "regularization": [], "lambda": [], "distance": []}
     names = {m: f"{m}.weight" for m in modules}
-    bar = tqdm(total=total, desc="QAT", unit="step", disable=not progress, mininterval=2.0)
-    step = 0
-    for epoch in range(config.epochs):
-        order = torch.randperm(len(data), generator=generator)[:n_train]
-        ce_sum = reg_sum = seen = 0.0
-        for begin in range(0, n_train, config.batch_size):
-            index = order[begin : begin + config.batch_size]
-            if len(index) < 2:
-                continue  # BatchNorm cannot take batch statistics of one image
-            x = data.images[index].contiguous(memory_format=torch.channels_last)
-            y = data.labels[index]
-            lam = lambda_schedule(step / total, start, end, config.ramp)
-            reg = torch.zeros(())
-            replaced = {}
+
+    def step(net, x, y, info):
+        lam = lambda_schedule(info.step / info.total, start, end, config.ramp)
+        reg = torch.zeros((), device=target)
+        replaced = {}
+        for m in modules:
+            weight = net.get_submodule(m).weight
+            chip = variability[m] if variability is not None else None
+            if variability_mode == "chip_in_loop":
+                q = quantizers[m]
+                levels = weight_levels(q.multipliers(), q.offset, chip)
+                ideal = nearest_level(weight, q.levels())
+                value = levels.gather(1, ideal.unsqueeze(1)).squeeze(1).reshape(weight.shape)
+                replaced[names[m]] = value + (weight - weight.detach())
+                continue
+            levels = _levels(quantizers[m], chip)
+            mask = valid[m] if fault_aware else None
+            reg = reg + regularization_loss(weight, levels, alphas[m], mask)
+            if config.ste:
+                replaced[names[m]] = ste_quantize(weight, levels)
+        logits = torch.func.functional_call(net, replaced, (x,)) if replaced else net(x)
+        ce = nn.functional.cross_entropy(logits, y)
+        return ce + lam * reg, {"ce": batch_sum(ce, len(y)), "regularization": batch_sum(reg, len(y))}
+
+    @torch.no_grad()
+    def remap(info):  # the faulty weights, written into their cells, every ``total / remaps`` steps
+        if info.step in remap_at:
             for m in modules:
                 weight = work.get_submodule(m).weight
-                chip = variability[m] if variability is not None else None
-                if variability_mode == "chip_in_loop":
-                    q = quantizers[m]
-                    levels = weight_levels(q.multipliers(), q.offset, chip)
-                    ideal = nearest_level(weight, q.levels())
-                    value = levels.gather(1, ideal.unsqueeze(1)).squeeze(1).reshape(weight.shape)
-                    replaced[names[m]] = value + (weight - weight.detach())
-                    continue
-                levels = _levels(quantizers[m], chip)
-                mask = valid[m] if fault_aware else None
-                reg = reg + regularization_loss(weight, levels, alphas[m], mask)
-                if config.ste:
-                    replaced[names[m]] = ste_quantize(weight, levels)
-            logits = torch.func.functional_call(work, replaced, (x,)) if replaced else work(x)
-            ce = nn.functional.cross_entropy(logits, y)
-            loss = ce + lam * reg
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            if step in remap_at:
-                with torch.no_grad():
-                    for m in modules:
-                        weight = work.get_submodule(m).weight
-                        stored = map_to_levels(weight, quantizers[m].levels(), faults[m], remap_mapping)
-                        faulty = faults[m].faulty_weights().reshape(weight.shape)
-                        weight.copy_(torch.where(faulty, stored, weight))
-            ce_sum += float(ce.detach()) * len(index)
-            reg_sum += float(reg.detach()) * len(index)
-            seen += len(index)
-            bar.update(1)
-        history["ce"].append(ce_sum / max(seen, 1))
-        history["regularization"].append(reg_sum / max(seen, 1))
-        history["lambda"].append(lambda_schedule(min(step / total, 1.0), start, end, config.ramp))
+                stored = map_to_levels(weight, quantizers[m].levels(), faults[m], remap_mapping)
+                faulty = faults[m].faulty_weights().reshape(weight.shape)
+                weight.copy_(torch.where(faulty, stored, weight))
+
+    history = {"ce": [], "regularization": [], "lambda": [], "distance": []}
+
+    def record(epoch):
+        history["ce"].append(epoch.means.get("ce", 0.0))
+        history["regularization"].append(epoch.means.get("regularization", 0.0))
+        history["lambda"].append(lambda_schedule(min(epoch.steps / total, 1.0), start, end, config.ramp))
         history["distance"].append(_distance(work, quantizers, variability))
-    bar.close()
-    work.eval()
+
+    fit(work, data, step, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
+        generator=int(seed), images=n_train, min_batch=2, after_step=remap if remap_at else None,
+        on_epoch=record, channels_last="inputs", progress=progress, desc="QAT", device=target)
+    work.cpu()
+    for q in quantizers.values():
+        q.cpu()
     for p in list(work.parameters()) + quantizer_params:
         p.requires_grad_(False)
     return QATResult(work, quantizers, config, history)
@@ -447,18 +447,15 @@ def deploy(result: QATResult, faults: dict[str, FaultMap] | None = None, mapping
     return out
 
 
-@torch.no_grad()
 def evaluate_weights(model: nn.Module, data: ImageTensors, weights: dict[str, torch.Tensor] | None = None,
-                     batch_size: int = EVAL_BATCH_SIZE) -> Metrics:
-    """Loss and accuracy of ``model`` (eval mode) on ``data`` with ``weights`` (module -> weight) in place."""
+                     batch_size: int = EVAL_BATCH_SIZE, *, device: str | torch.device = "cpu") -> Metrics:
+    """Loss and accuracy of ``model`` (eval mode) on ``data`` with ``weights`` (module -> weight) in place,
+    computed on ``device`` by the kit's engine (:func:`imckit.core.engine.evaluate`; LSQ input quantizers
+    and any other hooks are honoured)."""
+    from imckit.core.engine import evaluate
+
     if len(data) == 0:
         raise ValueError("evaluate_weights needs at least one sample")
     model.eval()
-    replaced = {f"{m}.weight": w for m, w in (weights or {}).items()}
-    total_loss, correct = 0.0, 0
-    for begin in range(0, len(data), batch_size):
-        x, y = data.images[begin : begin + batch_size], data.labels[begin : begin + batch_size]
-        logits = torch.func.functional_call(model, replaced, (x,)) if replaced else model(x)
-        total_loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    return Metrics(total_loss / len(data), correct / len(data))
+    result = evaluate(model, data, [dict(weights or {})], batch_size=batch_size, device=device)
+    return Metrics(float(result.loss[0]), float(result.accuracy[0]))

@@ -13,19 +13,28 @@ its own ``2^N`` levels, :func:`weight_levels`. Two ways to write a weight onto s
   the stored value is that pattern's level on this chip;
 * *variability-aware mapping*: choose the pattern whose level *on this chip* is nearest (the map is
   characterized), which is what the variability-aware regularization trains for.
+
+Devices: the multipliers are drawn on the CPU with a seeded generator and then moved to ``device``, so the
+same seed gives the same chip everywhere; the other functions compute on the device of their inputs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
+from imckit.core.compute import resolve_device
 from imckit.qat.quantizers import bit_patterns, nearest_level
 
-__all__ = ["lrs_multipliers", "weight_levels", "realized_weights"]
+__all__ = ["lrs_multipliers", "layer_lrs_multipliers", "weight_levels", "realized_weights"]
 
 
-def lrs_multipliers(n_weights: int, bits: int, sigma_over_mu: float, generator: torch.Generator) -> torch.Tensor:
-    """Draw the LRS multipliers ``(n, bits)`` of one chip: ``max(0, N(1, sigma_over_mu))`` per bit cell."""
+def lrs_multipliers(n_weights: int, bits: int, sigma_over_mu: float, generator: torch.Generator,
+                    device: str | torch.device = "cpu") -> torch.Tensor:
+    """Draw the LRS multipliers ``(n, bits)`` of one chip: ``max(0, N(1, sigma_over_mu))`` per bit cell (drawn
+    on the CPU with ``generator``, returned on ``device``)."""
+    device = resolve_device(device)
     if isinstance(sigma_over_mu, bool) or not isinstance(sigma_over_mu, (int, float)) or not 0 <= sigma_over_mu <= 1:
         raise ValueError(f"sigma_over_mu must be a number in [0, 1]; got {sigma_over_mu!r}")
     if isinstance(n_weights, bool) or not isinstance(n_weights, int) or n_weights < 1:
@@ -33,7 +42,16 @@ def lrs_multipliers(n_weights: int, bits: int, sigma_over_mu: float, generator: 
     if not isinstance(generator, torch.Generator):
         raise ValueError("generator must be a torch.Generator (seed it for reproducible variability maps)")
     bit_patterns(bits)  # validates bits
-    return torch.clamp(1 + sigma_over_mu * torch.randn(n_weights, bits, generator=generator), min=0.0)
+    return torch.clamp(1 + sigma_over_mu * torch.randn(n_weights, bits, generator=generator), min=0.0).to(device)
+
+
+def layer_lrs_multipliers(sizes: Mapping[str, int], bits: int, sigma_over_mu: float, generator: torch.Generator,
+                          device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """One chip's LRS multipliers: module -> :func:`lrs_multipliers` of its ``sizes[module]`` weights, drawn
+    one module after the other (in the order of ``sizes``) from the same ``generator``."""
+    if not isinstance(sizes, Mapping) or not sizes:
+        raise ValueError(f"sizes must be a non-empty mapping module -> number of weights; got {sizes!r}")
+    return {m: lrs_multipliers(n, bits, sigma_over_mu, generator, device) for m, n in sizes.items()}
 
 
 def weight_levels(multipliers: torch.Tensor, offset: torch.Tensor, variability: torch.Tensor) -> torch.Tensor:
@@ -42,7 +60,7 @@ def weight_levels(multipliers: torch.Tensor, offset: torch.Tensor, variability: 
     bits = multipliers.shape[0]
     if variability.ndim != 2 or variability.shape[1] != bits:
         raise ValueError(f"variability must have shape (n_weights, {bits}); got {tuple(variability.shape)}")
-    return (variability * multipliers) @ bit_patterns(bits).T + offset
+    return (variability * multipliers) @ bit_patterns(bits, multipliers.device).T + offset
 
 
 def realized_weights(weight: torch.Tensor, multipliers: torch.Tensor, offset: torch.Tensor,
@@ -53,5 +71,6 @@ def realized_weights(weight: torch.Tensor, multipliers: torch.Tensor, offset: to
     if aware:
         index = nearest_level(weight, levels)
     else:
-        index = nearest_level(weight, bit_patterns(multipliers.shape[0]) @ multipliers.detach() + offset.detach())
+        patterns = bit_patterns(multipliers.shape[0], multipliers.device)
+        index = nearest_level(weight, patterns @ multipliers.detach() + offset.detach())
     return levels.gather(1, index.unsqueeze(1)).squeeze(1).reshape(weight.shape)

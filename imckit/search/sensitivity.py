@@ -33,8 +33,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-import imckit
-from imckit.core.cache import cache_dir, cache_key, load_entry, model_data_digest, save_entry
+from imckit.core.compute import resolve_device
+from imckit.core.cache import cache_dir, cache_key, check_writable, code_version, load_entry, model_data_digest, save_entry
 from imckit.memory.cells import BASELINE_BITS, CellConfig, paper_configurations
 from imckit.core.data import ImageTensors
 from imckit.memory.devices import SLC, FeFETMLC
@@ -132,6 +132,7 @@ def sensitivity_table(
     mlc_excluded: tuple[str, ...] | None = None,
     cache: str | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> SensitivityTable:
     """Compute (or load from the cache) the sensitivity table of ``model`` on ``data``.
 
@@ -146,13 +147,17 @@ def sensitivity_table(
         mlc_excluded: layers that may use SLC configurations only (``None``: the dense layers).
         cache: cache folder (``None``: :func:`imckit.core.cache.cache_dir`); ``""`` disables the cache.
         progress: show a progress bar over the layers.
+        device: where the networks are evaluated (``"cpu"``, ``"cuda"``, ``"auto"``;
+            :func:`imckit.core.compute.resolve_device`). Errors are drawn on the CPU either way; a table
+            computed on a GPU can differ from the CPU's in float rounding, so its cache entry is separate.
     """
     if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
         raise ValueError(f"repetitions must be an integer >= 1; got {repetitions!r}")
     configs = tuple(configs)
     if not configs or not all(isinstance(c, CellConfig) for c in configs):
         raise ValueError("configs must be a non-empty sequence of CellConfig")
-    evaluator = PerturbedEvaluator(model, data, quant, BASELINE_BITS)
+    target = resolve_device(device)
+    evaluator = PerturbedEvaluator(model, data, quant, BASELINE_BITS, device=target)
     layers = list(evaluator.layers.values())
     if mlc_excluded is None:
         mlc_excluded = tuple(layer.name for layer in layers if layer.kind == "dense")
@@ -164,8 +169,10 @@ def sensitivity_table(
         "kind": "sensitivity", "fingerprint": model_data_digest(model, data), "configs": [asdict(c) for c in configs],
         "mlc": mlc.transition_matrix().tolist(), "slc": slc.transition_matrix().tolist(),
         "repetitions": repetitions, "seed": seed, "quant": asdict(quant), "mlc_excluded": sorted(mlc_excluded),
-        "imckit": imckit.__version__,
+        "code": code_version(__name__),
     }
+    if target.type != "cpu":  # CPU entries keep their key whatever device asked for
+        description["device"] = target.type
     key = cache_key(description)
     path = None if cache == "" else Path(cache_dir() if cache is None else cache) / "sensitivity" / f"table-{key}.pt"
     if path is not None:
@@ -174,6 +181,7 @@ def sensitivity_table(
             return SensitivityTable(tuple(entry["layers"]), tuple(layer.weights for layer in layers), configs, *(entry[k].numpy() for k in (
                 "memory_reduction", "loss_change", "loss_ci", "accuracy_change", "accuracy_ci")),
                 entry["baseline_loss"], entry["baseline_accuracy"], repetitions)
+        check_writable(path.parent)  # before the long computation, not after it
 
     base = evaluator.evaluate([{}])
     base_loss, base_acc = float(base.loss[0]), float(base.accuracy[0])

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-import imckit
-from imckit.core.cache import cache_dir, cache_key, load_entry, model_data_digest, save_entry
+from imckit.core.compute import resolve_device
+from imckit.core.cache import cache_dir, cache_key, check_writable, code_version, load_entry, model_data_digest, save_entry
 from imckit.memory.cells import BASELINE_BITS, CellConfig, paper_configurations
 from imckit.core.data import ImageTensors
 from imckit.memory.devices import SLC, FeFETMLC
@@ -166,6 +166,7 @@ def simulate_genomes(
     quant: QuantSpec = QuantSpec(),
     cache: str | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> GenomeSimulation:
     """Simulate whole-network configurations: every layer quantized to its genome entry and read back
     through the devices, ``repetitions`` independent draws per genome.
@@ -182,13 +183,17 @@ def simulate_genomes(
         quant: how weights are quantized.
         cache: cache folder (``None``: :func:`imckit.core.cache.cache_dir`); ``""`` disables the cache.
         progress: show a progress bar over the genomes.
+        device: where the networks are evaluated (``"cpu"``, ``"cuda"``, ``"auto"``;
+            :func:`imckit.core.compute.resolve_device`). Errors are drawn on the CPU either way; a table
+            computed on a GPU can differ from the CPU's in float rounding, so its cache entry is separate.
     """
     if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
         raise ValueError(f"repetitions must be an integer >= 1; got {repetitions!r}")
     configs = tuple(configs)
     if not configs or not all(isinstance(c, CellConfig) for c in configs):
         raise ValueError("configs must be a non-empty sequence of CellConfig")
-    evaluator = PerturbedEvaluator(model, data, quant, BASELINE_BITS)
+    target = resolve_device(device)
+    evaluator = PerturbedEvaluator(model, data, quant, BASELINE_BITS, device=target)
     layers = list(evaluator.layers.values())
     genomes = check_genomes(genomes, len(layers), len(configs))
     names = tuple(layer.name for layer in layers)
@@ -198,12 +203,16 @@ def simulate_genomes(
         "kind": "genome-simulation", "fingerprint": model_data_digest(model, data),
         "configs": [asdict(c) for c in configs], "genomes": genomes.tolist(),
         "mlc": mlc.transition_matrix().tolist(), "slc": slc.transition_matrix().tolist(),
-        "repetitions": repetitions, "seed": seed, "quant": asdict(quant), "imckit": imckit.__version__,
+        "repetitions": repetitions, "seed": seed, "quant": asdict(quant), "code": code_version(__name__),
     }
+    if target.type != "cpu":  # CPU entries keep their key whatever device asked for
+        description["device"] = target.type
     key = cache_key(description)
     path = None if cache == "" else Path(cache_dir() if cache is None else cache) / "simulation" / f"genomes-{key}.pt"
     entry = load_entry(path, key) if path is not None else None
     if entry is None:
+        if path is not None:
+            check_writable(path.parent)  # before the long computation, not after it
         base = evaluator.evaluate([{}])
         loss = np.empty((len(genomes), repetitions))
         accuracy = np.empty((len(genomes), repetitions))

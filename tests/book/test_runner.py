@@ -9,12 +9,14 @@ import subprocess
 import nbformat
 import pytest
 
-from imckit.book.runner import BookError, build_book, check_complete, load_manifest, plan_runs, run_notebooks
+from imckit.book.runner import (BookError, build_book, check_complete, code_state, describe_code_state,
+                                load_manifest, plan_runs, project_path, run_notebooks)
 
 from ..conftest import ROOT
 
 MANIFEST = ROOT / "notebooks" / "manifest.yml"
 REQUIRED_PARAMETERS = {"profile", "seed", "dataset", "data_root", "output_dir"}
+MAX_CODE_LINE = 88  # characters of a code line that fit the book's page width
 
 
 def _notebooks():
@@ -50,6 +52,110 @@ def test_notebook_conventions(name):
 
     assert set(papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))) == names
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+# The two tests below (issue 12, item 8) check conventions that the notebooks' owners apply to every
+# notebook: they fail for a notebook until its imports cell is tagged `hide-input` and its code lines fit.
+@pytest.mark.parametrize("name", _notebooks())
+def test_setup_cell_is_collapsed(name):
+    """The first code cell (the imports) is tagged ``hide-input``: the book shows it collapsed."""
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    assert "hide-input" in first.metadata.get("tags", []), \
+        f"{name}.ipynb: tag the first code cell (imports) 'hide-input'; it starts {first.source[:60]!r}"
+
+
+@pytest.mark.parametrize("name", _notebooks())
+def test_code_lines_fit_the_page(name):
+    """Every code line of the source notebook has at most MAX_CODE_LINE characters."""
+    nb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    long = [(i, len(line), line) for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+            for line in cell.source.splitlines() if len(line) > MAX_CODE_LINE]
+    assert not long, f"{name}.ipynb: {len(long)} code line(s) over {MAX_CODE_LINE} characters, e.g. " + \
+        "; ".join(f"cell {i} ({n} chars): {line[:50]!r}..." for i, n, line in long[:3])
+
+
+def test_project_path_is_relative_inside_the_project(tmp_path):
+    assert project_path(tmp_path / "results" / "smoke" / "a", tmp_path) == "results/smoke/a"
+    assert project_path(tmp_path, tmp_path) == "."
+    assert project_path("results/x", tmp_path) == "results/x"  # already relative to the project
+    outside = tmp_path.parent / "elsewhere"
+    assert project_path(outside, tmp_path) == str(outside)  # a folder the user chose is shown as given
+
+
+def test_code_state_names_the_commit(tmp_path):
+    state = code_state(ROOT)
+    if state["commit"] is None:
+        pytest.skip("the project is not a git checkout here")
+    assert re.fullmatch(r"[0-9a-f]{40}", state["commit"]) and state["dirty"] in (True, False)
+    assert describe_code_state(state).startswith(f"commit `{state['commit'][:7]}`")
+    assert code_state(tmp_path) == {"commit": None, "dirty": None}
+    assert "unknown commit" in describe_code_state(code_state(tmp_path))
+
+
+def test_code_state_sees_changes_and_ignores_what_it_is_told(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    git("init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("numbers\n")
+    git("add", "a.py", "README.md")
+    git("commit", "-q", "-m", "first")
+    assert code_state(tmp_path)["dirty"] is False
+    (tmp_path / "README.md").write_text("new numbers\n")
+    assert code_state(tmp_path)["dirty"] is True
+    assert code_state(tmp_path, ignore=("README.md",))["dirty"] is False
+    (tmp_path / "b.py").write_text("y = 2\n")  # a new file is a change too
+    assert code_state(tmp_path, ignore=("README.md",))["dirty"] is True
+
+
+def _mini_project(root, long_line: bool = False):
+    """A project folder with one small chapter notebook that writes a file into ``output_dir``."""
+    (root / "notebooks").mkdir(parents=True)
+    cells = [
+        nbformat.v4.new_markdown_cell("# Mini chapter\n\nIt writes one table."),
+        nbformat.v4.new_code_cell("from pathlib import Path", metadata={"tags": ["hide-input"]}),
+        nbformat.v4.new_code_cell('profile = "default"  # run size\noutput_dir = "results/mini"  # files\n'
+                                  'data_root = ""  # data', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('out = Path(output_dir)\nout.mkdir(parents=True, exist_ok=True)\n'
+                                  '(out / "table.csv").write_text("a,b\\n1,2\\n")\nprint(out / "table.csv")'),
+        nbformat.v4.new_code_cell('import sys\nprint("wrote", Path.cwd() / out / "table.csv", file=sys.stderr)'),
+    ]
+    if long_line:
+        cells.append(nbformat.v4.new_code_cell("wide = " + repr("w" * 150) + "  # a line wider than the page"))
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "notebooks" / "mini.ipynb")
+    (root / "notebooks" / "manifest.yml").write_text("notebooks:\n  mini: {}\n")
+    return root / "notebooks" / "manifest.yml"
+
+
+def test_run_shows_paths_relative_to_the_project(tmp_path, monkeypatch):
+    """Notebooks run in the project folder with ``output_dir`` relative to it: the files land in the
+    results folder, and no absolute path of this machine is in the executed notebook."""
+    root = tmp_path / "project"
+    manifest = _mini_project(root)
+    monkeypatch.chdir(tmp_path)  # the runner must not depend on where it is called from
+    run_notebooks("smoke", manifest=manifest, out_dir=root / "book" / "chapters", results_dir=root / "results",
+                  extra={"data_root": str(root / "data")})
+    assert (root / "results" / "smoke" / "mini" / "table.csv").read_text() == "a,b\n1,2\n"
+    executed = root / "book" / "chapters" / "mini.ipynb"
+    nb = nbformat.read(executed, as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert 'output_dir = "results/smoke/mini"' in injected.source
+    assert 'data_root = "data"' in injected.source
+    assert "results/smoke/mini/table.csv" in nb.cells[-3].outputs[0]["text"]
+    assert nb.cells[-2].outputs[0]["text"] == "wrote results/smoke/mini/table.csv\n"  # printed, made relative
+    record = nb.cells[-1]
+    assert "run-record" in record.metadata["tags"] and "`'results/smoke/mini'`" in record.source
+    assert str(tmp_path) not in executed.read_text(), "an absolute path is in the executed notebook"
+    status = json.loads((root / "book" / "chapters" / ".run-status.json").read_text())
+    assert status["complete"] and status["date"] and "commit" in status and status["machine"]["gpu"]
+    assert status["runs"][0]["cell_seconds"] >= 0
 
 
 def test_plan_merges_globals_groups_and_profiles():
@@ -135,6 +241,41 @@ def _glued(path) -> dict[str, str]:
                 data = output["data"]
                 glued[key] = data.get("application/papermill.record/text/plain", data.get("text/plain", "")).strip("'")
     return glued
+
+
+@pytest.mark.book
+def test_book_shows_no_machine_path(smoke_book):
+    """No page (nor a notebook offered for download) shows where the book was built or the kit installed."""
+    root, html, _ = smoke_book
+    for path in html.rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".ipynb", ".md", ".txt", ".json"):
+            text = path.read_text(errors="replace")
+            for machine_path in (str(root), str(ROOT)):
+                assert machine_path not in text, f"{path.relative_to(html)} shows {machine_path}"
+
+
+@pytest.mark.book
+def test_book_collapses_setup_cells_and_wraps_code(tmp_path):
+    """A small book built like the real one: the ``hide-input`` cell is collapsed (a ``<details>`` element,
+    no script), code cells get the wrapping stylesheet, and no absolute path shows."""
+    for name in ("_config.yml",):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "book", tmp_path / "book", ignore=shutil.ignore_patterns("chapters"))
+    _mini_project(tmp_path, long_line=True)
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/chapters/mini\n")
+    run_notebooks("smoke", manifest=tmp_path / "notebooks" / "manifest.yml",
+                  out_dir=tmp_path / "book" / "chapters", results_dir=tmp_path / "results")
+    html = build_book(tmp_path, strict=True)
+    page = (html / "book" / "chapters" / "mini.html").read_text()
+    collapsed = re.search(r'<details class="[^"]*\bhide above-input\b[^"]*">([\s\S]*?)</details>', page)
+    assert collapsed and "pathlib" in collapsed.group(1), "the hide-input cell is not collapsed"
+    assert page.count("<details") == 1, "only the tagged cell is collapsed"
+    assert "_static/imckit.css" in page
+    css = (html / "_static" / "imckit.css").read_text()
+    assert "div.cell_input" in css and "pre-wrap" in css
+    for path in html.rglob("*"):
+        if path.is_file() and path.suffix in (".html", ".ipynb"):
+            assert str(tmp_path) not in path.read_text(errors="replace"), path
 
 
 @pytest.mark.book

@@ -1,3 +1,5 @@
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -100,3 +102,39 @@ def test_bad_input(trained):
         compensate(model, data.train, data.test, {"conv9": CellConfig(8, 0)})
     with pytest.raises(ValueError, match="layer_configs must be a non-empty dict"):
         compensate(model, data.train, data.test, {})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of 'auto'")
+def test_cpu_and_auto_give_identical_results(trained):
+    model, data = trained
+    runs = [compensate(model, data.train, data.test, _configs(model), patterns=1, seed=2,
+                       config=CompensationConfig(lr=0.05, train_images=100), progress=False, return_weights=True,
+                       device=device) for device in ("cpu", "auto")]
+    (a, kept_a), (b, kept_b) = runs
+    for key in ("before_loss", "after_loss", "after_accuracy", "rewritten_share"):
+        assert np.array_equal(getattr(a, key), getattr(b, key))
+    for m, w in kept_a[0]["trained"].items():
+        assert w.device.type == "cpu" and torch.equal(w, kept_b[0]["trained"][m])
+    with pytest.raises(ValueError, match="asks for a CUDA GPU"):
+        compensate(model, data.train, data.test, _configs(model), patterns=1, progress=False, device="cuda")
+
+
+def test_the_batch_order_comes_from_the_pattern_generator_after_its_errors(trained, monkeypatch):
+    # the published numbers depend on this order of draws: the error pattern first, then the batch order
+    module = importlib.import_module("imckit.compensation.compensate")  # the package's `compensate` is the function
+
+    model, data = trained
+    seen = []
+
+    def spy(*args, generator, **kwargs):
+        seen.append(generator.get_state().clone())
+        return real(*args, generator=generator, **kwargs)
+
+    real = module.fit
+    monkeypatch.setattr(module, "fit", spy)
+    compensate(model, data.train, data.test, _configs(model), patterns=2, seed=4, config=CompensationConfig(lr=0.05),
+               progress=False)
+    assert len(seen) == 2
+    for p, state in enumerate(seen):
+        fresh = torch.Generator().manual_seed(module._pattern_seed(4, p)).get_state()
+        assert not torch.equal(state, fresh)  # the errors were drawn from it first

@@ -64,25 +64,38 @@ def test_bad_arguments(kwargs, message):
 
 
 def test_unknown_model():
-    with pytest.raises(ValueError, match="model must be one of 'resnet8'"):
+    with pytest.raises(ValueError, match="model must be one of 'resnet8', 'vgg_small', 'mobilenet_small'; got 'vgg16'"):
         build_model("vgg16")
 
 
-def test_layer_graph_equals_forward_in_eval_mode():
-    from imckit.core.models import layer_graph
+def test_vgg_small_layers_are_every_conv_and_the_dense_layer():
+    model = build_model("vgg_small", in_channels=3, num_classes=7)
+    layers = mappable_layers(model)
+    assert [(l.name, l.weights, l.biases) for l in layers] == [
+        ("features.0", 3 * 9 * 16, 0), ("features.3", 16 * 9 * 16, 0), ("features.7", 16 * 9 * 32, 0),
+        ("features.10", 32 * 9 * 32, 0), ("features.14", 32 * 9 * 64, 0), ("classifier", 64 * 7, 7)]
+    assert [l.kind for l in layers] == ["conv"] * 5 + ["dense"]
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 7)
+    assert model(torch.randn(2, 3, 28, 28)).shape == (2, 7)
 
-    torch.manual_seed(1)
-    model = resnet8(in_channels=3, num_classes=5)
-    for module in model.modules():  # non-trivial BatchNorm statistics, so that folding them is tested
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-0.5, 0.5)
-            module.running_var.uniform_(0.5, 2.0)
-            module.weight.data.uniform_(0.5, 1.5)
-            module.bias.data.uniform_(-0.2, 0.2)
-    model.eval()
-    x = torch.randn(4, 3, 32, 32)
-    values = {"input": x.contiguous(memory_format=torch.channels_last)}
-    with torch.no_grad():
-        for node in layer_graph(model):
-            values[node.name] = node.run([values[i] for i in node.inputs], {})
-        assert torch.allclose(values["logits"], model(x), rtol=1e-4, atol=1e-5)
+
+def test_mobilenet_small_has_depthwise_and_pointwise_layers():
+    model = build_model("mobilenet_small", in_channels=1, num_classes=10, width=0.5)
+    layers = mappable_layers(model)
+    assert [(l.name, l.weights) for l in layers] == [
+        ("stem.0", 9 * 8), ("blocks.0.0", 8 * 9), ("blocks.0.3", 8 * 16), ("blocks.1.0", 16 * 9),
+        ("blocks.1.3", 16 * 32), ("blocks.2.0", 32 * 9), ("blocks.2.3", 32 * 32), ("classifier", 32 * 10)]
+    depthwise = model.get_submodule("blocks.1.0")
+    assert depthwise.groups == depthwise.in_channels == depthwise.out_channels == 16
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    total = sum(l.weights + l.biases for l in layers)
+    bn = sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters())
+    assert total + bn == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", ["vgg_small", "mobilenet_small"])
+def test_new_models_check_their_arguments(name):
+    with pytest.raises(ValueError, match=r"width must be a number in \[0.25, 8\]; got 9"):
+        build_model(name, width=9)
+    with pytest.raises(ValueError, match=r"in_channels must be an integer in \[1, 64\]; got 0"):
+        build_model(name, in_channels=0)

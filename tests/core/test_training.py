@@ -121,3 +121,36 @@ def test_smoke_baseline_on_real_data_is_reproducible(tmp_path):
 def test_subset_larger_than_the_split_names_the_field():
     with pytest.raises(ValueError, match="train_size must be at most the split's 96 images"):
         pretrained(BaselineSpec(train_size=500), data=_toy_dataset())
+
+
+no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of 'auto'")
+
+
+@no_gpu
+def test_train_on_cpu_and_auto_is_identical():
+    data = _toy_dataset()
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.05)
+    runs = []
+    for device in ("cpu", "auto"):
+        torch.manual_seed(0)
+        model = resnet8(in_channels=1, num_classes=4, width=0.5)
+        history = train(model, data.train, config, seed=0, test_data=data.test, progress=False, device=device)
+        assert all(t.device.type == "cpu" for t in model.state_dict().values())
+        runs.append((model.state_dict(), history))
+    (a, ha), (b, hb) = runs
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (ha.train_loss, ha.train_accuracy, ha.test_loss, ha.test_accuracy) == \
+        (hb.train_loss, hb.train_accuracy, hb.test_loss, hb.test_accuracy)
+    with pytest.raises(ValueError, match="asks for a CUDA GPU"):
+        train(resnet8(in_channels=1, num_classes=4, width=0.5), data.train, config, seed=0, progress=False,
+              device="cuda")
+
+
+@no_gpu
+def test_pretrained_auto_on_a_cpu_machine_is_the_cpu_entry(tmp_path):
+    data = _toy_dataset()
+    spec = BaselineSpec(train=TrainConfig(epochs=1, batch_size=32), width=0.5, seed=2)
+    cpu = pretrained(spec, data=data, cache=tmp_path, progress=False, device="cpu")
+    auto = pretrained(spec, data=data, cache=tmp_path, progress=False, device="auto")
+    assert not cpu.from_cache and auto.from_cache and auto.key == cpu.key
+    assert all(t.device.type == "cpu" for t in auto.model.state_dict().values())

@@ -43,3 +43,21 @@ def test_lower_precision_costs_less():
 def test_bad_adc_spec(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ADCSpec(**kwargs)
+
+
+def test_energy_sweep_totals_and_relative_columns():
+    from imckit.crossbars.energy import energy_sweep
+    from imckit.crossbars.strips import strip_assignment
+
+    model = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1), nn.Flatten(), nn.Linear(16 * 36, 4))
+    g = torch.Generator().manual_seed(0)
+    scores = {"0": torch.rand(16, 3, 3, generator=g), "2": torch.rand(4, generator=g)}
+    frame = energy_sweep(model, scores, [0.0, 0.5, 1.0], (8, 6, 6))
+    assert list(frame.index) == [0.0, 50.0, 100.0]
+    half = energy_proxy(model, strip_assignment(scores, 0.5), (8, 6, 6)).loc["all"]
+    assert frame.loc[50.0, "ADC level units"] == half["ADC level units"]
+    assert frame.loc[50.0, "crossbars"] == half["high crossbars"] + half["low crossbars"]
+    assert (frame.iloc[0][[c for c in frame.columns if c.endswith("(rel.)")]] == 1).all()
+    assert frame.loc[100.0, "ADC level units (rel.)"] < frame.loc[0.0, "ADC level units (rel.)"]
+    with pytest.raises(ValueError, match="at least one compression ratio"):
+        energy_sweep(model, scores, [], (8, 6, 6))

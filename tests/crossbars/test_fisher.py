@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from imckit.crossbars.fisher import fim_sweep, fim_threshold, fisher_diagonal, fisher_distance, threshold_at_ratio
+from imckit.crossbars.fisher import fim_sweep, fim_threshold, fisher_diagonal, fisher_distance
+from imckit.crossbars.strips import threshold_at_ratio
 
 
 class Small(nn.Module):
@@ -73,3 +74,27 @@ def test_sweep_and_bisection(small):
     assert tight["ratio"] == 0.0 and not tight["met"]  # even all high precision moves F: reported, not hidden
     with pytest.raises(ValueError, match="tolerance must be a positive number"):
         fim_threshold(model, x, y, scores, tolerance=0)
+
+
+def test_halves_are_independent_estimates_whose_weighted_mean_is_the_whole(small):
+    from imckit.crossbars.fisher import fisher_diagonal_halves
+
+    model, x, y = small
+    first, second, whole = fisher_diagonal_halves(model, x[:7], y[:7], ["conv", "fc"])
+    assert torch.equal(first["conv"], fisher_diagonal(model, x[:3], y[:3], ["conv", "fc"])["conv"])
+    assert torch.equal(second["fc"], fisher_diagonal(model, x[3:7], y[3:7], ["conv", "fc"])["fc"])
+    assert torch.allclose(whole["conv"], fisher_diagonal(model, x[:7], y[:7], ["conv"])["conv"], rtol=1e-5, atol=1e-9)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        fisher_diagonal_halves(model, x[:1], y[:1], ["conv"])
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_device_gives_the_cpu_results(small, device):
+    model, x, y = small
+    scores = {"conv": torch.rand(4, 3, 3, generator=torch.Generator().manual_seed(0))}
+    reference = fisher_diagonal(model, x, y, ["conv"])
+    assert torch.equal(fisher_diagonal(model, x, y, ["conv"], device=device)["conv"], reference["conv"])
+    sweep = fim_sweep(model, x, y, scores, ratios=(0.0, 0.5, 1.0), device=device)
+    assert sweep.equals(fim_sweep(model, x, y, scores, ratios=(0.0, 0.5, 1.0)))
+    search = fim_threshold(model, x, y, scores, tolerance=0.3, steps=3, device=device)
+    assert search == fim_threshold(model, x, y, scores, tolerance=0.3, steps=3)

@@ -3,7 +3,8 @@ import pytest
 import torch
 from torch import nn
 
-from imckit.crossbars.hessian import hessian_trace, hessian_vector_product, strip_sensitivity, strip_view
+from imckit.crossbars.hessian import hessian_trace, hessian_vector_product, strip_sensitivity
+from imckit.crossbars.strips import strip_view
 
 
 class Tiny(nn.Module):
@@ -149,3 +150,69 @@ def test_halves_average_to_the_estimate_and_reliability_grows_with_probes(tiny):
         strip_reliability(model, hessian_trace(model, nn.CrossEntropyLoss(), x, y, n_probes=1, tol=0), ["conv"])
     with pytest.raises(ValueError, match="diagonal\\['conv'\\] has shape"):
         diagonal_strip_sensitivity(model, {"conv": torch.ones(3)})
+
+
+def test_trace_round_trips_through_plain_data_and_the_cache_format(tiny, tmp_path):
+    from imckit.core.cache import load_entry, save_entry
+    from imckit.crossbars.hessian import HessianTrace
+
+    model, x, y, *_ = tiny
+    est = hessian_trace(model, nn.CrossEntropyLoss(), x, y, n_probes=5, tol=0, seed=2)
+    save_entry(tmp_path / "t.pt", "k", est.to_data())  # read back with weights_only=True
+    back = HessianTrace.from_data(load_entry(tmp_path / "t.pt", "k"))
+    assert back.total == est.total and back.total_error == est.total_error and back.probes == est.probes
+    assert back.converged == est.converged and np.array_equal(back.history, est.history)
+    assert all(torch.equal(back.diagonal[n], d) for n, d in est.diagonal.items())
+    assert all(torch.equal(back.halves[n][k], h[k]) for n, h in est.halves.items() for k in range(2))
+    assert back.layer_traces() == est.layer_traces()
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_device_gives_the_cpu_estimate_bit_for_bit(tiny, device):
+    model, x, y, *_ = tiny
+    reference = hessian_trace(model, nn.CrossEntropyLoss(), x, y, n_probes=4, tol=0, seed=1)
+    est = hessian_trace(model, nn.CrossEntropyLoss(), x, y, n_probes=4, tol=0, seed=1, device=device)
+    assert est.total == reference.total
+    assert all(torch.equal(est.diagonal[n], d) and est.diagonal[n].device.type == "cpu"
+               for n, d in reference.diagonal.items())
+    with pytest.raises(ValueError, match="device must be one of"):
+        hessian_trace(model, nn.CrossEntropyLoss(), x, y, n_probes=2, device="tpu")
+
+
+def test_spearman_brown_and_probes_needed_by_hand():
+    from imckit.crossbars.hessian import probes_for_reliability, spearman_brown
+
+    assert spearman_brown(0.5) == pytest.approx(2 / 3)
+    assert spearman_brown(0.0) == 0.0 and spearman_brown(1.0) == 1.0
+    assert spearman_brown(-1.0) is None  # 2r / (1 + r) is undefined
+    assert spearman_brown(0.5, factor=3) == pytest.approx(1.5 / 2)
+    # a half of 4 probes at r = 0.5: 0.9 * 0.5 / (0.5 * 0.1) = 9 times as many, 36 probes
+    assert probes_for_reliability(0.5, 4, target=0.9) == pytest.approx(36)
+    # consistency: the prophecy at that length reaches the target
+    assert spearman_brown(0.5, factor=36 / 4) == pytest.approx(0.9)
+    assert probes_for_reliability(0.0, 4) is None and probes_for_reliability(-0.3, 4) is None
+    with pytest.raises(ValueError, match=r"reliability must be a number in \[-1, 1\]"):
+        spearman_brown(1.5)
+    with pytest.raises(ValueError, match=r"target must be a number in \(0, 1\)"):
+        probes_for_reliability(0.5, 4, target=1.0)
+    with pytest.raises(ValueError, match="probes must be a positive number"):
+        probes_for_reliability(0.5, 0)
+
+
+def test_rank_agreement_negative_share_and_score_reliability(tiny):
+    from imckit.crossbars.hessian import (diagonal_weight_sensitivity, negative_share, rank_agreement,
+                                          score_reliability)
+
+    model, *_ = tiny
+    a = {"conv": torch.tensor([1.0, 2.0, 3.0]), "fc": torch.tensor([4.0, -5.0])}
+    assert rank_agreement(a, a) == pytest.approx(1.0)
+    assert rank_agreement(a, {m: -s for m, s in a.items()}) == pytest.approx(-1.0)
+    assert negative_share(a) == pytest.approx(1 / 5)
+    with pytest.raises(ValueError, match="no scores for module"):
+        rank_agreement(a, {"conv": a["conv"]})
+    d = {"conv": torch.rand_like(model.conv.weight), "fc": torch.rand_like(model.fc.weight)}
+    assert score_reliability(model, d, d, ["conv", "fc"]) == pytest.approx(1.0)
+    weights = diagonal_weight_sensitivity(model, d)
+    assert torch.allclose(weights["fc"], d["fc"] / 2 * model.fc.weight.detach() ** 2)
+    with pytest.raises(ValueError, match="has shape"):
+        diagonal_weight_sensitivity(model, {"conv": torch.ones(2)})

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from imckit.crossbars.mapping import (CrossbarSpec, align_threshold, assign_precision, compression_ratio, map_strips,
-                             strip_capacity, strips_per_crossbar, utilization_table)
+from imckit.crossbars.mapping import (CrossbarSpec, align_threshold, map_strips, strip_capacity, strips_per_crossbar,
+                                     utilization_table)
+from imckit.crossbars.strips import assign_precision, compression_ratio
 
 
 def test_capacity_and_utilization_by_hand():
@@ -96,3 +97,36 @@ def test_weight_level_utilization_wastes_cells_of_mixed_strips():
     # the same weights as whole strips (strip 0 high) use the high crossbar's cells no worse
     strip_level = utilization_table(model, {"0": high.any(1)}, spec)
     assert strip_level.loc["0", "high utilization (%)"] >= table.loc["0", "high utilization (%)"]
+
+
+def test_alignment_report_by_hand():
+    from imckit.crossbars.mapping import alignment_report
+
+    # one layer of 6 strips of depth 3 (4 per 8 x 8 crossbar at 8 bits), one of 2 dense strips of depth 4
+    model = nn.Sequential(nn.Conv2d(3, 6, 1), nn.Flatten(), nn.Linear(4, 2))
+    scores = {"0": torch.tensor([6.0, 5, 4, 3, 2, 1]).view(6, 1, 1), "2": torch.tensor([0.5, 0.25])}
+    spec = CrossbarSpec(rows=8, columns=8, cell_bits=2)
+    report = alignment_report(model, scores, 3 / 8, [spec, CrossbarSpec(rows=4, columns=4, cell_bits=2)])
+    table = report.table.set_index(["crossbar", "threshold"])
+    assert list(report.table["crossbar"]) == ["8x8"] * 3 + ["4x4"] * 3
+    # origin: the 3 lowest of 8 strips low: 5 conv strips high (not a multiple of 4), both dense strips low
+    origin = report.assignments[("8x8", "origin")]
+    assert origin["0"].flatten().tolist() == [True] * 5 + [False] and not origin["2"].any()
+    assert table.loc[("8x8", "origin"), "whole crossbars per layer"] == "no"
+    assert table.loc[("8x8", "origin"), "compression ratio (%)"] == pytest.approx(100 * 3 / 8)
+    # down: 5 -> 4 high conv strips, one whole crossbar; nearest: 5 is nearer 4 than 8, the same
+    for method in ("down", "nearest"):
+        assert int(report.assignments[("8x8", method)]["0"].sum()) == 4
+        assert table.loc[("8x8", method), "whole crossbars per layer"] == "yes"
+        assert table.loc[("8x8", method), "high utilization (%)"] == pytest.approx(100 * 4 * 3 * 4 / 64)
+    assert report.per_layer[("8x8", "down")].loc["0", "high strips"] == 4
+    # on 4 x 4 crossbars a strip of depth 3 fills one crossbar alone: nothing to align, nothing emptied
+    assert report.emptied_layers("4x4") == [] and report.small_layers("4x4") == []
+    assert report.small_layers("8x8") == [] and CrossbarSpec(rows=8, columns=4).label == "8x4"
+    # a layer with fewer high strips than one crossbar holds is emptied by rounding down
+    few = alignment_report(model, scores, 6 / 8, [spec])
+    assert few.small_layers("8x8") == ["0"] and few.emptied_layers("8x8") == ["0"]
+    with pytest.raises(ValueError, match="specs must have different sizes"):
+        alignment_report(model, scores, 0.5, [spec, spec])
+    with pytest.raises(ValueError, match="specs must be one or more CrossbarSpec"):
+        alignment_report(model, scores, 0.5, [128])

@@ -3,9 +3,9 @@ import torch
 from torch import nn
 
 from imckit.core.data import ImageTensors
-from imckit.crossbars.precision import (assignment_weights, low_weight_share, precision_sweep, random_strip_assignment,
-                              strip_assignment, weight_assignment)
-from imckit.crossbars.strips import quantize_mixed, quantize_strips
+from imckit.crossbars.precision import precision_sweep
+from imckit.crossbars.strips import (assignment_weights, low_weight_share, quantize_mixed, quantize_strips,
+                                    random_strip_assignment, strip_assignment, weight_assignment)
 
 
 class Small(nn.Module):
@@ -128,3 +128,28 @@ def test_bad_ratio():
         strip_assignment({"a": torch.ones(3)}, -0.1)
     with pytest.raises(ValueError, match=r"share must be a number in \[0, 1\]"):
         weight_assignment({"a": torch.ones(3)}, 2)
+
+
+def test_evaluate_assignments_by_hand(small):
+    from imckit.crossbars.precision import evaluate_assignments
+
+    model, scores, weight_scores, data = small
+    strips, weights = strip_assignment(scores, 0.5), weight_assignment(weight_scores, 0.5)
+    result = evaluate_assignments(model, data, [{}, strips, weights], low_bits=[4, 3, 4])
+    for accuracy, assignment, low in zip(result["accuracy"], [{}, strips, weights], [4, 3, 4]):
+        w = assignment_weights(model, assignment, 8, low)
+        logits = torch.func.functional_call(model, {f"{m}.weight": v for m, v in w.items()}, (data.images,))
+        assert accuracy == pytest.approx(float((logits.argmax(1) == data.labels).float().mean()))
+    assert len(result["loss"]) == 3
+    with pytest.raises(ValueError, match="one per assignment"):
+        evaluate_assignments(model, data, [strips], low_bits=[4, 3])
+    with pytest.raises(ValueError, match="at least one assignment"):
+        evaluate_assignments(model, data, [])
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_sweep_on_a_device_equals_the_cpu_sweep(small, device):
+    model, scores, weight_scores, data = small
+    methods = {"strips": scores, "weights": weight_scores}
+    assert precision_sweep(model, data, methods, ratios=(0.0, 0.6), device=device).equals(
+        precision_sweep(model, data, methods, ratios=(0.0, 0.6)))

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from imckit.quantization.qkeras import quantize
-from imckit.crossbars.strips import coordinated_conv2d, coordinated_linear, mixed_weights, quantize_strips
+from imckit.crossbars.strips import assignment_weights, coordinated_conv2d, coordinated_linear, quantize_strips
 
 
 def _weight(shape=(6, 4, 3, 3), seed=0):
@@ -44,9 +44,9 @@ def test_grids_low_strips_are_qkeras_4_bit_and_high_strips_finer():
     assert torch.all(sq.low_codes[0, :, 1, 2] == 0)
 
 
-def test_mixed_weights_for_a_model():
+def test_assignment_weights_for_a_model():
     model = nn.Sequential(nn.Conv2d(2, 3, 3))
-    weights = mixed_weights(model, {"0": torch.ones(3, 3, 3, dtype=torch.bool)})
+    weights = assignment_weights(model, {"0": torch.ones(3, 3, 3, dtype=torch.bool)})
     assert weights["0"].shape == model[0].weight.shape
 
 
@@ -94,3 +94,62 @@ def test_coordinated_logits_equal_the_mixed_weight_network():
     assert not torch.allclose(coordinated, model(x), atol=1e-3)  # the quantized network differs from the float one
     with pytest.raises(ValueError, match="expected Conv2d or Linear"):
         coordinated_logits(model, {"stem.bn": next(iter(quantized.values()))}, x)
+
+
+def test_model_on_device_never_moves_the_callers_model():
+    from imckit.crossbars.strips import model_on_device
+
+    model = nn.Sequential(nn.Conv2d(2, 3, 3))
+    assert model_on_device(model, "cpu") is model
+    moved = model_on_device(model, "auto")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert next(moved.parameters()).device.type == expected and next(model.parameters()).device.type == "cpu"
+    assert (moved is model) == (expected == "cpu")
+    with pytest.raises(ValueError, match="device must be one of"):
+        model_on_device(model, "gpu0")
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_coordinated_logits_on_a_device_equal_the_cpu_ones(device):
+    from imckit.crossbars.strips import coordinated_logits
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 16, 4)).eval()
+    g = torch.Generator().manual_seed(1)
+    quantized = {"0": quantize_strips(model[0].weight, torch.rand(3, 3, 3, generator=g) > 0.5),
+                 "3": quantize_strips(model[3].weight, torch.rand(4, generator=g) > 0.5)}
+    x = torch.randn(5, 2, 4, 4, generator=g)
+    logits = coordinated_logits(model, quantized, x, device=device)
+    assert logits.device.type == "cpu" and torch.equal(logits, coordinated_logits(model, quantized, x))
+    assert quantized["0"].to(device).dequantize().cpu().equal(quantized["0"].dequantize())
+
+
+def test_strip_shape_and_mask_kinds():
+    from imckit.crossbars.strips import check_ratio, is_strip_mask, strip_shape
+
+    w = _weight()
+    assert strip_shape(w) == (6, 3, 3) and strip_shape(_weight((5, 7))) == (5,)
+    assert is_strip_mask(torch.ones(6, 3, 3), w) and not is_strip_mask(torch.ones(6, 4, 3, 3), w)
+    with pytest.raises(ValueError, match=r"strip shape \(6, 3, 3\) or the weight's shape"):
+        is_strip_mask(torch.ones(6, 3), w)
+    with pytest.raises(ValueError, match="strip-weights are defined for convolution"):
+        strip_shape(torch.ones(2, 2, 2))
+    with pytest.raises(ValueError, match=r"share must be a number in \[0, 1\]"):
+        check_ratio(1.2, "share")
+
+
+def test_coordination_check_reports_agreement_and_difference(monkeypatch):
+    from imckit.crossbars import strips
+    from imckit.crossbars.strips import coordination_check
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 16, 4)).eval()
+    g = torch.Generator().manual_seed(1)
+    quantized = {"0": quantize_strips(model[0].weight, torch.rand(3, 3, 3, generator=g) > 0.5)}
+    x = torch.randn(6, 2, 4, 4, generator=g)
+    check = coordination_check(model, quantized, x)
+    assert check["images"] == 6 and check["agreement"] == 1.0 and 0 <= check["difference"] < 1e-5
+    # a coordinated convolution that forgets to expand the low part is caught
+    monkeypatch.setattr(strips, "coordinated_conv2d", lambda x, sq, bias, stride, padding: nn.functional.conv2d(
+        x, (sq.high_codes + sq.low_codes).to(x.dtype) * sq.step, bias, stride, padding))
+    assert coordination_check(model, quantized, x)["difference"] > 0.01

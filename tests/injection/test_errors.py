@@ -3,11 +3,12 @@ import torch
 
 from imckit.memory.cells import CellConfig
 from imckit.memory.devices import SLC, FeFETMLC, TransitionMatrixDevice
-from imckit.injection.errors import PerturbedEvaluator, QuantSpec, evaluate_with_errors, inject_cell_errors, naive_evaluate_with_errors
+from imckit.injection.errors import PerturbedEvaluator, QuantSpec, evaluate_with_errors, inject_cell_errors
 from imckit.core.models import mappable_layers, resnet8
 from imckit.quantization.qkeras import quantize
 
 from ..conftest import IDENTITY4, toy_dataset as _toy_dataset
+from ..core.test_engine import plain_forward
 
 UP_ONE = TransitionMatrixDevice([[0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1]], name="up by one")
 
@@ -67,15 +68,16 @@ def toy():
 
 
 @pytest.mark.parametrize("layers", [["conv1"], ["stack2.conv1"], ["stack3.conv2"], ["fc"], ["stack1.conv2", "fc"]])
-def test_fast_path_equals_the_naive_loop(toy, layers):
+def test_fast_path_equals_a_plain_forward(toy, layers):
     model, data = toy
     ev = PerturbedEvaluator(model, data, batch_size=32)
     configs = {name: CellConfig(8, 0 if name == "fc" else 4) for name in layers}
     sets = ev.perturbed_weight_sets(configs, repetitions=3, generator=torch.Generator().manual_seed(1))
     fast = ev.evaluate(sets)
-    naive = naive_evaluate_with_errors(model, data, sets, ev.base_weights, batch_size=32)
-    assert torch.allclose(fast.loss, naive.loss, rtol=1e-5, atol=1e-6)
-    assert torch.equal(fast.accuracy, naive.accuracy)
+    assert fast.path == ev.path == "fast"
+    loss, accuracy = plain_forward(model, data, [{**ev.base_weights, **ws} for ws in sets])
+    assert torch.allclose(fast.loss, loss, rtol=1e-5, atol=1e-6)
+    assert torch.equal(fast.accuracy, accuracy)
     before = [p.clone() for p in model.parameters()]
     ev.evaluate(sets)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the model is untouched
@@ -131,3 +133,66 @@ def test_summary_checks_confidence(toy):
     assert result.summary()["loss_ci"] == 0.0
     with pytest.raises(ValueError, match=r"confidence must be a number in \(0, 1\)"):
         result.summary(95)
+
+
+def _lsq(model):
+    """``model`` with LSQ input quantizers as train_qat registers them (forward pre-hooks), initialized."""
+    import copy
+
+    from imckit.qat.training import LSQActivation, _quantize_input, quantized_modules
+
+    model = copy.deepcopy(model)
+    for m in quantized_modules(model):
+        module = model.get_submodule(m)
+        module.input_quantizer = LSQActivation(2)
+        module.register_forward_pre_hook(_quantize_input)
+    with torch.no_grad():
+        model(torch.randn(16, 1, 12, 12, generator=torch.Generator().manual_seed(4)))
+    return model
+
+
+def test_lsq_hooked_model_is_evaluated_with_its_hooks(toy):
+    model, data = toy
+    hooked = _lsq(model)
+    ev = PerturbedEvaluator(hooked, data, batch_size=32)
+    sets = ev.perturbed_weight_sets({"stack2.conv1": CellConfig(8, 4)}, repetitions=2,
+                                    generator=torch.Generator().manual_seed(1))
+    merged = [{**ev.base_weights, **ws} for ws in sets]
+    loss, accuracy = plain_forward(hooked, data, merged)
+    fast = ev.evaluate(sets)
+    assert ev.path == "fast" and torch.allclose(fast.loss, loss, rtol=1e-5, atol=1e-6)
+    assert torch.equal(fast.accuracy, accuracy)
+    direct = evaluate_with_errors(hooked, data, {"stack2.conv1": CellConfig(8, 4)}, repetitions=2, seed=3)
+    generator = torch.Generator().manual_seed(3)
+    again = plain_forward(hooked, data, [{**ev.base_weights, **ws} for ws in ev.perturbed_weight_sets(
+        {"stack2.conv1": CellConfig(8, 4)}, repetitions=2, generator=generator)])
+    assert torch.allclose(direct.loss, again[0], rtol=1e-5, atol=1e-6)
+    # the unhooked network gives other numbers: a test that would catch dropped hooks
+    plain = PerturbedEvaluator(model, data, batch_size=32).evaluate(sets)
+    assert not torch.allclose(plain.loss, fast.loss, rtol=1e-4)
+
+
+def test_any_network_gets_the_fast_path():
+    from imckit.core.models import build_model
+
+    data = _toy_dataset(n_test=40).test
+    torch.manual_seed(0)
+    model = build_model("mobilenet_small", in_channels=1, num_classes=4, width=0.5).eval()
+    ev = PerturbedEvaluator(model, data)
+    assert ev.path == "fast" and list(ev.layers)[-1] == "classifier"
+    sets = ev.perturbed_weight_sets({"blocks.1.0": CellConfig(8, 4)}, repetitions=2)
+    loss, _ = plain_forward(model, data, [{**ev.base_weights, **ws} for ws in sets])
+    assert torch.allclose(ev.evaluate(sets).loss, loss, rtol=1e-5, atol=1e-6)
+
+
+def test_cpu_and_auto_give_identical_results(toy):
+    model, data = toy
+    a = evaluate_with_errors(model, data, {"stack1.conv2": CellConfig(8, 4)}, repetitions=2, seed=1, device="cpu")
+    b = evaluate_with_errors(model, data, {"stack1.conv2": CellConfig(8, 4)}, repetitions=2, seed=1, device="auto")
+    if not torch.cuda.is_available():
+        assert torch.equal(a.loss, b.loss) and torch.equal(a.accuracy, b.accuracy)
+    assert b.loss.device.type == "cpu"
+    with pytest.raises(ValueError, match="device must be one of"):
+        PerturbedEvaluator(model, data, device="gpu")
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1; got 0"):
+        PerturbedEvaluator(model, data, batch_size=0)

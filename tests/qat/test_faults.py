@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from imckit.qat.faults import FaultMap, forced_level, map_to_levels, stuck_at_faults, validity_mask
+from imckit.qat.faults import (FaultMap, faulty_weight_share, forced_level, layer_fault_maps, map_to_levels,
+                               stuck_at_faults, validity_mask)
 from imckit.qat.quantizers import nearest_level
 
 
@@ -64,3 +65,38 @@ def test_with_stuck_bits_every_mapped_weight_is_reachable():
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_layer_fault_maps_draw_module_after_module_and_count_faulty_weights():
+    sizes = {"a": 50, "b": 30}
+    maps = layer_fault_maps(sizes, 3, 0.2, _g(7), sa1_share=0.25)
+    g = _g(7)
+    a, b = stuck_at_faults(50, 3, 0.2, g, 0.25), stuck_at_faults(30, 3, 0.2, g, 0.25)
+    assert list(maps) == ["a", "b"]
+    assert torch.equal(maps["a"].stuck, a.stuck) and torch.equal(maps["b"].value, b.value)
+    faulty = int(a.faulty_weights().sum() + b.faulty_weights().sum())
+    assert faulty_weight_share(maps) == faulty / 80
+    by_hand = {"x": FaultMap(torch.tensor([[True, False], [False, False]]), torch.zeros(2, 2, dtype=torch.bool), 0.5),
+               "y": FaultMap(torch.tensor([[False, True], [True, True]]), torch.zeros(2, 2, dtype=torch.bool), 0.5)}
+    assert faulty_weight_share(by_hand) == 0.75
+    with pytest.raises(ValueError, match="sizes must be a non-empty mapping"):
+        layer_fault_maps({}, 3, 0.1, _g())
+    with pytest.raises(ValueError, match="faults must be a non-empty mapping"):
+        faulty_weight_share({})
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_fault_maps_are_the_same_on_every_device(device):
+    reference = stuck_at_faults(500, 4, 0.2, _g(3))
+    moved = stuck_at_faults(500, 4, 0.2, _g(3), device=device)
+    assert torch.equal(moved.stuck.cpu(), reference.stuck) and torch.equal(moved.value.cpu(), reference.value)
+    assert moved.to(device) is moved or torch.equal(moved.to(device).stuck.cpu(), reference.stuck)
+    levels = torch.linspace(-1, 1, 16)
+    w = torch.randn(500, generator=_g(4))
+    for mapping in ("naive", "nearest_valid"):
+        assert torch.equal(map_to_levels(w, levels, moved.to(device), mapping).cpu(),
+                           map_to_levels(w, levels, reference, mapping))
+    maps = layer_fault_maps({"a": 10}, 4, 0.2, _g(3), device=device)
+    assert torch.equal(maps["a"].stuck.cpu(), stuck_at_faults(10, 4, 0.2, _g(3)).stuck)
+    with pytest.raises(ValueError, match="device must be one of"):
+        stuck_at_faults(10, 4, 0.2, _g(), device="tpu")

@@ -91,3 +91,16 @@ def test_alpha_and_bad_input():
         LevelQuantizer(1, "fixed", torch.ones(3))
     with pytest.raises(ValueError, match="valid must be a bool tensor"):
         regularization_loss(torch.ones(3), torch.ones(4), 1.0, torch.ones(3, 5, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_patterns_and_quantizers_follow_the_device(device):
+    patterns = bit_patterns(3, device)
+    assert torch.equal(patterns.cpu(), bit_patterns(3))
+    w = torch.randn(64, generator=torch.Generator().manual_seed(2))
+    for kind in ("fixed", "step", "multipliers"):
+        here = LevelQuantizer(3, kind, w.to(patterns.device))
+        assert all(t.device == patterns.device for t in list(here.parameters()) + list(here.buffers()))
+        assert torch.equal(here.levels().detach().cpu(), LevelQuantizer(3, kind, w).levels().detach())
+    with pytest.raises(ValueError, match="device must be one of"):
+        bit_patterns(3, "tpu")

@@ -207,3 +207,36 @@ def test_lsq_values_and_gradients_by_hand():
     v = [0.2, 0.52, 1.48, 3.0]
     expected = g * sum((round(t) - t) if t < 3 else 3.0 for t in v)
     assert float(lsq.step.grad) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of 'auto'")
+def test_cpu_and_auto_give_identical_results_on_the_cpu(tiny):
+    model, data = tiny
+    g = torch.Generator().manual_seed(6)
+    modules = quantized_modules(model)
+    faults = {m: stuck_at_faults(model.get_submodule(m).weight.numel(), 3, 0.2, g) for m in modules}
+    config = _config(lambdas=(100, 1000), epochs=2)
+    a = train_qat(model, data, config, seed=0, faults=faults, mitigation="active+passive", remaps=2, device="cpu")
+    b = train_qat(model, data, config, seed=0, faults=faults, mitigation="active+passive", remaps=2, device="auto")
+    assert a.history == b.history
+    for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()):
+        assert x.device.type == "cpu" and torch.equal(x, y)
+    assert all(t.device.type == "cpu" for q in b.quantizers.values() for t in q.state_dict().values())
+    with pytest.raises(ValueError, match="asks for a CUDA GPU"):
+        train_qat(model, data, config, seed=0, device="cuda")
+
+
+def test_remapping_happens_after_the_planned_steps(tiny, monkeypatch):
+    # faulty weights are written into their cells ``remaps`` times, evenly spaced, the last after the last step
+    import imckit.qat.training as module
+
+    model, data = tiny
+    g = torch.Generator().manual_seed(7)
+    modules = quantized_modules(model)
+    faults = {m: stuck_at_faults(model.get_submodule(m).weight.numel(), 3, 0.2, g) for m in modules}
+    calls = []
+    real = module.map_to_levels
+    monkeypatch.setattr(module, "map_to_levels", lambda *a, **k: calls.append(1) or real(*a, **k))
+    result = train_qat(model, data, _config(epochs=3), seed=0, faults=faults, mitigation="passive", remaps=3)
+    assert len(calls) == 3 * len(modules)  # 48 images / 16 = 3 steps per epoch, 9 steps, remapped at 3, 6, 9
+    assert len(result.history["distance"]) == 3

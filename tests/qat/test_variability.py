@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from imckit.qat.quantizers import bit_patterns
-from imckit.qat.variability import lrs_multipliers, realized_weights, weight_levels
+from imckit.qat.variability import layer_lrs_multipliers, lrs_multipliers, realized_weights, weight_levels
 
 
 def _g(seed=0):
@@ -37,3 +37,27 @@ def test_weight_levels_by_hand():
 def test_bad_sigma(value):
     with pytest.raises(ValueError, match=r"sigma_over_mu must be a number in \[0, 1\]"):
         lrs_multipliers(10, 4, value, _g())
+
+
+def test_layer_multipliers_draw_module_after_module():
+    chip = layer_lrs_multipliers({"a": 20, "b": 7}, 3, 0.3, _g(5))
+    g = _g(5)
+    assert torch.equal(chip["a"], lrs_multipliers(20, 3, 0.3, g)) and torch.equal(chip["b"], lrs_multipliers(7, 3, 0.3, g))
+    with pytest.raises(ValueError, match="sizes must be a non-empty mapping"):
+        layer_lrs_multipliers({}, 3, 0.3, _g())
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_chips_and_levels_are_the_same_on_every_device(device):
+    reference = lrs_multipliers(200, 4, 0.2, _g(9))
+    var = lrs_multipliers(200, 4, 0.2, _g(9), device=device)
+    assert torch.equal(var.cpu(), reference)
+    m, c = torch.tensor([0.1, 0.2, 0.4, 0.8]), torch.tensor(-0.8)
+    w = torch.randn(200, generator=_g(1))
+    target = var.device
+    for aware in (True, False):
+        got = realized_weights(w.to(target), m.to(target), c.to(target), var, aware)
+        assert torch.equal(got.cpu(), realized_weights(w, m, c, reference, aware))
+    assert bit_patterns(3, device).device == target
+    with pytest.raises(ValueError, match="device must be one of"):
+        lrs_multipliers(10, 4, 0.2, _g(), device="tpu")

@@ -86,3 +86,14 @@ def test_error_free_entries_are_evaluated_once_and_match_a_direct_evaluation(toy
     # an SLC device with errors makes the same configuration stochastic again: repetitions differ
     noisy = sensitivity_table(model, data, CONFIGS[2:3], slc=SLC(0.05), repetitions=3, cache="", progress=False)
     assert np.nanmax(noisy.loss_ci) > 0
+
+
+def test_cpu_and_auto_give_identical_tables(toy):
+    model, data = toy
+    cpu = sensitivity_table(model, data, CONFIGS[1:3], repetitions=2, cache="", progress=False, device="cpu")
+    auto = sensitivity_table(model, data, CONFIGS[1:3], repetitions=2, cache="", progress=False, device="auto")
+    if not torch.cuda.is_available():
+        assert np.array_equal(cpu.loss_change, auto.loss_change, equal_nan=True)
+        assert np.array_equal(cpu.accuracy_change, auto.accuracy_change, equal_nan=True)
+    with pytest.raises(ValueError, match="device must be one of"):
+        sensitivity_table(model, data, CONFIGS, repetitions=1, cache="", device="npu")

@@ -116,3 +116,14 @@ def test_select_solutions():
         select_solutions(memory, (-5,), reference=40.0)
     targets = paper_memory_targets()
     assert len(targets) == 6 and targets[0] == pytest.approx(100 * 1640 / 2325.1, abs=0.01) and list(targets) == sorted(targets, reverse=True)
+
+
+def test_cpu_and_auto_give_identical_simulations(toy):
+    model, data = toy
+    genome = np.array([0, 1, 2, 3, 0, 1, 2, 1])
+    cpu = simulate_genomes(model, data, genome, CONFIGS, repetitions=2, cache="", progress=False, device="cpu")
+    auto = simulate_genomes(model, data, genome, CONFIGS, repetitions=2, cache="", progress=False, device="auto")
+    if not torch.cuda.is_available():
+        assert np.array_equal(cpu.loss, auto.loss) and np.array_equal(cpu.accuracy, auto.accuracy)
+    with pytest.raises(ValueError, match="device must be one of"):
+        simulate_genomes(model, data, genome, CONFIGS, repetitions=1, cache="", device="npu")

@@ -1,0 +1,282 @@
+"""The one training loop of the kit: plain training, compensation and regularized QAT all run :func:`fit`.
+
+>>> from imckit.core.fit import fit
+>>> optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)  # doctest: +SKIP
+>>> epochs = fit(model, data.train, optimizer=optimizer, epochs=2, batch_size=128, generator=0)  # doctest: +SKIP
+>>> epochs[-1].means["loss"], epochs[-1].means["accuracy"]                                  # doctest: +SKIP
+
+What the loop does, every epoch: draw the batch order with ``torch.randperm`` from a CPU generator (the
+first ``images`` of it), put the model in train (or eval) mode, and for every batch call a *step function*
+for the loss, then ``zero_grad``, ``backward``, the optimizer's step and the learning-rate schedule's step.
+What differs between the kit's three trainings is passed in, not copied:
+
+* plain training (:func:`imckit.core.training.train`): the default :func:`cross_entropy_step`; SGD with
+  Nesterov momentum and weight decay over the model's parameters; ``on_epoch`` evaluates on the test data
+  and keeps the history; ``generator`` is the run's seed; model and images channels-last.
+* compensation (:func:`imckit.compensation.compensate.compensate`): a step whose forward pass uses the
+  faulty weights fixed and the healthy ones fake-quantized onto their grid (straight-through); SGD over
+  float shadows of the stored weights (plus BatchNorm and biases when they train); ``grad_masks`` freeze
+  the faulty entries; ``train_mode`` and ``min_batch=2`` only when BatchNorm trains; ``generator`` is the
+  error pattern's, which drew the pattern's errors first; images channels-last (``"inputs"``).
+* regularized QAT (:func:`imckit.qat.training.train_qat`): a step with the cross-entropy plus
+  ``lambda(step) * regularizer`` (or the STE / chip-in-loop forward pass), reading the step count from
+  :class:`StepInfo`; SGD with plain momentum and a second parameter group for the quantizers;
+  ``after_step`` remaps faulty weights; ``on_epoch`` records the distance to the levels and lambda;
+  ``min_batch=2``; images channels-last (``"inputs"``).
+
+The loop is hand-written on purpose: it is a few dozen lines; no training library is a dependency of the
+kit; and the chapters, run by papermill, need batch orders that are drawn from a seeded generator in a
+known order (compensation draws its batch order from the same generator that drew the error pattern, so
+the order of the draws is part of the result).
+
+Devices: ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``; :func:`imckit.core.compute.resolve_device`) is where
+the model, the data and the steps run; the batch order is still drawn on the CPU generator and its indices
+moved, so the same seed gives the same batches everywhere, and a run with ``device="cpu"`` or ``"auto"`` on a
+machine without a GPU is bit-identical. The model comes back on the device it came in on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from imckit.core.compute import resolve_device
+
+__all__ = ["StepInfo", "EpochRecord", "fit", "cross_entropy_step", "batch_sum", "cosine_decay", "SCHEDULES"]
+
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Where the loop stands, passed to the step function and to ``after_step``.
+
+    Attributes:
+        epoch: the epoch, from 0.
+        step: optimizer steps done so far (before this step for the step function, including it for
+            ``after_step``); skipped batches do not count.
+        total: steps planned, ``ceil(images / batch_size) * epochs`` (the schedule's length).
+    """
+
+    epoch: int
+    step: int
+    total: int
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch did.
+
+    Attributes:
+        epoch: the epoch, from 0.
+        steps: optimizer steps done by the end of this epoch (all epochs together).
+        images: images trained on in this epoch (skipped batches excluded).
+        seconds: wall time of the epoch's steps (without ``on_epoch``).
+        means: per statistic the step function returned, its mean per image over the epoch.
+    """
+
+    epoch: int
+    steps: int
+    images: int
+    seconds: float
+    means: dict[str, float] = field(default_factory=dict)
+
+
+StepFunction = Callable[[nn.Module, torch.Tensor, torch.Tensor, StepInfo], "tuple[torch.Tensor, dict]"]
+
+
+def batch_sum(mean: torch.Tensor, n: int) -> torch.Tensor:
+    """A batch-mean statistic as its sum over the batch's ``n`` images, in double precision (the value
+    ``float(mean) * n`` without a host synchronization)."""
+    return mean.detach().double() * n
+
+
+def cross_entropy_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, info: StepInfo):
+    """The plain step: cross-entropy of ``model(x)``; statistics ``loss`` and ``accuracy``."""
+    logits = model(x)
+    loss = nn.functional.cross_entropy(logits, y)
+    return loss, {"loss": batch_sum(loss, len(y)), "accuracy": (logits.argmax(1) == y).sum()}
+
+
+def cosine_decay(total: int) -> Callable[[int], float]:
+    """The learning-rate factor after ``step`` of ``total`` steps: ``0.5 (1 + cos(pi min(step, total) / total))``
+    (1 at the start, 0 at the end)."""
+    total = max(1, int(total))
+    return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+
+
+def _check_int(name, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
+        raise ValueError(f"{name} must be {allowed}; got {value!r}")
+
+
+def fit(
+    model: nn.Module,
+    data,
+    step: StepFunction = cross_entropy_step,
+    *,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator | int,
+    images: int | None = None,
+    schedule: str | Callable[[int], float] = "cosine",
+    min_batch: int = 1,
+    train_mode: bool = True,
+    grad_masks: dict[torch.Tensor, torch.Tensor] | None = None,
+    after_step: Callable[[StepInfo], None] | None = None,
+    on_epoch: Callable[[EpochRecord], None] | None = None,
+    channels_last: bool | str = True,
+    progress: bool = False,
+    desc: str = "training",
+    device: str | torch.device = "cpu",
+) -> list[EpochRecord]:
+    """Train ``model`` in place with ``optimizer`` for ``epochs`` passes over ``data``; return one
+    :class:`EpochRecord` per epoch (see the module docstring for what each of the kit's trainings passes).
+
+    Args:
+        model: the network; moved to ``device`` for the run and back to its device at the end, left in
+            eval mode and in the default memory layout.
+        data: an :class:`imckit.core.data.ImageTensors` (``images`` and ``labels``).
+        step: ``step(model, x, y, info) -> (loss, stats)``: the loss of one batch (a scalar tensor to
+            backpropagate) and a dict of statistics, each the batch's *sum* over its images (a number or
+            a 0-d tensor; :func:`batch_sum` turns a mean into one); the records hold their per-image
+            means. Default :func:`cross_entropy_step`.
+        optimizer: built over the parameters to train (and any other leaf tensors, e.g. float shadows
+            of stored weights, created on ``device``).
+        epochs: passes over the data (0: nothing is trained).
+        batch_size: images per step.
+        generator: the CPU :class:`torch.Generator` that draws each epoch's batch order (one
+            ``torch.randperm(len(data))`` per epoch, consumed in this order), or a seed for a new one.
+        images: images per epoch, the first of each permutation (``None``: all).
+        schedule: learning-rate factor per step: ``"cosine"`` (:func:`cosine_decay` over all planned
+            steps), ``"constant"``, or a function of the step count.
+        min_batch: batches with fewer images are skipped (2 where BatchNorm takes batch statistics and
+            the last batch could hold one image); a skipped batch is not a step.
+        train_mode: the module mode during the steps (``False``: BatchNorm uses and keeps its running
+            statistics).
+        grad_masks: leaf tensor -> mask of its shape (1 trains the entry, 0 freezes it): gradients are
+            multiplied by the mask, so a frozen entry never moves (its momentum stays 0; its group must
+            have no weight decay).
+        after_step: called after every optimizer step (e.g. to remap weights).
+        on_epoch: called after every epoch with its record, the model in the default memory layout
+            (e.g. to evaluate on test data and keep a history).
+        channels_last: run the steps in the channels-last memory layout, ~15-30 % faster on CPU
+            (benchmarks/bench_training.py): ``True`` converts the model and the images, ``"inputs"`` the
+            images only (the model keeps its layout; regularized QAT runs so, as it did before the loop was
+            shared: converting its model changes the float rounding of its results), ``False`` neither.
+        progress: show a progress bar over the steps.
+        desc: the progress bar's label.
+        device: where to train (see the module docstring).
+    """
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if not hasattr(data, "images") or not hasattr(data, "labels"):
+        raise ValueError(f"data must be an ImageTensors (images and labels); got {type(data).__name__}")
+    if not callable(step):
+        raise ValueError(f"step must be a function (model, x, y, info) -> (loss, stats); got {step!r}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}")
+    _check_int("epochs", epochs, 0)
+    _check_int("batch_size", batch_size, 1)
+    _check_int("min_batch", min_batch, 1)
+    n_data = len(data)
+    if epochs > 0 and n_data == 0:
+        raise ValueError("data must hold at least one image to train on; got 0")
+    if images is not None:
+        _check_int("images", images, 1, n_data)
+    n = n_data if images is None else images
+    if isinstance(generator, int) and not isinstance(generator, bool):
+        generator = torch.Generator().manual_seed(generator)
+    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator or an integer seed; got {generator!r}")
+    if not (callable(schedule) or schedule in SCHEDULES):
+        raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))} or a function of the step; "
+                         f"got {schedule!r}")
+    if channels_last not in (True, False, "inputs"):
+        raise ValueError(f"channels_last must be True, False or 'inputs'; got {channels_last!r}")
+    target = resolve_device(device)
+
+    steps_per_epoch = math.ceil(n / batch_size)
+    total = steps_per_epoch * epochs
+    factor = cosine_decay(total) if schedule == "cosine" else None if schedule == "constant" else schedule
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor) if factor is not None else None
+
+    masks = []
+    in_groups = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    for tensor, mask in (grad_masks or {}).items():
+        if not isinstance(tensor, torch.Tensor) or not isinstance(mask, torch.Tensor) or mask.shape != tensor.shape:
+            raise ValueError("grad_masks must map each tensor to a mask tensor of its shape; got shapes "
+                             f"{getattr(tensor, 'shape', None)} and {getattr(mask, 'shape', None)}")
+        group = in_groups.get(id(tensor))
+        if group is None:
+            raise ValueError("grad_masks names a tensor the optimizer does not train")
+        if group.get("weight_decay", 0):
+            raise ValueError(f"a masked tensor's optimizer group must have weight_decay 0 (decay would move its "
+                             f"frozen entries); got {group['weight_decay']}")
+        masks.append((tensor, mask.to(device=target, dtype=tensor.dtype)))
+
+    home = next((t.device for t in model.parameters()), torch.device("cpu"))
+    model.to(target)
+    x_all, y_all = data.images.to(target), data.labels.to(target)
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    convert = channels_last is True  # the model too, not only the images
+    if convert:
+        model.to(memory_format=torch.channels_last)
+    hooks = [t.register_hook(lambda grad, mask=mask: grad * mask) for t, mask in masks]
+    bar = tqdm(total=total, desc=desc, unit="step", disable=not progress, mininterval=2.0)
+    records, done = [], 0
+    try:
+        for epoch in range(epochs):
+            model.train(train_mode)
+            started = time.perf_counter()
+            order = torch.randperm(n_data, generator=generator)[:n]
+            sums, seen = {}, 0
+            for begin in range(0, n, batch_size):
+                index = order[begin : begin + batch_size]
+                if len(index) < min_batch:
+                    continue  # e.g. BatchNorm cannot take batch statistics of one image
+                index = index.to(target)
+                x, y = x_all[index], y_all[index]
+                if x.dim() == 4:
+                    x = x.contiguous(memory_format=layout)
+                loss, stats = step(model, x, y, StepInfo(epoch, done, total))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                done += 1
+                if after_step is not None:
+                    after_step(StepInfo(epoch, done, total))
+                seen += len(index)
+                for key, value in stats.items():
+                    sums[key] = sums.get(key, 0.0) + float(value)
+                bar.update(1)
+                if progress:
+                    bar.set_postfix(epoch=epoch + 1, **{k: f"{v / seen:.3f}" for k, v in sums.items()}, refresh=False)
+            record = EpochRecord(epoch, done, seen, time.perf_counter() - started,
+                                 {k: v / max(seen, 1) for k, v in sums.items()})
+            records.append(record)
+            if on_epoch is not None:
+                if convert:
+                    model.to(memory_format=torch.contiguous_format)
+                on_epoch(record)
+                if convert:
+                    model.to(memory_format=torch.channels_last)
+    finally:
+        bar.close()
+        for hook in hooks:
+            hook.remove()
+        if convert:  # the default layout, so that a trained and a reloaded model evaluate bit-identically
+            model.to(memory_format=torch.contiguous_format)
+        model.eval()
+        model.to(home)
+    return records

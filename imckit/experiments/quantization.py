@@ -1,0 +1,252 @@
+"""Chapter "Quantization and cell mapping": what uniform quantization costs, words in cells, memory in
+devices, and one layer read back with MLC errors.
+
+:func:`run` evaluates the baseline with every mappable layer quantized to each width and each ``alpha``
+mode (cached: :func:`uniform_quantization`), tabulates the devices of the paper's ten configurations
+(:func:`memory_summary`) and reads one layer back through the calibrated FeFET model once
+(:func:`read_layer_once`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from imckit.core.cache import cached, model_data_digest
+from imckit.core.profiles import check_profile
+from imckit.injection.errors import (PerturbedEvaluator, QuantSpec, expected_changed_share, inject_cell_errors,
+                                     quantize_layer)
+from imckit.memory.cells import BASELINE_BITS, CellConfig, memory_table, paper_configurations, slice_words
+from imckit.memory.devices import FeFETMLC, bit_error_rate
+from imckit.quantization.qkeras import ALPHAS
+
+__all__ = ["QuantizationConfig", "QuantizationResult", "LayerReadBack", "uniform_quantization",
+           "memory_summary", "slicing_table", "read_layer_once", "run"]
+
+
+@dataclass(frozen=True)
+class QuantizationConfig:
+    """What the chapter evaluates.
+
+    Attributes:
+        bits: word lengths of the uniform-quantization table (each in [1, 16]).
+        alphas: ``alpha`` modes of :class:`imckit.injection.errors.QuantSpec` compared in that table.
+        histogram_layer: the mappable layer read back with errors (its bundled skip convolution, if any,
+            is left out of the histogram).
+        histogram_config: its configuration, a label of :func:`imckit.memory.cells.paper_configurations`
+            (e.g. ``"Q8 MLC4"``).
+        seed: seed of the layer's error draw.
+    """
+
+    bits: tuple[int, ...] = (12, 8, 4, 2)
+    alphas: tuple[str | None, ...] = (None, "auto", "auto_po2")
+    histogram_layer: str = "stack2.conv2"
+    histogram_config: str = "Q8 MLC4"
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.bits or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 16
+                                    for b in self.bits):
+            raise ValueError(f"bits must be a non-empty tuple of integers in [1, 16]; got {self.bits!r}")
+        if not self.alphas or not all(a in ALPHAS for a in self.alphas):
+            raise ValueError(f"alphas must be a non-empty tuple of values in {ALPHAS}; got {self.alphas!r}")
+        labels = [c.label for c in paper_configurations()]
+        if self.histogram_config not in labels:
+            raise ValueError(f"histogram_config must be one of {labels}; got {self.histogram_config!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer; got {self.seed!r}")
+
+    @classmethod
+    def preset(cls, profile: str, seed: int = 0, histogram_layer: str = "stack2.conv2",
+               histogram_config: str = "Q8 MLC4") -> "QuantizationConfig":
+        """The chapter's settings: the same in every profile (the profile acts through the baseline, whose
+        test images the table evaluates: 1,024 in ``smoke``, all 10,000 in ``default`` and ``paper``)."""
+        check_profile(profile)
+        return cls(histogram_layer=histogram_layer, histogram_config=histogram_config, seed=seed)
+
+    @property
+    def cell_config(self) -> CellConfig:
+        """The histogram's configuration."""
+        return {c.label: c for c in paper_configurations()}[self.histogram_config]
+
+
+def uniform_quantization(model, data, bits=(12, 8, 4, 2), alphas=(None, "auto", "auto_po2"),
+                         cache=None, device: str = "cpu"):
+    """Accuracy and loss of ``model`` on ``data`` with every mappable layer quantized to each width, for each
+    ``alpha`` (no cell errors). Cached by the model, the images, the widths and the modes.
+
+    Returns:
+        ``(frame, from_cache)``: a pandas DataFrame with columns ``alpha`` (as text), ``bits``,
+        ``accuracy (%)`` and ``loss``, one row per (alpha, bits) in the given order.
+    """
+    import pandas as pd
+
+    bits, alphas = tuple(int(b) for b in bits), tuple(alphas)
+    QuantizationConfig(bits=bits, alphas=alphas)  # validates both
+
+    def compute():
+        rows = []
+        for alpha in alphas:
+            for b in bits:
+                evaluator = PerturbedEvaluator(model, data, QuantSpec(alpha=alpha), base_bits=b, device=device)
+                result = evaluator.evaluate([{}])
+                rows.append({"alpha": str(alpha), "bits": b, "accuracy (%)": 100 * float(result.accuracy[0]),
+                             "loss": float(result.loss[0])})
+        return rows
+
+    description = {"fingerprint": model_data_digest(model, data), "bits": list(bits),
+                   "alphas": [str(a) for a in alphas]}
+    rows, from_cache = cached("uniform-quantization", description, compute,
+                              code=["imckit.injection.errors", "imckit.experiments.quantization"], cache=cache)
+    return pd.DataFrame(rows), from_cache
+
+
+def memory_summary(layers, configs=paper_configurations()):
+    """Devices of the network under each configuration (all layers alike) against the uniform 12-bit SLC
+    reference (:data:`imckit.memory.cells.BASELINE_BITS`).
+
+    Returns:
+        ``(summary, per_layer)``: ``summary`` has one row per configuration (its solution index, devices per
+        weight, the network's devices and the reduction against the 12-bit SLC network in %); ``per_layer``
+        is :func:`imckit.memory.cells.memory_table`.
+    """
+    import pandas as pd
+
+    configs = tuple(configs)
+    per_layer = memory_table(layers, configs, BASELINE_BITS)
+    total = per_layer.sum()
+    reference = total[f"Q{BASELINE_BITS} SLC"]
+    summary = pd.DataFrame({
+        "solution index": range(len(configs)),
+        "devices per weight": [c.devices_per_weight for c in configs],
+        "network devices": [int(total[c.label]) for c in configs],
+        f"reduction vs {BASELINE_BITS}-bit SLC (%)": [100 * (1 - total[c.label] / reference) for c in configs],
+    }, index=pd.Index([c.label for c in configs], name="configuration"))
+    return summary, per_layer
+
+
+def slicing_table(config: CellConfig):
+    """Every signed code of ``config.bits`` bits, its offset-binary word and the cell values it is stored as
+    (columns: codes; rows: the word, then the cells, least significant first)."""
+    import pandas as pd
+
+    words = torch.arange(2 ** config.bits)
+    cells = slice_words(words, config)
+    columns = {"code": (words - 2 ** (config.bits - 1)).tolist(),
+               "word": [format(w, f"0{config.bits}b") for w in words.tolist()]}
+    for k, (low, width) in enumerate(config.cells()):
+        name = f"MLC cell (bits {low + 1}-{low}), state" if width == 2 else f"SLC bit {low}"
+        columns[name] = cells[:, k].tolist()
+    return pd.DataFrame(columns).set_index("code").T
+
+
+@dataclass(frozen=True, eq=False)
+class LayerReadBack:
+    """One layer's integer codes written and read back once.
+
+    Attributes:
+        layer: the layer's name; config: its configuration.
+        written, read: the codes before and after the read (same shape).
+        expected_changed: the share (0-1) of weights the device model expects to change, from the states
+            the layer's cells hold.
+        uniform_changed: the share (0-1) expected if every MLC cell failed at the device's average bit
+            error rate.
+    """
+
+    layer: str
+    config: CellConfig
+    written: torch.Tensor
+    read: torch.Tensor
+    expected_changed: float
+    uniform_changed: float
+
+    @property
+    def changed(self) -> float:
+        """The share (0-1) of the layer's weights whose code changed in this draw."""
+        return float((self.read != self.written).double().mean())
+
+    @property
+    def weights(self) -> int:
+        return self.written.numel()
+
+
+def read_layer_once(model, layer: str, config: CellConfig, seed: int = 0, mlc=FeFETMLC(),
+                    quant: QuantSpec = QuantSpec()) -> LayerReadBack:
+    """Quantize ``layer`` of ``model`` to ``config`` and read every cell back once through ``mlc`` (SLC cells
+    error-free). A bundled skip convolution is left out: the layer's first module is read."""
+    from imckit.core.models import mappable_layers
+
+    modules = {item.name: item.modules for item in mappable_layers(model)}
+    if layer not in modules:
+        raise ValueError(f"histogram_layer must be one of {list(modules)}; got {layer!r}")
+    module = modules[layer][0]
+    q = quantize_layer(model, (module,), config.bits, quant)[module]
+    read = inject_cell_errors(q, config, mlc, repetitions=1, generator=torch.Generator().manual_seed(seed))[0]
+    uniform = 1 - (1 - bit_error_rate(mlc.transition_matrix())) ** config.mlc_cells
+    return LayerReadBack(layer, config, q.codes, read, expected_changed_share(q, config, mlc), uniform)
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizationResult:
+    """What the chapter shows.
+
+    Attributes:
+        config: the configuration it ran with.
+        uniform: the uniform-quantization table (:func:`uniform_quantization`).
+        float_accuracy, float_loss: the float network on the same images (accuracy in %).
+        test_images: images evaluated.
+        summary, per_layer: :func:`memory_summary` of the paper's ten configurations.
+        read_back: the histogram layer read back once (:func:`read_layer_once`).
+        from_cache: whether the uniform-quantization table came from the cache.
+    """
+
+    config: QuantizationConfig
+    uniform: object  # pandas.DataFrame
+    float_accuracy: float
+    float_loss: float
+    test_images: int
+    summary: object
+    per_layer: object
+    read_back: LayerReadBack
+    from_cache: bool
+
+    def accuracy(self, alpha, bits: int) -> float:
+        """The accuracy (%) of the uniform network with ``bits``-bit weights under ``alpha``."""
+        rows = self.uniform[(self.uniform["alpha"] == str(alpha)) & (self.uniform["bits"] == bits)]
+        if len(rows) != 1:
+            raise ValueError(f"no entry for alpha={alpha!r}, bits={bits!r} in the uniform-quantization table")
+        return float(rows["accuracy (%)"].iloc[0])
+
+    def uniform_table(self):
+        """Accuracy and loss with rows = bits (widest first) and columns = (measure, alpha)."""
+        return self.uniform.pivot(index="bits", columns="alpha",
+                                  values=["accuracy (%)", "loss"]).sort_index(ascending=False)
+
+    @property
+    def reference_devices(self) -> int:
+        """Devices of the uniform 12-bit SLC network."""
+        return int(self.per_layer[f"Q{BASELINE_BITS} SLC"].sum())
+
+    def devices(self, label: str) -> int:
+        """The network's devices under one configuration (all layers alike)."""
+        return int(self.summary.loc[label, "network devices"])
+
+    def reduction(self, label: str) -> float:
+        """The memory saved by one configuration against the 12-bit SLC network (%)."""
+        return float(self.summary.loc[label, "reduction vs 12-bit SLC (%)"])
+
+
+def run(baseline, config: QuantizationConfig, device: str = "cpu") -> QuantizationResult:
+    """The chapter's computations on ``baseline`` (an :class:`imckit.core.training.Trained`: its model, test
+    images and test metrics are used)."""
+    from imckit.core.models import mappable_layers
+
+    if not isinstance(config, QuantizationConfig):
+        raise ValueError(f"config must be a QuantizationConfig; got {type(config).__name__}")
+    model, test = baseline.model, baseline.test_set
+    read_back = read_layer_once(model, config.histogram_layer, config.cell_config, config.seed)
+    uniform, from_cache = uniform_quantization(model, test, config.bits, config.alphas, device=device)
+    summary, per_layer = memory_summary(mappable_layers(model))
+    return QuantizationResult(config, uniform, 100 * baseline.test.accuracy, baseline.test.loss, len(test),
+                              summary, per_layer, read_back, from_cache)

@@ -1,0 +1,358 @@
+"""Chapter "Genetic search over per-layer configurations" (seed paper 000, Sec. IV-V, Figs. 5-7).
+
+:func:`run` reads the shared sensitivity table (:func:`imckit.experiments.sensitivity.table_for`), computes
+the exact Pareto front, runs the paper's genetic search and pymoo's NSGA-II (both cached:
+:func:`search_front`), describes how the search behaved (selection pressure, rates), splits its front into
+the paper's regions A-C and checks the surrogate (the summed table) against a simulation of whole networks
+(cached by :func:`imckit.search.simulate.simulate_genomes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from imckit.core.cache import cached
+from imckit.core.profiles import check_profile
+from imckit.experiments.sensitivity import TableConfig, TableInputs, table_for
+from imckit.search.genetic import (GeneticSearchConfig, GeneticSearchResult, evaluations_to_reach,
+                                   exact_pareto_front, front_regions, genetic_search, hypervolume, nsga2_search,
+                                   reference_point)
+from imckit.search.simulate import GenomeSimulation, rank_agreement, simulate_genomes
+
+__all__ = ["SearchConfig", "SearchResult", "search_front", "on_front_count", "top_share", "reach_text", "format_or_na",
+           "uniform_references", "region_summary", "favourite_configs", "spread_picks", "rank_agreement_text",
+           "median_ratio_offset", "run"]
+
+# Front genomes simulated and error draws per genome, per profile.
+SIMULATION_PRESETS = {"smoke": (4, 2), "default": (24, 10), "paper": (48, 100)}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The chapter's settings.
+
+    Attributes:
+        table: the shared sensitivity table's settings (the profile's: the same table as the chapter
+            "Layer sensitivity").
+        genetic: settings of the paper's genetic search; NSGA-II runs with the same population and
+            generations.
+        regions: (A, B) upper limits of the predicted loss change (%) of the front's regions A and B;
+            region C lies above B.
+        simulated_genomes: front genomes simulated to check the surrogate, spread evenly along the front.
+        simulation_repetitions: error draws per simulated genome.
+        hypervolume_target: share of the exact front's hypervolume a search must reach (0-1) to count as
+            having found the front.
+        seed: seed of the searches and the simulations.
+    """
+
+    table: TableConfig
+    genetic: GeneticSearchConfig = field(default_factory=GeneticSearchConfig)
+    regions: tuple[float, float] = (1.0, 50.0)
+    simulated_genomes: int = 24
+    simulation_repetitions: int = 10
+    hypervolume_target: float = 0.99
+    seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.table, TableConfig):
+            raise ValueError(f"table must be a TableConfig; got {type(self.table).__name__}")
+        if not isinstance(self.genetic, GeneticSearchConfig):
+            raise ValueError(f"genetic must be a GeneticSearchConfig; got {type(self.genetic).__name__}")
+        low, high = self.regions
+        if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+            raise ValueError(f"regions must be two finite limits (A, B) with A <= B; got {self.regions!r}")
+        for name in ("simulated_genomes", "simulation_repetitions"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
+        if not 0 < self.hypervolume_target <= 1:
+            raise ValueError(f"hypervolume_target must be a share in (0, 1]; got {self.hypervolume_target!r}")
+
+    @classmethod
+    def preset(cls, profile: str, seed: int = 0, population: int = 100, generations: int = 100,
+               region_a_max: float = 1.0, region_b_max: float = 50.0, simulated_genomes: int = 0,
+               simulation_repetitions: int = 0) -> "SearchConfig":
+        """The profile's settings: the profile's table, and 4 genomes x 2 draws (``smoke``), 24 x 10
+        (``default``) or 48 x 100 (``paper``) simulated. ``simulated_genomes`` and
+        ``simulation_repetitions`` other than 0 replace the profile's."""
+        genomes, repetitions = SIMULATION_PRESETS[check_profile(profile)]
+        return cls(TableConfig.preset(profile, seed),
+                   GeneticSearchConfig(population=population, generations=generations),
+                   (region_a_max, region_b_max), simulated_genomes or genomes,
+                   simulation_repetitions or repetitions, seed=seed)
+
+
+# ------------------------------------------------------------------------------------------------------
+# the searches, cached
+
+
+def _plain(result: GeneticSearchResult) -> dict:
+    return {"genomes": torch.from_numpy(np.ascontiguousarray(result.genomes)),
+            "objectives": torch.from_numpy(np.ascontiguousarray(result.objectives)),
+            "history": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in result.history.items()},
+            "selections": torch.from_numpy(np.ascontiguousarray(result.selections)),
+            "reference": torch.from_numpy(np.ascontiguousarray(result.reference))}
+
+
+def _result(value: dict) -> GeneticSearchResult:
+    return GeneticSearchResult(value["genomes"].numpy(), value["objectives"].numpy(),
+                               {k: v.numpy() for k, v in value["history"].items()}, value["selections"].numpy(),
+                               value["reference"].numpy())
+
+
+def search_front(memory, loss, seed: int = 0, config: GeneticSearchConfig = GeneticSearchConfig(),
+                 method: str = "genetic", cache=None) -> tuple[GeneticSearchResult, bool]:
+    """The front of the paper's genetic search (``method="genetic"``) or of NSGA-II (``"nsga2"``, with the
+    config's population and generations) on the (memory, loss) tables, cached by the tables, the seed, the
+    settings and the search code. Returns ``(result, from_cache)``."""
+    if method not in ("genetic", "nsga2"):
+        raise ValueError(f"method must be 'genetic' or 'nsga2'; got {method!r}")
+    if not isinstance(config, GeneticSearchConfig):
+        raise ValueError(f"config must be a GeneticSearchConfig; got {type(config).__name__}")
+    memory, loss = np.asarray(memory, dtype=float), np.asarray(loss, dtype=float)
+
+    def compute():
+        if method == "genetic":
+            return _plain(genetic_search(memory, loss, seed=seed, config=config))
+        return _plain(nsga2_search(memory, loss, seed=seed, population=config.population,
+                                   generations=config.generations))
+
+    settings = asdict(config) if method == "genetic" else {"population": config.population,
+                                                           "generations": config.generations}
+    description = {"method": method, "memory": memory.tolist(), "loss": loss.tolist(), "seed": int(seed),
+                   "settings": settings}
+    value, from_cache = cached("search-front", description, compute,
+                               code=["imckit.search.genetic", "imckit.experiments.search"], cache=cache)
+    return _result(value), from_cache
+
+
+# ------------------------------------------------------------------------------------------------------
+# small decisions, each unit-tested
+
+
+def on_front_count(found, exact, decimals: int = 9) -> int:
+    """How many points of ``found`` (K, 2) lie on the ``exact`` front (equal after rounding to ``decimals``)."""
+    exact_set = {tuple(o) for o in np.round(np.asarray(exact, dtype=float), decimals)}
+    return sum(tuple(o) in exact_set for o in np.round(np.asarray(found, dtype=float), decimals))
+
+
+def top_share(counts, parts: int = 10) -> float:
+    """The share (%) of all selections that the most selected ``1/parts`` of the individuals (at least one)
+    received (``parts=10``: the most selected tenth)."""
+    counts = np.asarray(counts, dtype=float)
+    if counts.ndim != 1 or len(counts) == 0 or counts.sum() <= 0:
+        raise ValueError("counts must be a non-empty 1-D array of selections with a positive sum")
+    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
+        raise ValueError(f"parts must be an integer >= 1; got {parts!r}")
+    top = max(1, len(counts) // parts)
+    return 100 * np.sort(counts)[::-1][:top].sum() / counts.sum()
+
+
+def format_or_na(value, spec: str = ".1f") -> str:
+    """``value`` formatted with ``spec``, or ``"n/a"`` for ``None`` (nothing qualified)."""
+    return "n/a" if value is None else format(value, spec)
+
+
+def reach_text(evaluations: int | None, budget: int) -> str:
+    """``"2,863"`` evaluations, or ``"more than 8,600"`` when the search never reached the target."""
+    return f"{evaluations:,}" if evaluations else f"more than {int(budget):,}"
+
+
+def uniform_references(memory, loss, labels, bits=(8, 4, 2)) -> dict[str, tuple[float, float]]:
+    """(memory, predicted loss change) of the uniform SLC networks: every layer at ``Q<b> MLC0``."""
+    references = {}
+    for b in bits:
+        j = list(labels).index(f"Q{b} MLC0")
+        references[f"uniform {b}-bit"] = (float(np.nansum(memory[:, j])), float(np.nansum(loss[:, j])))
+    return references
+
+
+def region_summary(objectives, regions, reference_loss: float) -> dict:
+    """Points per region, the smallest memory in region A and on the whole front, and the smallest memory
+    of a front point whose predicted loss is at most ``reference_loss`` (``None`` where nothing qualifies).
+    """
+    objectives, regions = np.asarray(objectives, dtype=float), np.asarray(regions)
+    a_mask = regions == "A"
+    below = objectives[:, 1] <= reference_loss
+    return {"counts": {r: int((regions == r).sum()) for r in "ABC"},
+            "a_min_memory": float(objectives[a_mask, 0].min()) if a_mask.any() else None,
+            "min_memory": float(objectives[:, 0].min()),
+            "best_at_reference": float(objectives[below, 0].min()) if below.any() else None}
+
+
+def favourite_configs(genomes, regions, layer_names, labels):
+    """Each layer's most frequent configuration among the front genomes of each region (``"-"`` for an
+    empty region); ties go to the lower index."""
+    import pandas as pd
+
+    genomes, regions = np.asarray(genomes), np.asarray(regions)
+    columns = {}
+    for r in "ABC":
+        mask = regions == r
+        columns[f"most frequent in {r}"] = [
+            labels[int(np.bincount(genomes[mask, layer], minlength=len(labels)).argmax())] if mask.any() else "-"
+            for layer in range(len(layer_names))]
+    return pd.DataFrame(columns, index=[f"{i + 1} {n}" for i, n in enumerate(layer_names)])
+
+
+def spread_picks(size: int, count: int) -> np.ndarray:
+    """Up to ``count`` indices spread evenly over ``range(size)`` (first and last included, no repeats)."""
+    if size < 1 or count < 1:
+        raise ValueError(f"size and count must be >= 1; got {size}, {count}")
+    return np.unique(np.linspace(0, size - 1, min(count, size)).round().astype(int))
+
+
+def rank_agreement_text(predicted, simulated) -> str:
+    """Spearman's rho with the sample size, ``"0.943 (n = 12)"``, or ``"n/a (fewer than 3 genomes)"``."""
+    if len(predicted) < 3:
+        return "n/a (fewer than 3 genomes)"
+    agreement = rank_agreement(predicted, simulated)
+    return f"{agreement['spearman']:.3f} (n = {agreement['n']})"
+
+
+def median_ratio_offset(predicted, simulated) -> float | None:
+    """The median of ``100 * ((simulated + 100) / (predicted + 100) - 1)``: how far, in % of the loss, the
+    simulated loss lies from the predicted one (loss changes in %); ``None`` for no genome."""
+    predicted, simulated = np.asarray(predicted, dtype=float), np.asarray(simulated, dtype=float)
+    if len(predicted) == 0:
+        return None
+    return float(np.median(100 * ((simulated + 100) / (predicted + 100) - 1)))
+
+
+# ------------------------------------------------------------------------------------------------------
+# the chapter
+
+
+@dataclass(frozen=True, eq=False)
+class SearchResult:
+    """What the chapter shows.
+
+    Attributes:
+        config: the configuration it ran with.
+        inputs: the shared table with its images.
+        memory, loss: the (layers, configurations) objective tables (NaN: not allowed).
+        exact_genomes, exact: the exact Pareto front (genomes and objectives).
+        exact_hypervolume: its hypervolume against ``reference``.
+        reference: the hypervolume reference point.
+        ga, nsga: the genetic search's and NSGA-II's results.
+        regions: region ``"A"``/``"B"``/``"C"`` of every point of the genetic search's front.
+        references: (memory, predicted loss) of the uniform 8-, 4- and 2-bit networks.
+        picks: indices of the simulated front genomes.
+        simulation: their simulation.
+        from_cache: whether each search came from the cache (``{"GA": ..., "NSGA-II": ...}``).
+    """
+
+    config: SearchConfig
+    inputs: TableInputs
+    memory: np.ndarray
+    loss: np.ndarray
+    exact_genomes: np.ndarray
+    exact: np.ndarray
+    exact_hypervolume: float
+    reference: np.ndarray
+    ga: GeneticSearchResult
+    nsga: GeneticSearchResult
+    regions: np.ndarray
+    references: dict
+    picks: np.ndarray
+    simulation: GenomeSimulation
+    from_cache: dict
+
+    @property
+    def table(self):
+        return self.inputs.table
+
+    @property
+    def labels(self) -> list[str]:
+        return [c.label for c in self.table.configs]
+
+    @property
+    def space(self) -> int:
+        """Genomes in the search space (allowed configurations per layer, multiplied)."""
+        return int(np.prod((~np.isnan(self.memory)).sum(axis=1)))
+
+    @property
+    def target(self) -> float:
+        """The hypervolume a search must reach."""
+        return self.config.hypervolume_target * self.exact_hypervolume
+
+    @property
+    def evaluations(self) -> int:
+        """Genomes the genetic search evaluated."""
+        return int(self.ga.history["evaluations"][-1])
+
+    def hypervolume_share(self, result: GeneticSearchResult) -> float:
+        """A search's final hypervolume in % of the exact front's."""
+        return 100 * float(result.history["hypervolume"][-1]) / self.exact_hypervolume
+
+    def reach(self, result: GeneticSearchResult) -> int | None:
+        """Evaluations a search needed to reach :attr:`target` (``None``: never)."""
+        return evaluations_to_reach(result.history, self.target)
+
+    @property
+    def on_exact(self) -> int:
+        """Points of the genetic search's front that lie on the exact front."""
+        return on_front_count(self.ga.objectives, self.exact)
+
+    @property
+    def summary(self) -> dict:
+        """:func:`region_summary` of the genetic search's front against the uniform 4-bit network."""
+        return region_summary(self.ga.objectives, self.regions, self.references["uniform 4-bit"][1])
+
+    def favourites(self):
+        """:func:`favourite_configs` of the genetic search's front."""
+        return favourite_configs(self.ga.genomes, self.regions, self.table.layers, self.labels)
+
+    def front_frame(self):
+        """The genetic search's front: genome, memory, predicted loss change and region per point."""
+        import pandas as pd
+
+        return pd.DataFrame({"genome": [str(list(map(int, g))) for g in self.ga.genomes],
+                             "memory (%)": self.ga.objectives[:, 0],
+                             "predicted loss change (%)": self.ga.objectives[:, 1], "region": self.regions})
+
+    @property
+    def predicted(self) -> np.ndarray:
+        """Predicted loss change (%) of the simulated genomes."""
+        return self.ga.objectives[self.picks, 1]
+
+    @property
+    def moderate(self) -> np.ndarray:
+        """Which simulated genomes lie in regions A and B (predicted loss change at most the B limit)."""
+        return self.predicted <= self.config.regions[1]
+
+    def agreement(self) -> dict:
+        """:func:`imckit.search.simulate.rank_agreement` of predicted against simulated loss change."""
+        return rank_agreement(self.predicted, self.simulation.loss_change)
+
+    def simulated_frame(self):
+        """The simulated genomes with their memory and predicted loss change."""
+        frame = self.simulation.frame()
+        frame.insert(2, "memory (%)", self.ga.objectives[self.picks, 0])
+        frame.insert(3, "predicted loss change (%)", self.predicted)
+        return frame
+
+
+def run(baseline, config: SearchConfig, device: str = "cpu") -> SearchResult:
+    """The chapter's computations on ``baseline`` (see the module docstring)."""
+    if not isinstance(config, SearchConfig):
+        raise ValueError(f"config must be a SearchConfig; got {type(config).__name__}")
+    inputs = table_for(baseline, config.table, device=device)
+    table = inputs.table
+    memory, loss = table.objectives()
+    exact_genomes, exact = exact_pareto_front(memory, loss)
+    reference = reference_point(memory, loss)
+    ga, ga_cached = search_front(memory, loss, config.seed, config.genetic, "genetic")
+    nsga, nsga_cached = search_front(memory, loss, config.seed, config.genetic, "nsga2")
+    regions = front_regions(ga.objectives[:, 1], config.regions)
+    references = uniform_references(memory, loss, [c.label for c in table.configs])
+    picks = spread_picks(len(ga.genomes), config.simulated_genomes)
+    simulation = simulate_genomes(baseline.model, inputs.images, ga.genomes[picks], table.configs,
+                                  repetitions=config.simulation_repetitions, seed=config.seed, progress=False,
+                                  device=device)
+    return SearchResult(config, inputs, memory, loss, exact_genomes, exact, hypervolume(exact, reference),
+                        reference, ga, nsga, regions, references, picks, simulation,
+                        {"GA": ga_cached, "NSGA-II": nsga_cached})

@@ -1,0 +1,240 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from imckit.core.data import ImageTensors
+from imckit.core.engine import DEFAULT_BATCH_SIZE, Engine, Evaluation, evaluate
+from imckit.core.models import build_model, mappable_layers
+
+from .test_graph import randomize_batchnorm
+
+
+def plain_forward(model, data, weight_sets, batch_size=16):
+    """The reference: the model's own forward per set, whole batches, weights passed functionally."""
+    model.eval()
+    loss, accuracy = [], []
+    with torch.no_grad():
+        for ws in weight_sets:
+            logits = torch.cat([torch.func.functional_call(model, {f"{m}.weight": w for m, w in ws.items()},
+                                                           (data.images[i : i + batch_size],))
+                                for i in range(0, len(data), batch_size)])
+            loss.append(nn.functional.cross_entropy(logits.double(), data.labels).item())
+            accuracy.append((logits.argmax(1) == data.labels).double().mean().item())
+    return torch.tensor(loss, dtype=torch.float64), torch.tensor(accuracy, dtype=torch.float64)
+
+
+def _data(n=40, channels=1, size=12, classes=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return ImageTensors(torch.randn(n, channels, size, size, generator=g), torch.randint(0, classes, (n,), generator=g))
+
+
+def _model(name, seed=0):
+    torch.manual_seed(seed)
+    return randomize_batchnorm(build_model(name, in_channels=1, num_classes=4, width=0.5), seed)
+
+
+def _perturbed_sets(model, modules, count=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    sets = []
+    for _ in range(count):
+        ws = {}
+        for m in modules:
+            w = model.get_submodule(m).weight
+            ws[m] = w + 0.5 * w.abs().mean() * torch.randn(w.shape, generator=g)
+        sets.append(ws)
+    return sets
+
+
+@pytest.mark.parametrize("name", ["resnet8", "vgg_small", "mobilenet_small"])
+def test_fast_path_equals_the_plain_forward(name):
+    model, data = _model(name), _data()
+    layers = mappable_layers(model)
+    middle, last = layers[len(layers) // 2], layers[-1]
+    for modules in (middle.modules, last.modules, middle.modules + last.modules):
+        sets = [{}] + _perturbed_sets(model, modules)
+        result = evaluate(model, data, sets, batch_size=16)
+        assert result.path == "fast" and result.reason == ""
+        loss, accuracy = plain_forward(model, data, sets)
+        assert torch.allclose(result.loss, loss, rtol=1e-5, atol=1e-6)
+        assert torch.equal(result.accuracy, accuracy)
+        assert len(set(result.loss.tolist())) == len(sets)  # the sets do differ
+    forward = evaluate(model, data, sets, batch_size=16, path="forward")
+    assert forward.path == "forward" and "asked for" in forward.reason
+    assert torch.allclose(forward.loss, loss, rtol=1e-5, atol=1e-6)
+
+
+def test_one_set_and_none_are_the_model_as_it_is():
+    model, data = _model("vgg_small"), _data()
+    a, b = evaluate(model, data), evaluate(model, data, [{}])
+    assert a.loss.shape == (1,) and torch.equal(a.loss, b.loss) and torch.equal(a.accuracy, b.accuracy)
+    loss, accuracy = plain_forward(model, data, [{}])
+    assert torch.allclose(a.loss, loss, rtol=1e-5) and torch.equal(a.accuracy, accuracy)
+
+
+def test_forward_path_is_bit_identical_to_the_model():
+    model, data = _model("mobilenet_small"), _data()
+    result = evaluate(model, data, batch_size=8, path="forward")
+    total = 0.0
+    with torch.no_grad():
+        for i in range(0, len(data), 8):
+            total += nn.functional.cross_entropy(model(data.images[i : i + 8]), data.labels[i : i + 8], reduction="sum").item()
+    assert result.loss[0].item() == total / len(data)
+
+
+def test_sets_replacing_a_module_identically_share_its_activations():
+    model, data = _model("resnet8"), _data()
+    base = {m: model.get_submodule(m).weight * 0.9 for layer in mappable_layers(model) for m in layer.modules}
+    sets = [{**base, **ws} for ws in _perturbed_sets(model, ("head.fc",))]
+    engine = Engine(model)
+    graph = engine.graph
+    calls = {node.name: 0 for node in graph.nodes}
+    for node in graph.nodes:  # count node runs
+        original = node.run
+
+        def counting(inputs, prepared, _name=node.name, _run=original):
+            calls[_name] += 1
+            return _run(inputs, prepared)
+
+        object.__setattr__(node, "run", counting)
+    result = engine.evaluate(data, sets, batch_size=20)
+    assert calls["stem.conv"] == 2 and calls["head.fc"] == 2 * len(sets)  # 2 micro-batches
+    loss, _ = plain_forward(model, data, sets)
+    assert torch.allclose(result.loss, loss, rtol=1e-5, atol=1e-6)
+
+
+def test_untraceable_model_falls_back_and_is_correct():
+    class DataDependent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            y = torch.relu(self.conv(x)).mean((2, 3))
+            return self.fc(y) if y.sum() > 0 else -self.fc(y)
+
+    torch.manual_seed(0)
+    model, data = DataDependent(), _data()
+    sets = [{}] + _perturbed_sets(model, ("fc",))
+    result = evaluate(model, data, sets)
+    assert result.path == "forward" and "cannot trace" in result.reason
+    loss, accuracy = plain_forward(model, data, sets)
+    assert torch.allclose(result.loss, loss, rtol=1e-5) and torch.equal(result.accuracy, accuracy)
+    with pytest.raises(ValueError, match="path='fast' is not available for this model: torch.fx cannot trace"):
+        evaluate(model, data, path="fast")
+
+
+def _lsq_model():
+    """ResNet-8 with LSQ input quantizers registered as train_qat registers them, initialized on a batch."""
+    from imckit.qat.training import LSQActivation, _quantize_input, quantized_modules
+
+    model = _model("resnet8")
+    for m in quantized_modules(model):
+        module = model.get_submodule(m)
+        module.input_quantizer = LSQActivation(3)
+        module.register_forward_pre_hook(_quantize_input)
+    with torch.no_grad():
+        model(_data(seed=9).images)  # initializes every quantizer's step
+    return model
+
+
+def test_hooked_lsq_model_is_evaluated_with_its_hooks_on_every_path():
+    model, data = _lsq_model(), _data()
+    sets = [{}] + _perturbed_sets(model, ("stack2.conv2",))
+    loss, accuracy = plain_forward(model, data, sets)
+    for path in ("auto", "fast", "forward"):
+        result = evaluate(model, data, sets, path=path, batch_size=16)
+        assert result.path == ("forward" if path == "forward" else "fast")
+        assert torch.allclose(result.loss, loss, rtol=1e-5, atol=1e-6) and torch.equal(result.accuracy, accuracy)
+    # the hooks matter: without them the numbers differ
+    for m in mappable_layers(model):
+        for name in m.modules:
+            model.get_submodule(name)._forward_pre_hooks.clear()
+    assert not torch.allclose(evaluate(model, data, sets).loss, loss, rtol=1e-4)
+
+
+def test_hooks_added_after_the_engine_was_built_are_seen():
+    model, data = _model("vgg_small"), _data()
+    engine = Engine(model)
+    before = engine.evaluate(data)
+    handle = model.features[7].register_forward_pre_hook(lambda module, args: (args[0] * 0.0,))
+    after = engine.evaluate(data)
+    assert engine.graph is not None and any(s.hooked for s in engine.graph.sites)
+    assert torch.allclose(after.loss, plain_forward(model, data, [{}])[0], rtol=1e-5)
+    assert not torch.allclose(before.loss, after.loss)
+    handle.remove()
+    assert torch.allclose(engine.evaluate(data).loss, before.loss, rtol=0, atol=0)
+
+
+def test_model_is_left_as_it_was():
+    model, data = _model("resnet8"), _data()
+    model.train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    evaluate(model, data, _perturbed_sets(model, ("stack1.conv1",)))
+    evaluate(model, data, path="forward")
+    assert model.training and all(m.training for m in model.modules())
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())  # BatchNorm statistics too
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+
+
+def test_cpu_and_auto_give_identical_numbers():
+    model, data = _model("mobilenet_small"), _data()
+    sets = [{}] + _perturbed_sets(model, ("blocks.1.3",))
+    cpu = evaluate(model, data, sets, device="cpu")
+    auto = evaluate(model, data, sets, device="auto")
+    if not torch.cuda.is_available():
+        assert torch.equal(cpu.loss, auto.loss) and torch.equal(cpu.accuracy, auto.accuracy)
+    else:  # a GPU computes in another order: float rounding
+        assert torch.allclose(cpu.loss, auto.loss, rtol=1e-4)
+    assert cpu.loss.device.type == "cpu" and cpu.loss.dtype == torch.float64
+
+
+def test_batch_size_changes_only_rounding_and_defaults_by_path():
+    model, data = _model("resnet8"), _data(n=50)
+    a, b = evaluate(model, data, batch_size=7), evaluate(model, data, batch_size=50)
+    assert torch.allclose(a.loss, b.loss, rtol=1e-6) and torch.equal(a.accuracy, b.accuracy)
+    assert DEFAULT_BATCH_SIZE[("cpu", "fast")] == 256 and DEFAULT_BATCH_SIZE[("cpu", "forward")] == 128
+
+
+def test_bad_input():
+    model, data = _model("vgg_small"), _data()
+    weight = model.classifier.weight
+    with pytest.raises(ValueError, match="data must hold at least one image; got 0"):
+        evaluate(model, ImageTensors(data.images[:0], data.labels[:0]))
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1 .* got 0"):
+        evaluate(model, data, batch_size=0)
+    with pytest.raises(ValueError, match="weight_sets must be None or a non-empty list"):
+        evaluate(model, data, [])
+    with pytest.raises(ValueError, match="weight_sets must be None or a non-empty list"):
+        evaluate(model, data, {"classifier": weight})
+    with pytest.raises(ValueError, match=r"weight_sets\[1\] names unknown module\(s\) \['features.1'\]"):
+        evaluate(model, data, [{}, {"features.1": torch.ones(8)}])
+    with pytest.raises(ValueError, match=r"replacement weight for 'classifier' has shape \(4,\); expected \(4, 32\)"):
+        evaluate(model, data, [{"classifier": torch.zeros(4)}])
+    with pytest.raises(ValueError, match="has dtype torch.float64; expected torch.float32"):
+        evaluate(model, data, [{"classifier": weight.double()}])
+    bad = weight.detach().clone()
+    bad[0, 0] = math.nan
+    with pytest.raises(ValueError, match=r"weight_sets\[0\]: replacement weight for 'classifier' holds non-finite"):
+        evaluate(model, data, [{"classifier": bad}])
+    with pytest.raises(ValueError, match="path must be one of 'auto', 'fast', 'forward'; got 'quick'"):
+        evaluate(model, data, path="quick")
+    with pytest.raises(ValueError, match="device must be one of"):
+        evaluate(model, data, device="tpu")
+    with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
+        evaluate("resnet8", data)
+
+
+def test_summary_and_the_old_name():
+    from imckit.injection.errors import InjectionResult
+
+    result = Evaluation(torch.tensor([1.0, 3.0], dtype=torch.float64), torch.tensor([0.5, 0.5], dtype=torch.float64))
+    summary = result.summary()
+    assert summary["loss_mean"] == 2.0 and summary["accuracy_ci"] == 0.0
+    assert summary["loss_ci"] == pytest.approx(1.959964 * math.sqrt(2) / math.sqrt(2), rel=1e-6)
+    assert math.isnan(Evaluation(torch.ones(1), torch.ones(1)).summary()["loss_ci"])
+    with pytest.raises(ValueError, match=r"confidence must be a number in \(0, 1\); got 95"):
+        result.summary(95)
+    assert InjectionResult is Evaluation

@@ -1,0 +1,230 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from imckit.core.data import ImageTensors
+from imckit.core.fit import EpochRecord, StepInfo, cosine_decay, cross_entropy_step, fit
+from imckit.core.models import resnet8
+from imckit.core.training import TrainConfig, train
+
+from ..conftest import toy_dataset as _toy_dataset
+
+no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of 'auto'")
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    return resnet8(in_channels=1, num_classes=4, width=0.25)
+
+
+def _sgd(model, **kwargs):
+    return torch.optim.SGD(model.parameters(), **{"lr": 0.05, "momentum": 0.9, **kwargs})
+
+
+def _flat(model):
+    return torch.cat([t.detach().flatten() for t in model.state_dict().values() if t.is_floating_point()])
+
+
+def _reference_train(model, data, config, seed):
+    """The plain training loop as the kit wrote it before the loop was shared (imckit 0.1's ``train``)."""
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
+                                weight_decay=config.weight_decay, nesterov=config.momentum > 0)
+    total = max(1, math.ceil(len(data) / config.batch_size) * config.epochs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    model.to(memory_format=torch.channels_last)
+    for _ in range(config.epochs):
+        model.train()
+        order = torch.randperm(len(data), generator=generator)
+        for start in range(0, len(data), config.batch_size):
+            index = order[start : start + config.batch_size]
+            x = data.images[index].contiguous(memory_format=torch.channels_last)
+            loss = nn.functional.cross_entropy(model(x), data.labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+    model.to(memory_format=torch.contiguous_format)
+    model.eval()
+
+
+def test_train_is_bit_identical_to_the_loop_it_replaced():
+    data = _toy_dataset(n_train=81).train  # 81 = 5 x 16 + 1: the last batch holds one image
+    config = TrainConfig(epochs=2, batch_size=16, lr=0.05)
+    a, b = _model(), _model()
+    _reference_train(a, data, config, seed=3)
+    train(b, data, config, seed=3, progress=False)
+    assert torch.equal(_flat(a), _flat(b))
+
+
+def test_same_seed_same_weights_and_a_seed_is_a_fresh_generator():
+    data = _toy_dataset().train
+    runs = []
+    for generator in (5, 5, torch.Generator().manual_seed(5), 6):
+        model = _model()
+        fit(model, data, optimizer=_sgd(model), epochs=2, batch_size=16, generator=generator)
+        runs.append(_flat(model))
+    assert torch.equal(runs[0], runs[1]) and torch.equal(runs[0], runs[2])
+    assert not torch.equal(runs[0], runs[3])
+
+
+def test_the_generator_draws_one_permutation_per_epoch_and_nothing_else():
+    # compensation draws its batch order from the generator that drew the error pattern: the loop must
+    # consume it in a fixed, documented order (one randperm(len(data)) per epoch) and not copy it
+    data = _toy_dataset().train
+    model = _model()
+    generator = torch.Generator().manual_seed(11)
+    fit(model, data, optimizer=_sgd(model), epochs=3, batch_size=32, images=40, generator=generator)
+    expected = torch.Generator().manual_seed(11)
+    for _ in range(3):
+        torch.randperm(len(data), generator=expected)
+    assert torch.equal(generator.get_state(), expected.get_state())
+
+
+def test_masked_entries_never_move_and_the_others_do():
+    data = _toy_dataset().train
+    model = _model()
+    weight = model.stack1.conv1.weight
+    before = weight.detach().clone()
+    mask = torch.rand(weight.shape, generator=torch.Generator().manual_seed(0)) < 0.5
+    fit(model, data, optimizer=_sgd(model), epochs=2, batch_size=16, generator=0, grad_masks={weight: mask})
+    assert torch.equal(weight.detach()[~mask], before[~mask])  # momentum included: exactly unchanged
+    assert (weight.detach()[mask] != before[mask]).float().mean() > 0.9
+    with pytest.raises(ValueError, match="weight_decay 0"):
+        fit(model, data, optimizer=_sgd(model, weight_decay=1e-4), epochs=1, batch_size=16, generator=0,
+            grad_masks={weight: mask})
+    with pytest.raises(ValueError, match="does not train"):
+        fit(model, data, optimizer=torch.optim.SGD([model.stem.conv.weight], lr=0.1), epochs=1, batch_size=16,
+            generator=0, grad_masks={weight: mask})
+    # the hooks are removed afterwards: the weight trains normally again
+    again = weight.detach().clone()
+    fit(model, data, optimizer=_sgd(model), epochs=1, batch_size=16, generator=0)
+    assert (weight.detach()[~mask] != again[~mask]).any()
+
+
+def test_small_batches_are_skipped_and_do_not_count_as_steps():
+    data = _toy_dataset().train  # 96 images
+    model = _model()
+    seen, after = [], []
+    step = lambda m, x, y, info: (seen.append((len(y), info)) or cross_entropy_step(m, x, y, info))  # noqa: E731
+    records = fit(model, data, step, optimizer=_sgd(model), epochs=2, batch_size=16, images=33, min_batch=2,
+                  generator=0, after_step=after.append)
+    # 33 = 2 x 16 + 1: two steps per epoch, the one-image batch skipped; the schedule still plans 3 per epoch
+    assert [n for n, _ in seen] == [16, 16, 16, 16]
+    assert [info.step for _, info in seen] == [0, 1, 2, 3] and {info.total for _, info in seen} == {6}
+    assert [info.step for info in after] == [1, 2, 3, 4] and [info.epoch for info in after] == [0, 0, 1, 1]
+    assert [(r.epoch, r.steps, r.images) for r in records] == [(0, 2, 32), (1, 4, 32)]
+
+
+def test_records_hold_per_image_means_of_the_step_statistics():
+    data = _toy_dataset().train
+    model = _model()
+
+    def step(m, x, y, info):
+        return cross_entropy_step(m, x, y, info)[0], {"ones": len(y), "two": 2 * len(y)}
+
+    records = fit(model, data, step, optimizer=_sgd(model), epochs=1, batch_size=40, generator=0)
+    assert records[0].means == {"ones": 1.0, "two": 2.0} and records[0].images == 96
+    model = _model()
+    record = fit(model, data, optimizer=_sgd(model), epochs=1, batch_size=40, generator=0)[0]
+    assert set(record.means) == {"loss", "accuracy"} and 0 <= record.means["accuracy"] <= 1
+    assert record.means["accuracy"] * 96 == pytest.approx(round(record.means["accuracy"] * 96))
+
+
+def test_eval_mode_keeps_batchnorm_statistics_and_train_mode_updates_them():
+    data = _toy_dataset().train
+    for train_mode in (False, True):
+        model = _model()
+        running = model.stem.bn.running_mean.clone()
+        modes = []
+        step = lambda m, x, y, info: (modes.append(m.training) or cross_entropy_step(m, x, y, info))  # noqa: E731
+        fit(model, data, step, optimizer=_sgd(model), epochs=1, batch_size=32, generator=0, train_mode=train_mode)
+        assert set(modes) == {train_mode} and not model.training
+        assert torch.equal(model.stem.bn.running_mean, running) != train_mode
+
+
+def test_schedules():
+    assert cosine_decay(10)(0) == 1.0 and cosine_decay(10)(10) == pytest.approx(0.0, abs=1e-12)
+    assert cosine_decay(10)(5) == pytest.approx(0.5) and cosine_decay(10)(20) == cosine_decay(10)(10)
+    data = _toy_dataset().train
+    for schedule, factor in (("cosine", 0.0), ("constant", 1.0), (lambda s: 0.5 ** s, 0.5**6)):
+        model = _model()
+        optimizer = _sgd(model)
+        fit(model, data, optimizer=optimizer, epochs=2, batch_size=32, generator=0, schedule=schedule)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05 * factor, abs=1e-12)
+
+
+def test_memory_layouts():
+    g = torch.Generator().manual_seed(0)
+    data = ImageTensors(torch.randn(40, 3, 12, 12, generator=g), torch.randint(0, 4, (40,), generator=g))
+    for channels_last, model_layout in ((True, torch.channels_last), ("inputs", torch.contiguous_format),
+                                        (False, torch.contiguous_format)):
+        torch.manual_seed(0)
+        model = resnet8(in_channels=3, num_classes=4, width=0.25)
+        seen = {}
+
+        def step(m, x, y, info):
+            seen["x"] = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+            seen["w"] = m.stack1.conv1.weight.is_contiguous(memory_format=model_layout)
+            return cross_entropy_step(m, x, y, info)
+
+        def on_epoch(record):
+            seen["epoch"] = model.stack1.conv1.weight.is_contiguous()
+
+        fit(model, data, step, optimizer=_sgd(model), epochs=1, batch_size=32, generator=0,
+            channels_last=channels_last, on_epoch=on_epoch)
+        assert seen == {"x": channels_last is not False, "w": True, "epoch": True}
+        assert model.stack1.conv1.weight.is_contiguous()  # returned in the default layout
+
+
+@no_gpu
+def test_cpu_and_auto_give_identical_weights_on_the_cpu():
+    data = _toy_dataset().train
+    weights = []
+    for device in ("cpu", "auto", torch.device("cpu")):
+        model = _model()
+        fit(model, data, optimizer=_sgd(model), epochs=1, batch_size=16, generator=2, device=device)
+        assert model.stem.conv.weight.device.type == "cpu"
+        weights.append(_flat(model))
+    assert torch.equal(weights[0], weights[1]) and torch.equal(weights[0], weights[2])
+    with pytest.raises(ValueError, match="asks for a CUDA GPU"):
+        fit(_model(), data, optimizer=_sgd(_model()), epochs=1, batch_size=16, generator=0, device="cuda")
+
+
+def test_epoch_callback_sees_every_epoch_and_zero_epochs_train_nothing():
+    data = _toy_dataset().train
+    model = _model()
+    before = _flat(model)
+    got = []
+    assert fit(model, data, optimizer=_sgd(model), epochs=0, batch_size=16, generator=0, on_epoch=got.append) == []
+    assert torch.equal(_flat(model), before) and got == []
+    records = fit(model, data, optimizer=_sgd(model), epochs=2, batch_size=16, generator=0, on_epoch=got.append)
+    assert got == records and all(isinstance(r, EpochRecord) and r.seconds >= 0 for r in records)
+    assert isinstance(StepInfo(0, 0, 1), StepInfo)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"epochs": -1}, r"epochs must be an integer >= 0; got -1"),
+    ({"epochs": 1.5}, "epochs must be an integer"),
+    ({"batch_size": 0}, r"batch_size must be an integer >= 1; got 0"),
+    ({"images": 97}, r"images must be an integer in \[1, 96\]; got 97"),
+    ({"min_batch": 0}, "min_batch must be an integer >= 1"),
+    ({"generator": "seed"}, "generator must be a CPU torch.Generator or an integer seed"),
+    ({"generator": True}, "generator must be a CPU torch.Generator or an integer seed"),
+    ({"schedule": "linear"}, "schedule must be one of 'cosine', 'constant'"),
+    ({"channels_last": "model"}, "channels_last must be True, False or 'inputs'"),
+    ({"device": "tpu"}, "device must be one of"),
+    ({"optimizer": "sgd"}, "optimizer must be a torch.optim.Optimizer"),
+])
+def test_bad_input(kwargs, message):
+    data = _toy_dataset().train
+    model = _model()
+    args = {"optimizer": _sgd(model), "epochs": 1, "batch_size": 16, "generator": 0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        fit(model, data, **args)
+    with pytest.raises(ValueError, match="at least one image"):
+        fit(model, ImageTensors(data.images[:0], data.labels[:0]), optimizer=_sgd(model), epochs=1, batch_size=4,
+            generator=0)

@@ -1,0 +1,111 @@
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import torch
+
+from imckit.core.models import resnet8
+from imckit.experiments.quantization import (QuantizationConfig, QuantizationResult, memory_summary,
+                                             read_layer_once, run, slicing_table, uniform_quantization)
+from imckit.memory.cells import CellConfig
+
+from ..conftest import IDENTITY4, toy_dataset
+
+
+def test_preset_is_the_same_in_every_profile_and_validates():
+    assert QuantizationConfig.preset("smoke") == QuantizationConfig.preset("paper") == QuantizationConfig()
+    assert QuantizationConfig.preset("default", histogram_config="Q4 MLC1").cell_config == CellConfig(4, 1)
+    with pytest.raises(ValueError, match="histogram_config"):
+        QuantizationConfig(histogram_config="Q5 MLC1")
+    with pytest.raises(ValueError, match="bits"):
+        QuantizationConfig(bits=(12, 0))
+    with pytest.raises(ValueError, match="alphas"):
+        QuantizationConfig(alphas=("po2",))
+    with pytest.raises(ValueError, match="profile"):
+        QuantizationConfig.preset("tiny")
+
+
+def test_slicing_table_of_a_four_bit_word_in_one_mlc_cell():
+    table = slicing_table(CellConfig(4, 1))
+    assert list(table.index) == ["word", "MLC cell (bits 1-0), state", "SLC bit 2", "SLC bit 3"]
+    assert list(table.columns) == list(range(-8, 8))
+    assert table[-8].tolist() == ["0000", 0, 0, 0]
+    assert table[-1].tolist() == ["0111", 3, 1, 0]  # offset binary: -1 + 8 = 7
+    assert table[6].tolist() == ["1110", 2, 1, 1]
+    slc_only = slicing_table(CellConfig(2, 0))
+    assert list(slc_only.index) == ["word", "SLC bit 0", "SLC bit 1"]
+
+
+def test_memory_summary_on_hand_made_layers():
+    layers = [SimpleNamespace(name="a", weights=100), SimpleNamespace(name="b", weights=300)]
+    summary, per_layer = memory_summary(layers, (CellConfig(8, 4), CellConfig(2, 0)))
+    assert per_layer.loc["b", "Q12 SLC"] == 3600 and per_layer.loc["a", "Q8 MLC4"] == 400
+    assert summary["network devices"].tolist() == [1600, 800]
+    assert summary["reduction vs 12-bit SLC (%)"].tolist() == pytest.approx([100 * 2 / 3, 100 * 5 / 6])
+    assert summary["solution index"].tolist() == [0, 1] and summary["devices per weight"].tolist() == [4, 2]
+
+
+@pytest.fixture(scope="module")
+def toy():
+    data = toy_dataset(n_test=16)
+    torch.manual_seed(0)
+    return resnet8(in_channels=1, num_classes=4, width=0.25).eval(), data
+
+
+def test_read_layer_once(toy):
+    model, _ = toy
+    perfect = read_layer_once(model, "stack2.conv2", CellConfig(8, 4), mlc=IDENTITY4)
+    assert perfect.changed == 0 and perfect.expected_changed == 0 and perfect.uniform_changed == 0
+    assert perfect.weights == model.get_submodule("stack2.conv2").weight.numel()
+    noisy = read_layer_once(model, "stack2.conv2", CellConfig(8, 4), seed=1)
+    assert 0 < noisy.changed < 1 and 0 < noisy.expected_changed < 1
+    assert noisy.uniform_changed == pytest.approx(1 - 0.96 ** 4, abs=1e-3)
+    again = read_layer_once(model, "stack2.conv2", CellConfig(8, 4), seed=1)
+    assert torch.equal(again.read, noisy.read)
+    with pytest.raises(ValueError, match="histogram_layer"):
+        read_layer_once(model, "stack9.conv1", CellConfig(8, 4))
+
+
+def test_uniform_quantization_is_cached(toy, tmp_path):
+    model, data = toy
+    frame, from_cache = uniform_quantization(model, data.test, (8, 2), ("auto", None), cache=tmp_path)
+    again, again_cached = uniform_quantization(model, data.test, (8, 2), ("auto", None), cache=tmp_path)
+    assert not from_cache and again_cached
+    pd.testing.assert_frame_equal(frame, again)
+    assert frame[["alpha", "bits"]].values.tolist() == [["auto", 8], ["auto", 2], ["None", 8], ["None", 2]]
+    assert frame["accuracy (%)"].between(0, 100).all()
+    uniform_quantization(model, data.test, (4,), ("auto",), cache=tmp_path)
+    assert len(list((tmp_path / "uniform-quantization").iterdir())) == 2
+
+
+def test_result_lookups():
+    uniform = pd.DataFrame({"alpha": ["None", "auto", "None", "auto"], "bits": [8, 8, 4, 4],
+                            "accuracy (%)": [70.0, 71.0, 10.0, 69.0], "loss": [0.8, 0.7, 3.0, 0.9]})
+    summary = pd.DataFrame({"network devices": [100], "reduction vs 12-bit SLC (%)": [66.7]}, index=["Q8 MLC4"])
+    per_layer = pd.DataFrame({"Q12 SLC": [120, 180]})
+    result = QuantizationResult(QuantizationConfig(), uniform, 72.0, 0.7, 16, summary, per_layer, None, False)
+    assert result.accuracy(None, 4) == 10.0 and result.accuracy("auto", 8) == 71.0
+    assert result.uniform_table().index.tolist() == [8, 4]
+    assert result.reference_devices == 300 and result.devices("Q8 MLC4") == 100
+    assert result.reduction("Q8 MLC4") == 66.7
+    with pytest.raises(ValueError, match="no entry"):
+        result.accuracy("auto_po2", 8)
+
+
+def test_run_on_a_toy_network(toy):
+    model, data = toy
+    baseline = SimpleNamespace(model=model, test_set=data.test, test=SimpleNamespace(accuracy=0.5, loss=1.2))
+    result = run(baseline, QuantizationConfig(bits=(8,), alphas=("auto",)))
+    assert result.float_accuracy == 50.0 and result.test_images == 16
+    assert len(result.uniform) == 1 and len(result.summary) == 10
+    assert result.read_back.layer == "stack2.conv2" and result.read_back.config == CellConfig(8, 4)
+
+
+def test_device_auto_gives_the_cpu_numbers(toy, tmp_path):
+    model, data = toy
+    cpu, _ = uniform_quantization(model, data.test, (8, 4), ("auto",), cache=tmp_path / "cpu", device="cpu")
+    auto, _ = uniform_quantization(model, data.test, (8, 4), ("auto",), cache=tmp_path / "auto", device="auto")
+    if not torch.cuda.is_available():
+        pd.testing.assert_frame_equal(cpu, auto, check_exact=True)
+    with pytest.raises(ValueError, match="device"):
+        uniform_quantization(model, data.test, (8,), ("auto",), cache=tmp_path / "bad", device="tpu")
