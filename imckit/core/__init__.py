@@ -1,4 +1,4 @@
-"""The core every chapter shares: data, models, the engine (evaluation and training), the cached baseline, caches, provenance, run profiles.
+"""The core every chapter shares: data, models, the traced layer graph, the engine (one evaluation), the one training loop, the cached baseline, caches that know their code, the compute device, provenance, run profiles.
 
 Modules:
 
@@ -7,9 +7,9 @@ Modules:
 - :mod:`imckit.core.compute`: Where tensors are computed: ``device="cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"``.
 - :mod:`imckit.core.cache`: Content-addressed on-disk caches, written atomically and validated when read.
 - :mod:`imckit.core.data`: Real image datasets as in-memory tensors.
-- :mod:`imckit.core.models`: The networks of the kit (ResNet-8, VGG-style, MobileNet-style) and their crossbar-mappable layers.
+- :mod:`imckit.core.models`: The networks of the kit (ResNet-8 as in MLPerf Tiny, a VGG-style and a MobileNet-style CNN) and the list of a network's crossbar-mappable layers.
 - :mod:`imckit.core.graph`: A model's forward pass as a layer graph, derived by tracing, for fast repeated evaluation.
-- :mod:`imckit.core.engine`: The evaluation engine: loss and accuracy for one or many replacement weight sets.
+- :mod:`imckit.core.engine`: The evaluation engine: loss and accuracy of a network on images, for one or many replacement weight sets.
 - :mod:`imckit.core.fit`: The one training loop of the kit: plain training, compensation and regularized QAT all run :func:`fit`.
 - :mod:`imckit.core.training`: Training, evaluation and the shared, cached baseline every chapter starts from.
 """
@@ -52,15 +52,15 @@ from imckit.core.data import (  # noqa: F401
 from imckit.core.models import (  # noqa: F401
     ResNet8,
     resnet8,
+    VGGSmall,
+    vgg_small,
+    MobileNetSmall,
+    mobilenet_small,
     build_model,
     MODELS,
     MappableLayer,
     mappable_layers,
     layer_table,
-    VGGSmall,
-    vgg_small,
-    MobileNetSmall,
-    mobilenet_small,
 )
 from imckit.core.graph import (  # noqa: F401
     GraphUnavailable,
@@ -69,15 +69,20 @@ from imckit.core.graph import (  # noqa: F401
     LayerGraph,
     layer_graph,
     fast_path_blocker,
+    has_hooks,
+    MAPPABLE_TYPES,
+    RUNNABLE_WITH_PARAMETERS,
 )
 from imckit.core.engine import (  # noqa: F401
+    PATHS,
+    DEFAULT_BATCH_SIZE,
     Evaluation,
     Engine,
+    evaluate,
 )
 from imckit.core.fit import (  # noqa: F401
     StepInfo,
     EpochRecord,
-    fit,
     cross_entropy_step,
     batch_sum,
     cosine_decay,

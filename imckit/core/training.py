@@ -123,7 +123,7 @@ def train(
         history.train_accuracy.append(epoch.means["accuracy"])
         history.seconds.append(epoch.seconds)
         if test_on_device is not None:
-            metrics = evaluate(model, test_on_device)
+            metrics = evaluate(model, test_on_device, device=target)
             history.test_loss.append(metrics.loss)
             history.test_accuracy.append(metrics.accuracy)
 

@@ -23,8 +23,6 @@ from imckit.search.genetic import (  # noqa: F401
 from imckit.search.sensitivity import (  # noqa: F401
     SensitivityTable,
     sensitivity_table,
-    PROFILE_RUNS,
-    profile_run,
     PAPER_Q8_MLC0_REDUCTION,
 )
 from imckit.search.simulate import (  # noqa: F401

@@ -40,26 +40,12 @@ from imckit.core.data import ImageTensors
 from imckit.memory.devices import SLC, FeFETMLC
 from imckit.injection.errors import PerturbedEvaluator, QuantSpec, is_error_free
 
-__all__ = ["SensitivityTable", "sensitivity_table", "PROFILE_RUNS", "profile_run", "PAPER_Q8_MLC0_REDUCTION"]
+__all__ = ["SensitivityTable", "sensitivity_table", "PAPER_Q8_MLC0_REDUCTION"]
 
 # Seed paper 000, Table I, column "Quantized 8, MLC 0" (%ΔMemory of layers 1-7; the dense layer's entry,
 # -0.40, is not consistent with the paper's definition and is left out). Q8 MLC0 saves 4 of 12 devices
 # per weight, so 3x each value is the layer's share of the paper network's weights.
 PAPER_Q8_MLC0_REDUCTION = (0.050, 0.264, 0.264, 0.793, 2.466, 7.135, 22.197)
-
-# Repetitions and test images of the table per run profile (test_images None: the whole test set).
-PROFILE_RUNS = {
-    "smoke": {"repetitions": 2, "test_images": 256},
-    "default": {"repetitions": 100, "test_images": 1000},
-    "paper": {"repetitions": 100, "test_images": None},
-}
-
-
-def profile_run(profile: str) -> dict:
-    """The table's repetitions and test images for a run profile (:data:`PROFILE_RUNS`)."""
-    from imckit.core.profiles import check_profile
-
-    return dict(PROFILE_RUNS[check_profile(profile)])
 
 
 @dataclass(frozen=True, eq=False)
