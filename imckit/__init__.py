@@ -2,12 +2,12 @@
 
 The packages follow the data path the book teaches; each imports only from the ones above it::
 
-    core           data, models, graph (traced layer graph), engine (evaluate, fit), training (the cached
-                   baseline), cache (keys that know their code), compute (device="cpu"|"cuda"|"auto"),
-                   profiles, provenance
+    core           data, models, graph (traced layer graph), engine (evaluate), fit (the one training
+                   loop), training (the cached baseline), cache (keys that know their code),
+                   compute (device="cpu"|"cuda"|"auto"), profiles, provenance
       |
+    quantization   qkeras (quantized_bits, codes, storage words)
     memory         devices (FeFET MLC, SLC, transition matrices), cells (bit slicing, memory in devices)
-    quantization   qkeras (quantized_bits, codes, words, QuantSpec)
       |
     injection      errors (read errors injected into weights, repeated evaluation of perturbed networks)
       |

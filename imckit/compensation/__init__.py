@@ -9,5 +9,4 @@ from imckit.compensation.compensate import (  # noqa: F401
     CompensationConfig,
     CompensationResult,
     requantize,
-    compensate,
 )

@@ -93,7 +93,6 @@ from imckit.core.training import (  # noqa: F401
     TrainConfig,
     Metrics,
     History,
-    evaluate,
     train,
     BaselineSpec,
     baseline_spec,

@@ -54,16 +54,53 @@ def cache_key(spec: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
+def digest(*parts) -> str:
+    """SHA-256 (hex) of ``parts``, for cache descriptions: tensors by dtype, shape and bytes (copied to the
+    CPU, so a GPU model digests like its CPU copy), modules by their ``state_dict`` (names and values),
+    :class:`imckit.core.data.ImageTensors` by images and labels, dataclasses by their fields, mappings by keys
+    and values in order, lists and tuples item by item, anything else by its ``repr``."""
+    import dataclasses
+    from collections.abc import Mapping
+
+    from torch import nn
+
+    sha = hashlib.sha256()
+
+    def walk(value):
+        if isinstance(value, torch.Tensor):
+            tensor = value.detach().cpu().contiguous()
+            sha.update(f"T{tensor.dtype}{tuple(tensor.shape)}".encode())
+            sha.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        elif isinstance(value, nn.Module):
+            walk(value.state_dict())
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            sha.update(type(value).__name__.encode() + b"(")
+            for f in dataclasses.fields(value):
+                sha.update(f.name.encode() + b"=")
+                walk(getattr(value, f.name))
+            sha.update(b")")
+        elif isinstance(value, Mapping):
+            sha.update(b"{")
+            for key in value:
+                sha.update(str(key).encode() + b"\0")
+                walk(value[key])
+            sha.update(b"}")
+        elif isinstance(value, (list, tuple)):
+            sha.update(b"[")
+            for item in value:
+                walk(item)
+            sha.update(b"]")
+        else:
+            sha.update(repr(value).encode() + b"\0")
+
+    walk(list(parts))
+    return sha.hexdigest()
+
+
 def model_data_digest(model, data) -> str:
-    """SHA-256 of a model's state (names and values) and of an :class:`imckit.core.data.ImageTensors`' images and
-    labels: the part of a cache description that says which network was evaluated on which images."""
-    digest = hashlib.sha256()
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().contiguous().numpy().tobytes())
-    for tensor in (data.images, data.labels):
-        digest.update(tensor.contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    """:func:`digest` of a model's state and of an :class:`imckit.core.data.ImageTensors`' images and labels:
+    the part of a cache description that says which network was evaluated on which images."""
+    return digest(model, data.images, data.labels)
 
 
 def save_entry(path: str | os.PathLike, key: str, payload: Any) -> Path:
@@ -201,36 +238,66 @@ def check_writable(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def torch_version() -> str:
+    """torch's ``major.minor`` version: part of every cache key (another torch may round differently)."""
+    return ".".join(torch.__version__.split("+")[0].split(".")[:2])
+
+
+def cache_entry(kind: str, description: dict, *, code: str | Sequence[str], cache: str | os.PathLike | None = None,
+                name: str = "") -> tuple[str, Path | None]:
+    """The key of :func:`cached`'s entry and its file ``<cache>/<kind>/<name><key>.pt`` (``None`` when
+    ``cache=""``: no cache). The key covers ``kind``, ``description``, :func:`code_version` of ``code`` and
+    :func:`torch_version`."""
+    if not isinstance(kind, str) or not kind or "/" in kind:
+        raise ValueError(f"kind must be a non-empty name without '/'; got {kind!r}")
+    if not isinstance(description, dict):
+        raise ValueError(f"description must be a dict; got {type(description).__name__}")
+    if not isinstance(name, str) or "/" in name:
+        raise ValueError(f"name must be a file-name prefix without '/'; got {name!r}")
+    code = (code,) if isinstance(code, str) else tuple(code)
+    key = cache_key(_full_description(kind, description, code))
+    if cache is not None and str(cache) == "":
+        return key, None
+    return key, Path(cache_dir() if cache is None else cache) / kind / f"{name}{key}.pt"
+
+
+def _full_description(kind: str, description: dict, code: tuple[str, ...]) -> dict:
+    return {"kind": kind, "description": description, "code": code_version(*code), "torch": torch_version()}
+
+
 def cached(kind: str, description: dict, compute: Callable[[], Any], *, code: str | Sequence[str],
-           cache: str | os.PathLike | None = None) -> tuple[Any, bool]:
+           cache: str | os.PathLike | None = None, name: str = "",
+           accept: Callable[[Any], bool] | None = None) -> tuple[Any, bool]:
     """``compute()``'s value, from the cache when an entry for ``description`` and the current code exists.
 
     Args:
-        kind: the computation's name; also the cache subfolder (``<cache>/<kind>/<key>.pt``).
+        kind: the computation's name; also the cache subfolder (``<cache>/<kind>/<name><key>.pt``).
         description: everything else that defines the value (parameters, a digest of model and data, ...),
             JSON-serializable (non-JSON values are keyed by their ``str``).
         compute: computes the value; it must return what :func:`torch.save` writes and a weights-only
             :func:`torch.load` reads back: tensors, numbers, strings, bools, ``None`` and lists, tuples and
             dicts of them (convert result objects with e.g. ``dataclasses.asdict`` first).
         code: the module(s) whose source defines the computation (see :func:`code_version`).
-        cache: the cache folder (``None``: :func:`cache_dir`).
+        cache: the cache folder (``None``: :func:`cache_dir`; ``""``: no cache: ``compute()`` runs, nothing is
+            read or written).
+        name: a prefix of the entry's file name (e.g. what it holds), for people browsing the folder.
+        accept: ``accept(value) -> bool``: a stored value it rejects is ignored (with a warning) and recomputed
+            (e.g. a checkpoint that does not fit its model).
 
-    Returns ``(value, from_cache)``. The folder's writability is checked before ``compute`` runs.
+    Returns ``(value, from_cache)``. The folder's writability is checked before ``compute`` runs. The key is
+    :func:`cache_entry`'s.
     """
-    if not isinstance(kind, str) or not kind or "/" in kind:
-        raise ValueError(f"kind must be a non-empty name without '/'; got {kind!r}")
-    if not isinstance(description, dict):
-        raise ValueError(f"description must be a dict; got {type(description).__name__}")
-    code = (code,) if isinstance(code, str) else tuple(code)
-    full = {"kind": kind, "description": description, "code": code_version(*code),
-            "torch": ".".join(torch.__version__.split("+")[0].split(".")[:2])}
-    key = cache_key(full)
-    folder = Path(cache or cache_dir()) / kind
-    path = folder / f"{key}.pt"
+    key, path = cache_entry(kind, description, code=code, cache=cache, name=name)
+    if path is None:
+        return compute(), False
     entry = load_entry(path, key)
     if entry is not None and isinstance(entry, dict) and "value" in entry:
-        return entry["value"], True
-    check_writable(folder)
+        if accept is None or accept(entry["value"]):
+            return entry["value"], True
+        warnings.warn(f"ignoring cache file {path}: its value was not accepted; recomputing", RuntimeWarning,
+                      stacklevel=2)
+    check_writable(path.parent)
     value = compute()
-    save_entry(path, key, {"value": value, "description": full})
+    code = (code,) if isinstance(code, str) else tuple(code)
+    save_entry(path, key, {"value": value, "description": _full_description(kind, description, code)})
     return value, False

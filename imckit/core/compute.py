@@ -9,6 +9,8 @@ same draws on every device; results computed on the CPU are bit-identical whatev
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 DEVICES = ("cpu", "cuda", "auto")
@@ -35,3 +37,21 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
             raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
         return torch.device(name)
     raise ValueError(f"device must be one of {', '.join(map(repr, DEVICES))} or 'cuda:N'; got {device!r}")
+
+
+def cache_device(device: str | torch.device = "cpu") -> str | None:
+    """What a cache description records of ``device``: ``None`` for the CPU, whose results do not depend on
+    what ``device`` asked for (``"auto"`` without a GPU *is* the CPU), else the device type (``"cuda"``):
+    a GPU's float rounding differs from the CPU's, so its values are kept apart from the CPU's."""
+    kind = resolve_device(device).type
+    return None if kind == "cpu" else kind
+
+
+def model_on_device(model: torch.nn.Module, device: str | torch.device) -> torch.nn.Module:
+    """``model`` itself when its parameters and buffers already live on ``device``, else a copy moved there
+    (the caller's model is never moved)."""
+    device = resolve_device(device)
+    tensors = [*model.parameters(), *model.buffers()]
+    if all(t.device == device for t in tensors):
+        return model
+    return copy.deepcopy(model).to(device)

@@ -102,6 +102,40 @@ class ImageTensors:
         return ImageTensors(self.images[first], self.labels[first]), ImageTensors(self.images[rest], self.labels[rest])
 
 
+LABEL_DTYPES = (torch.int64, torch.uint8)
+"""Label dtypes the cross-entropy accepts as class indices."""
+
+
+def check_image_tensors(data, name: str = "data", *, dtype: torch.dtype | None = None,
+                        classes: int | None = None) -> None:
+    """Raise a ValueError naming ``name`` unless ``data`` holds images and labels the kit can use: ``images`` a
+    floating-point tensor (N, C, H, W) (of ``dtype`` when given: the model's), ``labels`` an integer tensor
+    (N,) (:data:`LABEL_DTYPES`) of class indices ``0 <= label`` (``< classes`` when given). Does not require
+    N >= 1 (callers that need images say so)."""
+    if not isinstance(getattr(data, "images", None), torch.Tensor) or not isinstance(getattr(data, "labels", None),
+                                                                                     torch.Tensor):
+        raise ValueError(f"{name} must be an ImageTensors (images and labels tensors); got {type(data).__name__}")
+    images, labels = data.images, data.labels
+    if images.ndim != 4:
+        raise ValueError(f"{name}.images must be a 4-D tensor (N, C, H, W); got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise ValueError(f"{name}.images must be a floating-point tensor (e.g. torch.float32); got {images.dtype}")
+    if dtype is not None and images.dtype != dtype:
+        raise ValueError(f"{name}.images must have the model's dtype {dtype}; got {images.dtype} (convert the "
+                         f"images or the model)")
+    if labels.dtype not in LABEL_DTYPES:
+        raise ValueError(f"{name}.labels must be class indices of dtype "
+                         f"{' or '.join(map(str, LABEL_DTYPES))}; got {labels.dtype}")
+    if tuple(labels.shape) != (images.shape[0],):
+        raise ValueError(f"{name}.labels must have shape ({images.shape[0]},), one class index per image; got "
+                         f"{tuple(labels.shape)}")
+    if labels.numel():
+        low, high = int(labels.min()), int(labels.max())
+        if low < 0 or (classes is not None and high >= classes):
+            allowed = f"in [0, {classes - 1}] (the model has {classes} outputs)" if classes is not None else ">= 0"
+            raise ValueError(f"{name}.labels must be class indices {allowed}; got values from {low} to {high}")
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """A dataset with its train and test splits in memory.
@@ -134,13 +168,11 @@ class Dataset:
 
     @cached_property
     def fingerprint(self) -> str:
-        """SHA-256 of both splits' images and labels: identifies the data a model was trained on."""
-        digest = hashlib.sha256()
-        for split in (self.train, self.test):
-            for tensor in (split.images, split.labels):
-                digest.update(str(tuple(tensor.shape)).encode())
-                digest.update(tensor.contiguous().numpy().tobytes())
-        return digest.hexdigest()
+        """SHA-256 of both splits' images and labels (:func:`imckit.core.cache.digest`: dtypes, shapes and
+        values): identifies the data a model was trained on."""
+        from imckit.core.cache import digest
+
+        return digest(self.train.images, self.train.labels, self.test.images, self.test.labels)
 
 
 def load_dataset(

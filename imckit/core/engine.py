@@ -8,27 +8,37 @@ injection, Table I, whole-network simulations, precision assignments
 A *weight set* maps module names (the modules of :func:`imckit.core.models.mappable_layers`) to replacement
 weight tensors; modules not in a set keep their own weight. ``weight_sets=None`` evaluates the model as it is.
 
-Two paths, the same numbers (to float rounding):
+Two paths, the same loss and accuracy (to float rounding) for any model whose forward and hooks have no
+side effects:
 
 ``"fast"``
     The model's layer graph (:func:`imckit.core.graph.layer_graph`, traced with ``torch.fx`` and cut at the
     mappable modules). Modules replaced by *the same* tensor in every set (e.g. a quantized base network)
     count as part of the network; the others *vary*. Per micro-batch of images every node no varying
-    module feeds is computed once (prefix caching), then only the remaining nodes run per set. BatchNorm is
-    folded into the convolution before it, once per set (not per micro-batch); images and convolution
-    weights run channels-last; ReLU and residual additions write in place into tensors the node owns.
-    Evaluating the last layer of a network thus costs one dense layer per set instead of a whole forward.
+    module feeds (the *prefix*) is computed once, then only the remaining nodes (the *suffix*) run per set
+    (prefix caching). BatchNorm is folded into the convolution before it, once per set (not per
+    micro-batch); images and convolution weights run channels-last; ReLU and residual additions write in
+    place into tensors the node owns. Evaluating the last layer of a network thus costs one dense layer
+    per set instead of a whole forward.
 ``"forward"`` (the fallback)
     The model's own forward per set, with the replacement weights passed through
     ``torch.func.functional_call`` (the model is never written to). Bit-identical to calling the model.
 
 ``path="auto"`` (the default) takes the fast path whenever the graph is exact and the forward otherwise:
 when tracing fails, when hooks sit where tracing would skip them, when a module the graph would call has
-parameters it does not know (see :mod:`imckit.core.graph` for the full list). Hooks on the modules the
-graph calls (e.g. the LSQ input quantizers that :func:`imckit.qat.training.train_qat` registers as forward
-pre-hooks on convolutions) are honoured on the fast path: such a module is called as itself, hooks
-included. A hook is never dropped. :attr:`Evaluation.path` and :attr:`Evaluation.reason` say which path ran
-and why.
+parameters it does not know, when the forward draws random numbers (see :mod:`imckit.core.graph` for the
+full list). :attr:`Evaluation.path` and :attr:`Evaluation.reason` say which path ran and why.
+
+Hooks. A hook on a module the graph calls (e.g. the LSQ input quantizers that
+:func:`imckit.qat.training.attach_input_quantizers` registers as forward pre-hooks on convolutions) is
+honoured on the fast path: the module is called as itself, hooks included; a hook where tracing would skip
+it sends the evaluation to the forward. What differs is how often a hook runs: on the forward path once
+per micro-batch *and weight set*; on the fast path a hooked module in the prefix runs once per micro-batch
+(its result is shared by all sets) and one in the suffix once per micro-batch and set. So a hook that only
+transforms values (LSQ, scaling, clipping) gives the same numbers on both paths, while a hook with side
+effects (counting calls, recording activations, changing its own state) sees fewer calls on the fast path;
+pass ``path="forward"`` for those. A hook that writes into its input is safe: modules called in the suffix
+get copies of the activations the sets share.
 
 Why hand-written: no library evaluates one network for many weight sets while reusing every activation the
 replaced weights do not feed, with BatchNorm folded per set; ``torch.compile`` recompiles or guards on
@@ -52,7 +62,7 @@ from torch import nn
 from tqdm import tqdm
 
 from imckit.core.compute import resolve_device
-from imckit.core.data import ImageTensors
+from imckit.core.data import ImageTensors, check_image_tensors
 from imckit.core.graph import GraphUnavailable, LayerGraph, layer_graph
 from imckit.core.models import mappable_layers
 
@@ -211,12 +221,9 @@ class Engine:
                  progress: bool = False) -> Evaluation:
         """Loss and accuracy on ``data`` of the model with each weight set's replacements (see
         :func:`evaluate`)."""
-        if not hasattr(data, "images") or not hasattr(data, "labels"):
-            raise ValueError(f"data must be an ImageTensors (images and labels); got {type(data).__name__}")
+        check_image_tensors(data, "data", dtype=_dtype_of(self.model))
         if len(data) == 0:
             raise ValueError("data must hold at least one image; got 0")
-        if data.images.shape[0] != len(data):
-            raise ValueError(f"data has {data.images.shape[0]} images but {len(data)} labels")
         sets = self.check_weight_sets(weight_sets)
         self._trace()
         path = "fast" if self._graph is not None else "forward"
@@ -240,18 +247,19 @@ class Engine:
         sets = [{name: to_device(w) for name, w in ws.items()} for ws in sets]
         training = {m: m.training for m in work.modules()}
         work.eval()
+        classes = int(data.labels.max()) + 1  # the fewest outputs the labels need (checked on every batch)
         try:
             if graph is not None:
-                loss, correct = self._fast(work, graph, data, sets, batch_size, progress)
+                loss, correct = self._fast(work, graph, data, sets, batch_size, progress, classes)
             else:
-                loss, correct = self._forward(work, data, sets, batch_size, progress)
+                loss, correct = self._forward(work, data, sets, batch_size, progress, classes)
         finally:
             for m, flag in training.items():
                 m.training = flag
         n = len(data)
         return Evaluation((loss / n).cpu(), (correct / n).cpu(), path, self._reason)
 
-    def _fast(self, work, graph: LayerGraph, data, sets, batch_size, progress):
+    def _fast(self, work, graph: LayerGraph, data, sets, batch_size, progress, classes):
         varying = _varying(work, sets)
         folds = graph.folds()
         common = graph.prepare({k: v for k, v in sets[0].items() if k not in varying}, folds)
@@ -269,16 +277,19 @@ class Engine:
                 values[node.name] = node.run([values[i] for i in node.inputs], common)
             cached = {k: v for k, v in values.items() if k in needed}
             if not suffix:  # nothing varies: every set is the same network
-                _accumulate(cached[graph.output], y, loss, correct, slice(None))
+                _accumulate(cached[graph.output], y, loss, correct, slice(None), classes)
                 continue
             for s, prepared in enumerate(per_set):
                 local = dict(cached)
                 for node in suffix:
-                    local[node.name] = node.run([local[i] for i in node.inputs], prepared)
-                _accumulate(local[graph.output], y, loss, correct, s)
+                    # a module hook may write into its input: a hooked node gets copies of the shared values
+                    inputs = [local[i].clone() if node.hooked and i in cached and isinstance(local[i], torch.Tensor)
+                              else local[i] for i in node.inputs]
+                    local[node.name] = node.run(inputs, prepared)
+                _accumulate(local[graph.output], y, loss, correct, s, classes)
         return loss, correct
 
-    def _forward(self, work, data, sets, batch_size, progress):
+    def _forward(self, work, data, sets, batch_size, progress, classes):
         replaced = [{f"{m}.weight": w for m, w in ws.items()} for ws in sets]
         loss = torch.zeros(len(sets), dtype=torch.float64, device=self.device)
         correct = torch.zeros(len(sets), dtype=torch.float64, device=self.device)
@@ -288,7 +299,7 @@ class Engine:
             y = data.labels[start : start + batch_size]
             for s, params in enumerate(replaced):
                 logits = torch.func.functional_call(work, params, (x,)) if params else work(x)
-                _accumulate(logits, y, loss, correct, s)
+                _accumulate(logits, y, loss, correct, s, classes)
         return loss, correct
 
 
@@ -311,9 +322,18 @@ def _varying(model: nn.Module, sets: list[dict]) -> set[str]:
     return varying
 
 
-def _accumulate(logits: torch.Tensor, y: torch.Tensor, loss: torch.Tensor, correct: torch.Tensor, at) -> None:
+def _dtype_of(model: nn.Module) -> torch.dtype | None:
+    """The dtype of the model's first floating-point parameter (what its inputs must have), or ``None``."""
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+
+
+def _accumulate(logits: torch.Tensor, y: torch.Tensor, loss: torch.Tensor, correct: torch.Tensor, at,
+                classes: int) -> None:
     if logits.ndim != 2 or logits.shape[0] != y.shape[0]:
         raise ValueError(f"the model must return logits of shape (images, classes); got {tuple(logits.shape)}")
+    if logits.shape[1] < classes:
+        raise ValueError(f"data.labels must be class indices in [0, {logits.shape[1] - 1}] (the model has "
+                         f"{logits.shape[1]} outputs); got labels up to {classes - 1}")
     # float32 sum per micro-batch, accumulated in float64 (as every evaluation of the kit always did)
     loss[at] += nn.functional.cross_entropy(logits, y, reduction="sum").double()
     correct[at] += (logits.argmax(1) == y).sum().double()
@@ -326,7 +346,8 @@ def evaluate(model: nn.Module, data: ImageTensors, weight_sets: list[dict] | Non
 
     Args:
         model: the network (evaluated in eval mode; never moved or modified).
-        data: the images and labels (at least one).
+        data: the images (floating point, (N, C, H, W), the model's dtype) and labels (class indices (N,),
+            each below the model's number of outputs); at least one image.
         weight_sets: ``None`` (the model as it is: one result) or a non-empty list of dicts, module name ->
             replacement weight (same shape and dtype as the module's weight, finite); an empty dict is the
             model as it is. Modules are those of :func:`imckit.core.models.mappable_layers`.
@@ -341,7 +362,7 @@ def evaluate(model: nn.Module, data: ImageTensors, weight_sets: list[dict] | Non
 
     >>> import torch
     >>> from imckit.core.models import build_model
-    >>> from imckit.core.data import ImageTensors
+    >>> from imckit.core.data import ImageTensors, check_image_tensors
     >>> _ = torch.manual_seed(0)
     >>> model = build_model("vgg_small", in_channels=1, num_classes=3)
     >>> data = ImageTensors(torch.randn(8, 1, 12, 12), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1]))

@@ -37,6 +37,7 @@ machine without a GPU is bit-identical. The model comes back on the device it ca
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from torch import nn
 from tqdm import tqdm
 
 from imckit.core.compute import resolve_device
+from imckit.core.data import check_image_tensors
 
 __all__ = ["StepInfo", "EpochRecord", "fit", "cross_entropy_step", "batch_sum", "cosine_decay", "SCHEDULES"]
 
@@ -111,6 +113,23 @@ def cosine_decay(total: int) -> Callable[[int], float]:
     return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
 
 
+def _probe(model: nn.Module, x: torch.Tensor, layout: torch.memory_format, device: torch.device):
+    """``(output, failed)`` of one eval-mode forward of a copy of ``model`` on ``x`` in ``layout`` (the model,
+    its state and the random generators are left as they were); ``(None, False)`` when the model cannot be
+    copied."""
+    try:
+        probe = copy.deepcopy(model)
+    except Exception:  # noqa: BLE001 -- a model that cannot be copied is not probed
+        return None, False
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        try:
+            return probe.eval()(x.contiguous(memory_format=layout)), False
+        except Exception:  # noqa: BLE001 -- the training step raises it again, with its context
+            return None, True
+
+
 def _check_int(name, value, low, high=None):
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
@@ -144,7 +163,9 @@ def fit(
     Args:
         model: the network; moved to ``device`` for the run and back to its device at the end, left in
             eval mode and in the default memory layout.
-        data: an :class:`imckit.core.data.ImageTensors` (``images`` and ``labels``).
+        data: an :class:`imckit.core.data.ImageTensors`: floating-point images (N, C, H, W) of the model's
+            dtype, labels (N,) of class indices (checked against the model's number of outputs, read from the
+            forward pass that tries the layout; :func:`imckit.core.data.check_image_tensors`).
         step: ``step(model, x, y, info) -> (loss, stats)``: the loss of one batch (a scalar tensor to
             backpropagate) and a dict of statistics, each the batch's *sum* over its images (a number or
             a 0-d tensor; :func:`batch_sum` turns a mean into one); the records hold their per-image
@@ -172,14 +193,17 @@ def fit(
             (benchmarks/bench_training.py): ``True`` converts the model and the images, ``"inputs"`` the
             images only (the model keeps its layout; regularized QAT runs so, as it did before the loop was
             shared: converting its model changes the float rounding of its results), ``False`` neither.
+            A model whose forward cannot take channels-last tensors (e.g. ``x.view(...)`` after a
+            convolution) trains in the default layout: before the first step one eval-mode forward of a copy
+            of the model on two images tries the layout (the model and the random generators are untouched).
         progress: show a progress bar over the steps.
         desc: the progress bar's label.
         device: where to train (see the module docstring).
     """
     if not isinstance(model, nn.Module):
         raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    if not hasattr(data, "images") or not hasattr(data, "labels"):
-        raise ValueError(f"data must be an ImageTensors (images and labels); got {type(data).__name__}")
+    check_image_tensors(data, "data", dtype=next((p.dtype for p in model.parameters() if p.is_floating_point()),
+                                                 None))
     if not callable(step):
         raise ValueError(f"step must be a function (model, x, y, info) -> (loss, stats); got {step!r}")
     if not isinstance(optimizer, torch.optim.Optimizer):
@@ -230,6 +254,25 @@ def fit(
     convert = channels_last is True  # the model too, not only the images
     if convert:
         model.to(memory_format=torch.channels_last)
+    if epochs > 0 and n_data > 0:
+        logits, failed = _probe(model, x_all[:2], layout, target)
+        if failed and channels_last:  # e.g. ``x.view(...)`` after a convolution: does the default layout work?
+            if convert:
+                model.to(memory_format=torch.contiguous_format)
+            logits, failed = _probe(model, x_all[:2], torch.contiguous_format, target)
+            if failed:  # neither works: train as asked, and let the step raise the model's own error
+                if convert:
+                    model.to(memory_format=torch.channels_last)
+            else:
+                layout, convert = torch.contiguous_format, False
+        if isinstance(logits, torch.Tensor) and logits.ndim == 2 and logits.shape[0] == min(2, n_data):
+            try:
+                check_image_tensors(data, "data", classes=int(logits.shape[1]))
+            except ValueError:
+                if convert:
+                    model.to(memory_format=torch.contiguous_format)
+                model.to(home)  # as it came in
+                raise
     hooks = [t.register_hook(lambda grad, mask=mask: grad * mask) for t, mask in masks]
     bar = tqdm(total=total, desc=desc, unit="step", disable=not progress, mininterval=2.0)
     records, done = [], 0

@@ -10,14 +10,20 @@ the 1x1 skip convolution on its own, pooling with the last stack, the dense laye
 
 Why the graph: an evaluation that replaces the weights of one module (an error draw, a precision
 assignment) changes only the nodes that module feeds. The engine (:mod:`imckit.core.engine`) computes every
-other node once per micro-batch and reruns only the rest per weight set (prefix caching). Three more exact
-rewrites make each node fast on CPU:
+other node once per micro-batch and reruns only the rest per weight set (prefix caching). Exact rewrites
+make each node fast on CPU:
 
 - a ``BatchNorm2d`` (eval mode, running statistics) that is the only reader of a convolution is folded
   into it: ``w * gamma / sqrt(var + eps)`` and ``beta - mean * gamma / sqrt(var + eps)`` (+ the scaled
   convolution bias), computed once per weight set, not per micro-batch;
-- images and convolution weights run channels-last;
-- ReLU and additions write into the tensor their node has just computed, never into an input of the node.
+- images and convolution weights run channels-last (``x.view(...)``, which a channels-last tensor cannot
+  always serve, runs as ``x.reshape(...)``: the same values);
+- ReLU and additions write into the tensor their node has just computed, never into an input of the node;
+  every other in-place operation runs in its out-of-place form, which is exact because the value it writes
+  into must have no other reader, through any operation that may return a view of it (every operation not
+  known to allocate a fresh tensor counts as one);
+- in-place modules (``nn.ReLU(inplace=True)``, ``nn.Dropout(inplace=True)``, ...) run as out-of-place
+  copies in eval mode, as the model's own modules do when the engine evaluates.
 
 Folding changes the order of float operations, so the graph agrees with ``model(x)`` to float rounding
 (~1e-6 relative), not bit for bit; the engine's fallback (the whole forward) is the bit-exact reference.
@@ -32,10 +38,13 @@ When there is no graph (:class:`GraphUnavailable`, with the reason): the forward
 (data-dependent control flow, ...); a forward hook or pre-hook sits on a module that tracing would inline
 (hooks on the modules the graph calls, e.g. the LSQ input quantizers of :mod:`imckit.qat.training`, are
 honoured: such a module is called as itself, its hooks included, and not folded); a global module hook is
-registered; a module the graph would call owns parameters and is not a convolution, dense layer or
-normalization (:data:`RUNNABLE_WITH_PARAMETERS`); a forward reads a parameter directly (a custom layer);
-an in-place operation writes into a value that something else reads; the forward returns more than one
-tensor or takes more than one input without a default. The engine then evaluates the whole forward.
+registered; the forward draws random numbers (``torch.randn``, ``torch.randn_like``, a functional dropout in
+training mode, ...: one draw would be shared by every weight set, or frozen into the trace); a module the
+graph would call owns parameters and is not a convolution, dense layer or normalization
+(:data:`RUNNABLE_WITH_PARAMETERS`); a forward reads a parameter directly (a custom layer); an in-place
+operation writes into a value that something else reads, or into a tensor of the model; the forward returns
+more than one tensor or takes more than one input without a default. The engine then evaluates the whole
+forward.
 """
 
 from __future__ import annotations
@@ -62,16 +71,56 @@ RUNNABLE_WITH_PARAMETERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.L
 """Other ``torch.nn`` modules with parameters that the graph calls as themselves (their output depends only on
 their input and their own parameters, which weight sets never replace)."""
 
-# operations that return (a view of) their input: an in-place write into their result writes into the input
-_VIEW_METHODS = {"view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "transpose", "permute", "t",
-                 "squeeze", "unsqueeze", "expand", "expand_as", "narrow", "select", "contiguous", "detach",
-                 "__getitem__", "split", "chunk", "unbind", "as_strided", "movedim", "T", "mT", "to", "type",
-                 "float"}
-_VIEW_FUNCTIONS = {torch.flatten, torch.reshape, torch.transpose, torch.permute, torch.squeeze, torch.unsqueeze,
-                   torch.narrow, torch.select, torch.t, torch.split, torch.chunk, torch.unbind, torch.movedim,
-                   operator.getitem, torch.detach, nn.functional.dropout, nn.functional.dropout2d}
-_VIEW_MODULES = (nn.Identity, nn.Flatten, nn.Unflatten, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
-                 nn.AlphaDropout)
+# Operations known to return a freshly allocated tensor (when they do not work in place). Any other operation
+# may return its input or a view of it (``view``, ``reshape``, ``swapaxes``, ``contiguous``, ``to``, a dropout in
+# eval mode, ...): an in-place write into its result may write into its input, so :func:`_check_private` follows
+# it back. An allow-list, not a list of views: an operation the kit does not know is treated as a possible view,
+# which can only cost the fast path, never exactness.
+_F = nn.functional
+_ALLOCATING_FUNCTIONS = {
+    torch.relu, _F.relu, _F.relu6, _F.leaky_relu, _F.elu, _F.selu, _F.celu, _F.gelu, _F.silu, _F.mish,
+    _F.hardswish, _F.hardsigmoid, _F.hardtanh, _F.softplus, _F.softmax, _F.log_softmax, torch.softmax,
+    torch.log_softmax, torch.sigmoid, _F.sigmoid, torch.tanh, _F.tanh, torch.add, torch.sub, torch.mul, torch.div,
+    torch.matmul, torch.mm, torch.bmm, torch.cat, torch.concat, torch.stack, torch.mean, torch.sum, torch.amax,
+    torch.amin, torch.clamp, torch.clip, torch.abs, torch.exp, torch.log, torch.sqrt, torch.rsqrt, torch.pow,
+    torch.neg, torch.square, torch.where, torch.clone, torch.max, torch.min, _F.linear, _F.conv1d, _F.conv2d,
+    _F.conv3d, _F.batch_norm, _F.layer_norm, _F.group_norm, _F.instance_norm, _F.max_pool1d, _F.max_pool2d,
+    _F.max_pool3d, _F.avg_pool1d, _F.avg_pool2d, _F.avg_pool3d, _F.adaptive_avg_pool1d, _F.adaptive_avg_pool2d,
+    _F.adaptive_avg_pool3d, _F.adaptive_max_pool1d, _F.adaptive_max_pool2d, _F.adaptive_max_pool3d, _F.pad,
+    _F.interpolate, _F.normalize, operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
+    operator.mod, operator.pow, operator.matmul, operator.neg,
+}
+_ALLOCATING_METHODS = {
+    "add", "sub", "mul", "div", "true_divide", "matmul", "mm", "bmm", "relu", "sigmoid", "tanh", "softmax",
+    "log_softmax", "clamp", "clip", "abs", "exp", "log", "sqrt", "rsqrt", "pow", "neg", "square", "mean", "sum",
+    "amax", "amin", "max", "min", "norm", "clone", "std", "var", "prod", "cumsum", "floor", "round", "sign",
+}
+_ALLOCATING_MODULES = (
+    nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d, nn.Linear,
+    nn.Bilinear, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm1d,
+    nn.InstanceNorm2d, nn.InstanceNorm3d, nn.LocalResponseNorm, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU,
+    nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid,
+    nn.Softplus, nn.Softsign, nn.Softmax, nn.LogSoftmax, nn.PReLU, nn.Threshold, nn.MaxPool1d, nn.MaxPool2d,
+    nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d, nn.Upsample,
+    nn.ZeroPad2d, nn.ConstantPad1d, nn.ConstantPad2d, nn.ConstantPad3d, nn.ReflectionPad1d, nn.ReflectionPad2d,
+    nn.ReplicationPad1d, nn.ReplicationPad2d,
+)
+
+# Operations that draw random numbers. On the fast path one draw would be shared by every weight set (and a
+# draw with a fixed shape becomes a constant of the trace): such a forward has no exact graph.
+_RANDOM_FUNCTIONS = {torch.rand, torch.randn, torch.randint, torch.rand_like, torch.randn_like, torch.randint_like,
+                     torch.randperm, torch.normal, torch.bernoulli, torch.multinomial, torch.poisson,
+                     _F.gumbel_softmax}
+# random unless their ``training`` (``train``) argument is False (in eval mode a module passes False)
+_RANDOM_WHEN_TRAINING = {_F.dropout: "training", _F.dropout1d: "training", _F.dropout2d: "training",
+                         _F.dropout3d: "training", _F.alpha_dropout: "training",
+                         _F.feature_alpha_dropout: "training", _F.rrelu: "training", torch.dropout: "train",
+                         torch.feature_dropout: "train", torch.alpha_dropout: "train",
+                         torch.feature_alpha_dropout: "train", torch.rrelu: "training"}
+_RANDOM_METHODS = {"normal_", "uniform_", "bernoulli_", "bernoulli", "random_", "exponential_", "geometric_",
+                   "cauchy_", "log_normal_", "multinomial"}
+
 _INPLACE_OPERATORS = {operator.iadd: operator.add, operator.isub: operator.sub, operator.imul: operator.mul,
                       operator.itruediv: operator.truediv, operator.ifloordiv: operator.floordiv,
                       operator.imod: operator.mod, operator.ipow: operator.pow, operator.iand: operator.and_,
@@ -124,7 +173,10 @@ class Node:
         modules: qualified names of the mappable modules whose weights it uses.
         ops: what it computes, one short description per operation (for reading the graph).
         run: ``run(inputs, prepared) -> tensor``: ``inputs`` in the order of :attr:`inputs`, ``prepared``
-            from :meth:`LayerGraph.prepare`. It may write into the tensor it computes, never into its inputs.
+            from :meth:`LayerGraph.prepare`. It may write into the tensor it computes, never into its inputs
+            (unless a module hook it calls does: see :attr:`hooked`).
+        hooked: the node calls a module that has hooks (a hook may write into the node's inputs; the engine
+            passes such a node copies of the activations it shares between weight sets).
     """
 
     name: str
@@ -132,6 +184,7 @@ class Node:
     modules: tuple[str, ...]
     ops: tuple[str, ...]
     run: Callable = field(repr=False)
+    hooked: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,15 +319,26 @@ def _trace(model: nn.Module) -> tuple[fx.Graph, dict]:
     are taken off it again (the model is left as it was)."""
     training = {name: m.training for name, m in model.named_modules()}
     attributes = set(model.__dict__)
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    states = (torch.random.get_rng_state(), torch.cuda.get_rng_state_all() if cuda else [])
     model.eval()
     try:
-        graph = fx.Tracer().trace(model)
+        tracer = fx.Tracer()
+        tracer.proxy_buffer_attributes = True  # operations on buffers are traced, never run on the model's state
+        graph = tracer.trace(model)
     except Exception as error:  # noqa: BLE001 -- any tracing failure means "no graph", with its reason
         raise GraphUnavailable(f"torch.fx cannot trace the forward ({type(error).__name__}: {error})") from None
     finally:
         for name, m in model.named_modules():
             m.training = training.get(name, m.training)
         constants = {k: model.__dict__.pop(k) for k in set(model.__dict__) - attributes}
+        after = (torch.random.get_rng_state(), torch.cuda.get_rng_state_all() if cuda else [])
+        torch.random.set_rng_state(states[0])  # tracing never consumes the caller's random numbers
+        if cuda:
+            torch.cuda.set_rng_state_all(states[1])
+    if not torch.equal(states[0], after[0]) or any(not torch.equal(a, b) for a, b in zip(states[1], after[1])):
+        raise GraphUnavailable("the forward draws random numbers while it is traced (e.g. torch.randn with a fixed "
+                               "shape): the fast path would freeze one draw into the graph")
     return graph, constants
 
 
@@ -328,6 +392,10 @@ def layer_graph(model: nn.Module) -> LayerGraph:
                 raise GraphUnavailable(f"operation {n.name!r} writes into an out= tensor")
             if n.target in (operator.setitem,):
                 raise GraphUnavailable(f"operation {n.name!r} assigns into a tensor")
+            drawn = _random_operation(n)
+            if drawn is not None:
+                raise GraphUnavailable(f"operation {n.name!r} ({drawn}) draws random numbers: the fast path would "
+                                       "share one draw between weight sets")
 
     ops = [n for n in graph.nodes if n.op in ("call_module", "call_function", "call_method")]
     normalized = {n: _normalize(n, modules) for n in ops}  # n -> (callable, args, kwargs), out-of-place
@@ -412,6 +480,7 @@ def _normalize(n: fx.Node, modules: dict):
                 raise GraphUnavailable(f"module {n.target!r} works in place and has parameters")
             module = copy.copy(module)  # hooks (shared dictionaries) stay; the module itself is untouched
             module.inplace = False
+            module.training = False  # the engine puts the model in eval mode; this copy is not part of it
         hooks = has_hooks(module)
         kind = "relu" if type(module) is nn.ReLU and not hooks and len(args) == 1 and not kwargs else ""
         label = f"{type(module).__name__} {n.target}" + (" (called with its hooks)" if hooks else "")
@@ -445,6 +514,10 @@ def _normalize(n: fx.Node, modules: dict):
             kind = "add"
         return target, args, kwargs, was_inplace, kind, getattr(target, "__name__", str(target))
     method, was_inplace = n.target, False
+    if method in ("view", "view_as") and not any(isinstance(a, torch.dtype) for a in (*args, *kwargs.values())):
+        # channels-last tensors cannot always be viewed; ``reshape`` gives the same values (a view when it
+        # can, a copy otherwise), and in-place operations only ever write into values nothing else reads
+        method = "reshape" if method == "view" else "reshape_as"
     if method.endswith("_") and not method.startswith("_"):
         if not hasattr(torch.Tensor, method[:-1]):
             raise GraphUnavailable(f"operation {n.name!r} (.{method}) works in place and has no out-of-place form")
@@ -459,30 +532,69 @@ def _normalize(n: fx.Node, modules: dict):
 
 
 def _is_view(n: fx.Node, modules: dict) -> bool:
-    """Whether an operation may return its input or a view of it."""
+    """Whether an operation may return its input or a view of it: every operation not known to allocate a
+    fresh tensor (see :data:`_ALLOCATING_FUNCTIONS`), and every in-place one."""
     if n.op == "call_method":
-        return n.target in _VIEW_METHODS or (n.target.endswith("_") and not n.target.startswith("_"))
+        return n.target not in _ALLOCATING_METHODS
     if n.op == "call_function":
-        name = getattr(n.target, "__name__", "")
-        return (n.target in _VIEW_FUNCTIONS or n.target in _INPLACE_OPERATORS or n.kwargs.get("inplace") is True
-                or (name.endswith("_") and not name.startswith("_")))
+        return n.target not in _ALLOCATING_FUNCTIONS or n.kwargs.get("inplace") is True
     if n.op == "call_module":
         module = modules[n.target]
-        return isinstance(module, _VIEW_MODULES) or getattr(module, "inplace", False) is True
+        return type(module) not in _ALLOCATING_MODULES or getattr(module, "inplace", False) is True
     return False
 
 
 def _check_private(n: fx.Node, modules: dict) -> None:
     """An in-place operation runs in its out-of-place form; that is exact only if nothing else reads the
-    value it writes into (through views of it included)."""
-    value = _first_tensor_arg(n)
-    while value is not None:
-        if len(value.users) != 1:
+    value it writes into (through views of it included) and that value is not part of the model's state."""
+    todo, seen = [_first_tensor_arg(n)], set()
+    while todo:
+        value = todo.pop()
+        if value is None or value in seen or _is_metadata(value):
+            continue
+        seen.add(value)
+        if value.op == "get_attr":
+            raise GraphUnavailable(f"operation {n.name!r} works in place on {value.target!r}, a tensor of the "
+                                   "model (its state would change at every call)")
+        if sum(not _is_metadata(u) for u in value.users) != 1:  # reading its size is not reading its values
             raise GraphUnavailable(f"operation {n.name!r} works in place on {value.name!r}, which is also read "
                                    "elsewhere")
-        if value.op in ("placeholder", "get_attr") or not _is_view(value, modules):
-            return
-        value = _first_tensor_arg(value)
+        if value.op == "placeholder" or not _is_view(value, modules):
+            continue
+        todo.extend(value.all_input_nodes)  # a possible view of any of its inputs
+
+
+_METADATA_METHODS = {"size", "dim", "numel", "nelement", "stride", "element_size", "is_contiguous", "__len__"}
+
+
+def _is_metadata(n: fx.Node) -> bool:
+    """Whether ``n`` computes a size, a shape or arithmetic on them (never a tensor one could write into)."""
+    if n.op == "call_method" and n.target in _METADATA_METHODS or n.op == "call_function" and n.target in (getattr, len):
+        return True
+    inputs = n.all_input_nodes
+    return n.op in ("call_function", "call_method") and bool(inputs) and all(_is_metadata(i) for i in inputs)
+
+
+def _random_operation(n: fx.Node) -> str | None:
+    """The name of the random draw ``n`` makes, or ``None`` when it is deterministic."""
+    if n.op == "call_method":
+        return f".{n.target}()" if n.target in _RANDOM_METHODS else None
+    if n.op != "call_function":
+        return None
+    name = getattr(n.target, "__name__", str(n.target))
+    if n.target in _RANDOM_FUNCTIONS:
+        return name
+    if n.target in _RANDOM_WHEN_TRAINING:
+        flag = _RANDOM_WHEN_TRAINING[n.target]
+        try:
+            bound = inspect.signature(n.target).bind(*n.args, **n.kwargs)
+            bound.apply_defaults()
+            training = bound.arguments[flag]
+        except (TypeError, ValueError, KeyError):  # builtins: (input, p, train) / (input, lower, upper, training)
+            position = 2 if flag == "train" else 3
+            training = n.kwargs.get(flag, n.args[position] if len(n.args) > position else flag == "train")
+        return None if training is False else name
+    return None
 
 
 def _compile(name, group, source, defaults, output_of, site_of, folded_norm, normalized, modules, attribute) -> Node:
@@ -557,7 +669,8 @@ def _compile(name, group, source, defaults, output_of, site_of, folded_norm, nor
             values.append(step(values, prepared))
         return values[-1]
 
-    return Node(name, tuple(inputs), tuple(sorted(used)), tuple(ops), run)
+    hooked = any(n.op == "call_module" and has_hooks(modules[n.target]) for n in group)
+    return Node(name, tuple(inputs), tuple(sorted(used)), tuple(ops), run, hooked)
 
 
 def _fill(tree, values):

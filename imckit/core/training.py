@@ -14,14 +14,13 @@ retrained (see :mod:`imckit.core.cache`). :func:`train` is the kit's one trainin
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from imckit.core.cache import cache_dir, cache_key, check_writable, code_version, load_entry, save_entry
+from imckit.core.cache import cache_entry, cached
 from imckit.core.compute import resolve_device
 from imckit.core.data import Dataset, ImageTensors, load_dataset
 from imckit.core.fit import EpochRecord, cross_entropy_step, fit
@@ -81,15 +80,23 @@ class History:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: ImageTensors, batch_size: int = EVAL_BATCH_SIZE, *,
-             device: str | torch.device = "cpu") -> Metrics:
-    """Loss and accuracy of ``model`` (put in eval mode) on ``data``, computed on ``device`` by the kit's
-    engine (:func:`imckit.core.engine.evaluate`: the traced layer graph when it is exact, else the forward)."""
+             weights: dict[str, torch.Tensor] | None = None, device: str | torch.device = "cpu") -> Metrics:
+    """Loss and accuracy of ``model`` in eval mode on ``data``, computed on ``device`` by the kit's engine
+    (:func:`imckit.core.engine.evaluate`: the traced layer graph when it is exact, else the forward; hooks,
+    e.g. LSQ input quantizers, are honoured).
+
+    Args:
+        model: the network. It is evaluated in eval mode and left as it was: the engine restores every
+            module's train/eval flag, and the model is never moved or written to.
+        data: the images and labels (at least one image).
+        batch_size: images per micro-batch.
+        weights: module name -> replacement weight (the modules of
+            :func:`imckit.core.models.mappable_layers`; passed functionally); ``None``: the model's own.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    """
     from imckit.core.engine import evaluate as evaluate_sets
 
-    if len(data) == 0:
-        raise ValueError("evaluate needs at least one sample")
-    model.eval()
-    result = evaluate_sets(model, data, batch_size=batch_size, device=device)
+    result = evaluate_sets(model, data, [dict(weights or {})], batch_size=batch_size, device=device)
     return Metrics(float(result.loss[0]), float(result.accuracy[0]))
 
 
@@ -204,7 +211,7 @@ class Trained:
         test: loss and accuracy on ``test_set``.
         key: its cache key.
         from_cache: whether it was loaded rather than trained in this call.
-        path: its checkpoint file.
+        path: its checkpoint file (``None`` when trained with ``cache=""``).
     """
 
     model: nn.Module
@@ -216,11 +223,7 @@ class Trained:
     test: Metrics
     key: str
     from_cache: bool
-    path: Path
-
-
-def _torch_version() -> str:
-    return ".".join(torch.__version__.split("+")[0].split(".")[:2])
+    path: Path | None
 
 
 def pretrained(
@@ -233,11 +236,18 @@ def pretrained(
 ) -> Trained:
     """The trained network of ``spec``: loaded from the cache, or trained and cached.
 
+    The entry (:func:`imckit.core.cache.cached`, kind ``"models"``) is keyed by ``spec``, the data's
+    :attr:`~imckit.core.data.Dataset.fingerprint`, its channels and classes, torch's version and the code
+    version of this module, which covers everything it imports, transitively: the training loop
+    (:mod:`imckit.core.fit`), the models, the data and, through :func:`evaluate`'s import of the engine, also
+    :mod:`imckit.core.engine` and :mod:`imckit.core.graph`. That is on purpose: the entry holds the test
+    metrics of every epoch, which the engine computes.
+
     Args:
         spec: what to train (see :func:`baseline_spec` for the profiles' baselines).
         data: the loaded dataset (``None``: load ``spec.dataset`` with :func:`imckit.core.data.load_dataset`).
         data_root: where to look for the dataset first (see :mod:`imckit.core.data`).
-        cache: cache folder (``None``: :func:`imckit.core.cache.cache_dir`).
+        cache: cache folder (``None``: :func:`imckit.core.cache.cache_dir`; ``""``: no cache, always train).
         progress: show a progress bar while training.
         device: where to train (``"cpu"``, ``"cuda"``, ``"auto"``; see :mod:`imckit.core.compute`). The
             returned and cached model is on the CPU. A network trained on a GPU is not bit-identical to
@@ -254,19 +264,13 @@ def pretrained(
             raise ValueError(f"{name} must be at most the split's {len(split):,} images (or None); got {size:,}")
     train_set = data.train.subset(spec.train_size, spec.seed)
     test_set = data.test.subset(spec.test_size, spec.seed)
-    description = {
-        "kind": "baseline",
-        "spec": asdict(spec),
-        "data": data.fingerprint,
-        "in_channels": data.in_channels,
-        "num_classes": data.num_classes,
-        "code": code_version(__name__),
-        "torch": _torch_version(),
-    }
+    description = {"spec": asdict(spec), "data": data.fingerprint, "in_channels": data.in_channels,
+                   "num_classes": data.num_classes}
     if target.type != "cpu":
         description["device"] = target.type
-    key = cache_key(description)
-    path = Path(cache or cache_dir()) / "models" / f"{spec.model}-{spec.dataset}-{key}.pt"
+    entry = {"kind": "models", "description": description, "code": __name__, "cache": cache,
+             "name": f"{spec.model}-{spec.dataset}-"}
+    key, path = cache_entry(**entry)
 
     def fresh_model() -> nn.Module:
         with torch.random.fork_rng():
@@ -274,23 +278,24 @@ def pretrained(
             return build_model(spec.model, in_channels=data.in_channels, num_classes=data.num_classes,
                                width=spec.width)
 
-    model = fresh_model()
-    entry = load_entry(path, key)
-    if entry is not None:
-        try:
-            model.load_state_dict(entry["state_dict"])
-            model.eval()
-            return Trained(model, spec, data, train_set, test_set, History(**entry["history"]),
-                           Metrics(**entry["test"]), key, True, path)
-        except (KeyError, RuntimeError, TypeError) as err:
-            warnings.warn(f"ignoring cache file {path}: its contents do not fit the model ({err}); retraining",
-                          RuntimeWarning, stacklevel=2)
-            model = fresh_model()
+    def compute() -> dict:
+        model = fresh_model()
+        history = train(model, train_set, spec.train, spec.seed, test_data=test_set, progress=progress,
+                        device=target)
+        metrics = evaluate(model, test_set)
+        return {"state_dict": model.state_dict(), "history": asdict(history), "test": asdict(metrics)}
 
-    check_writable(path.parent)  # before the training, not after it
-    history = train(model, train_set, spec.train, spec.seed, test_data=test_set, progress=progress,
-                    device=target)
-    metrics = evaluate(model, test_set)
-    save_entry(path, key, {"state_dict": model.state_dict(), "history": asdict(history), "test": asdict(metrics),
-                           "description": description})
-    return Trained(model, spec, data, train_set, test_set, history, metrics, key, False, path)
+    def fits(value) -> bool:  # a stored checkpoint whose contents do not fit the model is retrained
+        try:
+            fresh_model().load_state_dict(value["state_dict"])
+            History(**value["history"]), Metrics(**value["test"])
+        except (KeyError, RuntimeError, TypeError):
+            return False
+        return True
+
+    value, from_cache = cached(compute=compute, accept=fits, **entry)
+    model = fresh_model()
+    model.load_state_dict(value["state_dict"])
+    model.eval()
+    return Trained(model, spec, data, train_set, test_set, History(**value["history"]), Metrics(**value["test"]),
+                   key, from_cache, path)

@@ -32,14 +32,13 @@ output channel. (High-precision codes then span ``+-7 * 16 = +-112`` of the 8-bi
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from imckit.core.compute import resolve_device
+from imckit.core.compute import model_on_device, resolve_device  # model_on_device: re-exported from core
 from imckit.quantization.qkeras import check_bits, quantize
 
 __all__ = ["strip_view", "strip_shape", "is_strip_mask", "assign_precision", "compression_ratio", "threshold_at_ratio",
@@ -290,16 +289,6 @@ def coordinated_linear(x: torch.Tensor, sq: StripQuantized, bias: torch.Tensor |
     z = (F.linear(x, sq.high_codes.to(x.dtype)) + F.linear(x, sq.low_codes.to(x.dtype)) * 2**sq.shift) \
         * sq.step.reshape(1, -1).to(x.dtype)
     return z if bias is None else z + bias
-
-
-def model_on_device(model: nn.Module, device: str | torch.device) -> nn.Module:
-    """``model`` itself when its parameters and buffers already live on ``device``, else a copy moved there
-    (the caller's model is never moved)."""
-    device = resolve_device(device)
-    tensors = [*model.parameters(), *model.buffers()]
-    if all(t.device == device for t in tensors):
-        return model
-    return copy.deepcopy(model).to(device)
 
 
 @torch.no_grad()

@@ -4,6 +4,11 @@ Every later chapter starts from the network this chapter trains (or loads from t
 :func:`imckit.core.training.baseline_spec` defines it per run profile, :func:`imckit.core.training.pretrained`
 trains and caches it. :func:`run` adds what the chapter reports about it: the table of the mappable layers
 (the units the later chapters quantize and perturb) and which layer dominates the mapped weights.
+
+The cache rule of the chapters: a cached computation's key names only the modules that compute it (a
+``<chapter>_steps`` module of :mod:`imckit.experiments`, or a module of the library), never a chapter module
+with sentences, plots or result classes, so editing a chapter's text invalidates no expensive result.
+Here the only cached value is the network, keyed by :mod:`imckit.core.training`'s code.
 """
 
 from __future__ import annotations

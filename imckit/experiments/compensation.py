@@ -4,33 +4,30 @@
 in the chapters "Layer sensitivity" and "Genetic search"), selects one front solution per memory target
 (:func:`imckit.search.simulate.select_solutions`), simulates the solutions and the uniform 8-, 4- and
 2-bit networks on held-out images (cached by :func:`imckit.search.simulate.simulate_genomes`) and
-compensates each solution's error patterns with one epoch of retraining (cached here:
-:func:`compensation_runs`). :func:`table_two` assembles the paper's Table II; :func:`check_claims` turns
-it into the paper's three claims.
+compensates each solution's error patterns with one epoch of retraining (cached:
+:func:`imckit.experiments.compensation_steps.compensation_runs`, the module that holds the computation and
+nothing else, so editing this module's sentences invalidates no run). :func:`table_two` assembles the
+paper's Table II; :func:`check_claims` turns it into the paper's three claims.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
-from imckit.compensation.compensate import CompensationConfig, CompensationResult, compensate
-from imckit.core.cache import cached, model_data_digest
+from imckit.compensation.compensate import CompensationConfig
 from imckit.core.data import ImageTensors
 from imckit.core.profiles import check_profile
-from imckit.experiments.search import search_front
+from imckit.experiments.compensation_steps import CompensationRun, compensation_runs
+from imckit.experiments.search_steps import search_front
 from imckit.experiments.sensitivity import TableConfig, TableInputs, table_for
-from imckit.injection.errors import QuantSpec
-from imckit.memory.devices import SLC, FeFETMLC
 from imckit.search.genetic import GeneticSearchConfig, GeneticSearchResult
 from imckit.search.simulate import (PAPER_TABLE2_KILO_DEVICES, GenomeSimulation, genome_configs, genome_devices,
                                     paper_memory_targets, select_solutions, simulate_genomes)
 
 __all__ = ["CompensationChapterConfig", "CompensationChapterResult", "CompensationRun", "compensation_runs",
-           "compensation_run", "validation_set", "uniform_genomes", "table_two", "Claims", "check_claims", "count_word",
+           "validation_set", "uniform_genomes", "table_two", "table_texts", "Claims", "check_claims", "count_word",
            "held_out_text", "paper_memory_comparison", "run"]
 
 # Per profile: simulated error draws per solution, compensated error patterns per solution, training
@@ -120,7 +117,7 @@ class CompensationChapterConfig:
 
 
 # ------------------------------------------------------------------------------------------------------
-# images, genomes and the cached compensation runs
+# images and genomes (the cached compensation runs are imckit.experiments.compensation_steps')
 
 
 def validation_set(inputs: TableInputs, count: int | None, seed: int) -> ImageTensors:
@@ -136,60 +133,6 @@ def uniform_genomes(labels, layers: int, bits=(8, 4, 2)) -> dict[str, np.ndarray
     """The uniform SLC networks as genomes: ``{"Full 8": [index of "Q8 MLC0"] * layers, ...}``."""
     labels = list(labels)
     return {f"Full {b}": np.array([labels.index(f"Q{b} MLC0")] * layers) for b in bits}
-
-
-@dataclass(frozen=True, eq=False)
-class CompensationRun:
-    """One solution's compensation runs.
-
-    Attributes:
-        result: per error pattern, the accuracy and loss before and after compensation and the faulty share.
-        seconds: how long the runs took when they were computed (read back from the cache afterwards).
-        from_cache: whether they were read from the cache.
-    """
-
-    result: CompensationResult
-    seconds: float
-    from_cache: bool
-
-
-def compensation_runs(model, train_data: ImageTensors, test_data: ImageTensors, solutions: dict, patterns: int,
-                      seed: int, config: CompensationConfig, mlc=FeFETMLC(), slc=SLC(), quant: QuantSpec = QuantSpec(),
-                      cache=None, device: str = "cpu") -> dict[str, CompensationRun]:
-    """:func:`imckit.compensation.compensate` of several configured networks (``solutions``: name -> layer
-    name -> :class:`imckit.memory.cells.CellConfig`), each cached on its own by the model, both image sets,
-    its configurations, the devices, the patterns, the seed and the training settings (and the code of the
-    compensation and of this module); the model and images are digested once for all. The device that runs
-    them is not part of the key. Returns name -> :class:`CompensationRun`."""
-    if not isinstance(config, CompensationConfig):
-        raise ValueError(f"config must be a CompensationConfig; got {type(config).__name__}")
-    common = {"model_test": model_data_digest(model, test_data), "model_train": model_data_digest(model, train_data),
-              "mlc": mlc.transition_matrix().tolist(), "slc": slc.transition_matrix().tolist(),
-              "patterns": patterns, "seed": seed, "quant": asdict(quant), "config": asdict(config)}
-    runs = {}
-    for name, layer_configs in solutions.items():
-        def compute(layer_configs=layer_configs):
-            started = time.perf_counter()
-            result = compensate(model, train_data, test_data, layer_configs, mlc=mlc, slc=slc, patterns=patterns,
-                                seed=seed, quant=quant, config=config, progress=False, device=device)
-            return {"seconds": time.perf_counter() - started,
-                    **{k: torch.from_numpy(np.asarray(v, dtype=np.float64)) for k, v in asdict(result).items()}}
-
-        description = {**common, "layer_configs": {layer: asdict(c) for layer, c in layer_configs.items()}}
-        value, from_cache = cached("compensation", description, compute,
-                                   code=["imckit.compensation.compensate", "imckit.experiments.compensation"],
-                                   cache=cache)
-        result = CompensationResult(**{k: v.numpy() for k, v in value.items() if k != "seconds"})
-        runs[name] = CompensationRun(result, float(value["seconds"]), from_cache)
-    return runs
-
-
-def compensation_run(model, train_data: ImageTensors, test_data: ImageTensors, layer_configs: dict,
-                     patterns: int, seed: int, config: CompensationConfig, mlc=FeFETMLC(), slc=SLC(),
-                     quant: QuantSpec = QuantSpec(), cache=None, device: str = "cpu") -> CompensationRun:
-    """:func:`compensation_runs` of one configured network (``layer_configs``: layer name -> configuration)."""
-    return compensation_runs(model, train_data, test_data, {"": layer_configs}, patterns, seed, config, mlc, slc,
-                             quant, cache, device)[""]
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -222,6 +165,21 @@ def table_two(genomes: dict, devices: dict, before: dict, after: dict):
                      "accuracy w/o retraining (%)": float(np.mean(before[name])),
                      "accuracy w/ retraining (%)": float(np.mean(after[name])) if name in after else np.nan})
     return pd.DataFrame(rows, index=list(genomes))
+
+
+def table_texts(table, solutions) -> dict[str, str]:
+    """The texts of a :func:`table_two` frame by ``"<row>_<column>"``, ``<row>`` the row's name without spaces
+    in lower case: ``before`` and ``after`` (only for the compensated ``solutions``) retraining, ``vs8`` and
+    ``vs4`` (memory saved against Full 8 and Full 4), in % with one decimal."""
+    columns = {"before": "accuracy w/o retraining (%)", "after": "accuracy w/ retraining (%)",
+               "vs8": "vs Full 8 (%)", "vs4": "vs Full 4 (%)"}
+    texts = {}
+    for name, row in table.iterrows():
+        key = str(name).lower().replace(" ", "")
+        for suffix, column in columns.items():
+            if suffix != "after" or name in solutions:
+                texts[f"{key}_{suffix}"] = f"{row[column]:.1f}"
+    return texts
 
 
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -357,8 +315,24 @@ class CompensationChapterResult:
         """solution -> accuracy (%) per compensated pattern."""
         return {name: 100 * run.result.after_accuracy for name, run in self.runs.items()}
 
+    @property
+    def uniform_accuracy(self) -> dict[int, float]:
+        """Bits -> the mean accuracy (%) of the uniform network ``"Full <bits>"`` over its simulated draws."""
+        return {bits: float(np.mean(self.simulated_accuracy[f"Full {bits}"])) for bits in (8, 4, 2)}
+
+    @property
+    def baseline_accuracy(self) -> float:
+        """The error-free uniform 12-bit network's accuracy on the validation images (%)."""
+        return 100 * float(self.simulation.baseline_accuracy)
+
     def table_two(self):
         return table_two(self.genomes, self.devices, self.simulated_accuracy, self.compensated_accuracy)
+
+    def table_texts(self) -> dict[str, str]:
+        """The chapter's glued texts of :meth:`table_two`: ``"<row>_before"``, ``"<row>_after"`` (solutions
+        only), ``"<row>_vs8"`` and ``"<row>_vs4"`` for each row, ``<row>`` its name without spaces in lower
+        case (``"full8"``, ``"solution1"``), each value with one decimal."""
+        return table_texts(self.table_two(), self.solutions)
 
     def claims(self) -> Claims:
         return check_claims(self.table_two(), self.solutions, self.config.accuracy_drop)

@@ -5,6 +5,10 @@ error rate of 4 %, mostly into neighbouring states. :func:`run` calibrates the k
 :class:`imckit.memory.devices.FeFETMLC` to that rate, simulates the campaign (Fig. 2b-d) and fits the model
 back from a larger simulated campaign, as a user would from their own measurements. Everything here costs
 milliseconds, so nothing is cached.
+
+The cache rule of the chapters: a cached computation's key names only the modules that compute it (a
+``<chapter>_steps`` module of :mod:`imckit.experiments`, or a module of the library), never a chapter module
+with sentences, plots or result classes, so editing a chapter's text invalidates no expensive result.
 """
 
 from __future__ import annotations

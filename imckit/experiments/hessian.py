@@ -24,21 +24,23 @@
 5. The precision-coordinated computation against the mixed-precision weights, and the ADC energy and
    latency proxy against the compression ratio (:func:`imckit.crossbars.energy.energy_sweep`, Table 3).
 
-Every expensive step goes through :func:`imckit.core.cache.cached`, keyed by a digest of the network and the
-images, the parameters, the device kind and the version of the code that computes it: a second run with
-nothing changed recomputes none of them (``HessianResult.from_cache`` says which came from the cache).
+Every expensive step is computed by :class:`imckit.experiments.hessian_steps.HessianSteps` through
+:func:`imckit.core.cache.cached`, keyed by a digest of the network and the images, the parameters, the device
+type (when not the CPU) and the version of :mod:`imckit.experiments.hessian_steps`, the module that holds
+the computations and nothing else: a second run with nothing changed recomputes none of them
+(``HessianResult.from_cache`` says which came from the cache), and editing this module's sentences or
+figures invalidates none of them (the cache rule of the chapters, stated in :mod:`~imckit.experiments.hessian_steps`).
 
 The decisions that turn numbers into the chapter's sentences are the small functions below
 (:func:`choice_is_visible`, :func:`hutchinson_is_noise`, :func:`quantization_is_mild`,
-:func:`alignment_empties_most_layers`, :func:`largest_ratio_within`, ...); :func:`chapter_text` assembles
-the glued sentences from a result.
+:func:`alignment_empties_most_layers`, :func:`largest_ratio_within`, :func:`within_rounding`, ...; the
+statistics they share are :mod:`imckit.experiments.stats`); :func:`chapter_text` assembles the glued
+sentences from a result.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,28 +48,28 @@ import numpy as np
 import torch
 from torch import nn
 
-from imckit.core.cache import cached, model_data_digest
 from imckit.core.compute import resolve_device
 from imckit.core.data import ImageTensors
 from imckit.core.models import mappable_layers
 from imckit.core.profiles import check_profile
 from imckit.crossbars.energy import PAPER_TABLE3, ADCSpec, energy_sweep
-from imckit.crossbars.fisher import fim_sweep, fim_threshold, fisher_diagonal_halves
 from imckit.crossbars.hessian import (HessianTrace, diagonal_strip_sensitivity, diagonal_weight_sensitivity,
-                                      hessian_trace, negative_share, probes_for_reliability, rank_agreement,
-                                      score_reliability, spearman_brown, strip_reliability, strip_sensitivity,
-                                      weight_sensitivity)
+                                      negative_share, probes_for_reliability, rank_agreement, score_reliability,
+                                      spearman_brown, strip_reliability, strip_sensitivity, weight_sensitivity)
 from imckit.crossbars.mapping import PAPER_TABLE4, AlignmentReport, CrossbarSpec, alignment_report, \
     strips_per_crossbar, weight_level_utilization
-from imckit.crossbars.precision import PAPER_TABLE2_ACCURACY, evaluate_assignments, precision_sweep
-from imckit.crossbars.strips import coordination_check, low_weight_share, model_on_device, quantize_strips, \
-    strip_assignment, weight_assignment
+from imckit.crossbars.precision import PAPER_TABLE2_ACCURACY
+from imckit.crossbars.strips import coordination_check, low_weight_share, quantize_strips, strip_assignment, \
+    weight_assignment
+from imckit.experiments.hessian_steps import HessianSteps
+from imckit.experiments.stats import beyond_noise, noise_tolerance, standard_error_of_difference
 
-__all__ = ["HessianConfig", "HessianResult", "run", "chapter_text", "standard_error_of_difference", "mean_gains",
-           "choice_is_visible", "low_bits_sentence", "contrast_sentence", "hutchinson_is_noise",
-           "quantization_is_mild", "alignment_empties_most_layers", "largest_ratio_within", "needed_probes_sentence",
-           "utilization_phrase", "alignment_sentence", "plot_traces", "plot_sweeps", "plot_fisher", "plot_energy",
-           "METHODS", "PAPER_METHOD", "CONTROL"]
+__all__ = ["HessianConfig", "HessianResult", "run", "chapter_text", "mean_gains", "choice_is_visible",
+           "low_bits_sentence", "contrast_sentence", "hutchinson_is_noise", "quantization_is_mild",
+           "paper_drop_sentence", "within_rounding", "coordination_sentence", "split_cost_sentence",
+           "alignment_empties_most_layers", "largest_ratio_within", "needed_probes_sentence", "utilization_phrase",
+           "alignment_sentence", "plot_traces", "plot_sweeps", "plot_fisher", "plot_energy", "METHODS",
+           "PAPER_METHOD", "CONTROL", "ROUNDING_TOLERANCE"]
 
 HUTCHINSON_STRIPS = "strips, Hutchinson (paper)"
 FISHER_STRIPS = "strips, Fisher"
@@ -76,7 +78,8 @@ FISHER_WEIGHTS = "single weights, Fisher"
 CONTROL = "random strips"
 METHODS = (HUTCHINSON_STRIPS, FISHER_STRIPS, HUTCHINSON_WEIGHTS, FISHER_WEIGHTS)
 PAPER_METHOD = {"hutchinson": HUTCHINSON_STRIPS, "fisher": FISHER_STRIPS}  # strip method of each score_diagonal
-FISHER_BATCH_SIZE = 64  # per-sample gradients per vmap call
+# largest logit difference (over the logits' range) that float rounding explains; a misaligned grid gives 1e-2 or more
+ROUNDING_TOLERANCE = 1e-3
 
 # the sizes of each profile: training images of the Hessian/Fisher batch, probes, test images (None: all)
 _PROFILES = {
@@ -237,17 +240,6 @@ class HessianConfig:
 # decisions that turn numbers into sentences
 
 
-def standard_error_of_difference(accuracy: float, images: int) -> float:
-    """Standard error (accuracy points) of the difference between two accuracies near ``accuracy`` (%), each
-    measured on the same number ``images`` of test images (binomial: ``100 sqrt(2 p (1 - p) / n)``)."""
-    if not _is_number(accuracy) or not 0 <= accuracy <= 100:
-        raise ValueError(f"accuracy must be a number in [0, 100] (percent); got {accuracy!r}")
-    if not _is_int(images) or images < 1:
-        raise ValueError(f"images must be a positive integer; got {images!r}")
-    p = accuracy / 100
-    return 100 * math.sqrt(2 * p * (1 - p) / images)
-
-
 def mean_gains(accuracy, control: str = CONTROL):
     """Each method's mean accuracy gain over ``control`` (a pandas Series, points), over the compression
     ratios strictly between 0 and 1 of ``accuracy`` (a DataFrame: ratio index, one column per method)."""
@@ -261,11 +253,12 @@ def mean_gains(accuracy, control: str = CONTROL):
 
 def choice_is_visible(largest_gain: float, standard_error: float) -> bool:
     """Whether the strips a method picks make a difference this test can see: its largest mean gain over random
-    strips (in absolute value) is at least twice the standard error of a difference between two accuracies."""
+    strips (in absolute value) exceeds twice ``standard_error``, the standard error of a difference between two
+    accuracies (:func:`imckit.experiments.stats.beyond_noise`)."""
     if not _is_number(largest_gain) or not _is_number(standard_error) or standard_error < 0:
         raise ValueError(f"largest_gain must be a number and standard_error a number >= 0; got {largest_gain!r}, "
                          f"{standard_error!r}")
-    return abs(largest_gain) >= 2 * standard_error
+    return beyond_noise(float(largest_gain), noise_tolerance(float(standard_error)))
 
 
 def low_bits_sentence(largest_gain: float, standard_error: float) -> str:
@@ -278,15 +271,26 @@ def low_bits_sentence(largest_gain: float, standard_error: float) -> str:
             f"error of a difference between two accuracies on these test images: {standard_error:.1f} points).")
 
 
-def contrast_sentence(gains, accuracy, contrast_low_bits: int) -> str:
-    """The chapter's sentence on the contrast sweep: each method's mean gain over random strips (``gains``,
-    :func:`mean_gains`), and, when the paper's Hutchinson strips do worse than random, why and whether their
-    curve dips below the all-low network (``accuracy``: the contrast sweep's accuracies, ratio index)."""
+def contrast_sentence(gains, accuracy, contrast_low_bits: int, standard_error: float) -> str:
+    """The chapter's sentence on the contrast sweep: whether the choice of strips makes a visible difference
+    there (:func:`choice_is_visible` on the largest mean gain over random strips, ``gains`` from
+    :func:`mean_gains`), each method's gain, and, when the paper's Hutchinson strips do worse than random, why
+    and whether their curve dips below the all-low network (``accuracy``: the contrast sweep's accuracies,
+    ratio index); last, what moving every strip low costs there beside the paper's Table 3."""
     if accuracy is None or not contrast_low_bits:
         return "(No contrast sweep ran: contrast_low_bits = 0.)"
-    text = (f"With {contrast_low_bits}-bit low strips the choice matters. Against random strips, the paper's "
-            f"Hutchinson strips average {gains[HUTCHINSON_STRIPS]:+.1f} points, the Fisher strips "
-            f"{gains[FISHER_STRIPS]:+.1f} and single weights by Fisher score {gains[FISHER_WEIGHTS]:+.1f}.")
+    largest = float(gains.abs().max())
+    if choice_is_visible(largest, standard_error):
+        text = (f"With {contrast_low_bits}-bit low strips the choice of strips makes a visible difference (up to "
+                f"{largest:.1f} points against random strips; standard error of a difference "
+                f"{standard_error:.1f}).")
+    else:
+        text = (f"Even with {contrast_low_bits}-bit low strips every method stays within {largest:.1f} points of "
+                f"random strips, less than twice the {standard_error:.1f}-point standard error of a difference: "
+                "no visible difference.")
+    text += (f" Against random strips, the paper's Hutchinson strips average {gains[HUTCHINSON_STRIPS]:+.1f} "
+             f"points, the Fisher strips {gains[FISHER_STRIPS]:+.1f} and single weights by Fisher score "
+             f"{gains[FISHER_WEIGHTS]:+.1f}.")
     if gains[HUTCHINSON_STRIPS] < 0:
         inner = [r for r in accuracy.index if 0 < r < 1]
         dips = bool((accuracy.loc[inner, HUTCHINSON_STRIPS] < accuracy.loc[1.0, HUTCHINSON_STRIPS]).any())
@@ -294,7 +298,10 @@ def contrast_sentence(gains, accuracy, contrast_low_bits: int) -> str:
                  "low-precision strips evenly over the layers as a random draw does, and once many layers are "
                  "coarse the accuracy is not even monotone in the precision of single strips"
                  + (" (the Hutchinson curve dips below the all-low network)." if dips else "."))
-    return text + " The contrast sweep is closer to the paper's setting than the main one."
+    cost = float(accuracy.iloc[:, 0].loc[0.0] - accuracy.iloc[:, 0].loc[1.0])
+    return text + (f" Moving every strip to {contrast_low_bits} bits costs {cost:.1f} points here; the paper's "
+                   f"Table 3 loses {PAPER_TABLE3[0][0] - PAPER_TABLE3[100][0]:.1f} points from 0 % to 100 % "
+                   "low-precision strips.")
 
 
 def hutchinson_is_noise(hutchinson_reliability: float, fisher_reliability: float) -> bool:
@@ -305,8 +312,58 @@ def hutchinson_is_noise(hutchinson_reliability: float, fisher_reliability: float
 
 def quantization_is_mild(accuracy_high: float, accuracy_low: float, points: float = 5.0) -> bool:
     """Whether moving every strip to low precision costs fewer than ``points`` accuracy points (then the
-    choice of strips cannot matter much, unlike in the paper)."""
+    choice of strips cannot matter much)."""
     return accuracy_high - accuracy_low < points
+
+
+def paper_drop_sentence(accuracy_high: float, accuracy_low: float, low_bits: int) -> str:
+    """What moving every strip to ``low_bits`` costs here (``accuracy_high``, ``accuracy_low``: % with every
+    strip at high and at low precision) beside the paper's Table 3 (0 % against 100 % compression). The
+    paper's quantization is called far harsher than the kit's only when the cost is mild here and not in the
+    paper (:func:`quantization_is_mild` on both)."""
+    paper_high, paper_low = PAPER_TABLE3[0][0], PAPER_TABLE3[100][0]
+    text = (f"Here moving every strip to {low_bits} bits costs {accuracy_high - accuracy_low:.1f} points, against "
+            f"the paper's {paper_high - paper_low:.1f}")
+    if quantization_is_mild(accuracy_high, accuracy_low) and not quantization_is_mild(paper_high, paper_low):
+        return text + (": the paper's 4-bit quantization is far harsher than the kit's per-channel quantized_bits "
+                       "grid.")
+    return text + "."
+
+
+def within_rounding(difference: float, tolerance: float = ROUNDING_TOLERANCE) -> bool:
+    """Whether the coordinated computation's largest logit difference (over the logits' range) is float
+    rounding: at most ``tolerance``."""
+    if not _is_number(difference) or difference < 0 or not _is_number(tolerance) or tolerance < 0:
+        raise ValueError(f"difference and tolerance must be numbers >= 0; got {difference!r}, {tolerance!r}")
+    return difference <= tolerance
+
+
+def coordination_sentence(difference: float, tolerance: float = ROUNDING_TOLERANCE) -> str:
+    """The verdict on the precision-coordinated computation (:func:`within_rounding`)."""
+    if within_rounding(difference, tolerance):
+        return (f"within float rounding (at most {tolerance:.0e} of the range): the two computations give the same "
+                "outputs")
+    return (f"more than float rounding explains (above {tolerance:.0e} of the range): the two computations "
+            "differ")
+
+
+def split_cost_sentence(energy, column: str = "ADC bit decisions (rel.)") -> str:
+    """Whether some compression ratio strictly between 0 and 100 % costs more than every strip at high
+    precision: ``energy`` is the energy proxy per compression ratio (%, the index), ``column`` a cost
+    relative to 0 % (1: the all-high cost)."""
+    inner = energy[(energy.index > 0) & (energy.index < 100)]
+    if inner.empty or column not in energy.columns:
+        raise ValueError(f"energy must hold a column {column!r} and a compression ratio strictly between 0 and "
+                         f"100 %; got columns {list(energy.columns)}, ratios {list(energy.index)}")
+    above = inner[inner[column] > 1]
+    name = column.replace(" (rel.)", "")
+    if above.empty:
+        return (f"No compression ratio between 0 and 100 % needs more {name} than every strip at high "
+                "precision.")
+    return (f"At {len(above)} of the {len(inner)} compression ratios between 0 and 100 % the {name} exceed those "
+            f"with every strip at high precision (up to {100 * above[column].max():.0f} % at "
+            f"{above[column].idxmax():.0f} %): splitting layers over both precisions can cost more than keeping "
+            "them at high precision.")
 
 
 def alignment_empties_most_layers(emptied: int, layers: int) -> bool:
@@ -464,121 +521,6 @@ class HessianResult:
 
 
 # --------------------------------------------------------------------------------------------------------
-# cached steps
-
-
-def _digest(tensors: dict[str, torch.Tensor]) -> str:
-    """SHA-256 of named tensors, in their order (the order matters: random strips are drawn over it)."""
-    digest = hashlib.sha256()
-    for name, tensor in tensors.items():
-        digest.update(name.encode() + b"\0" + str(tuple(tensor.shape)).encode() + str(tensor.dtype).encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _frame_data(frame) -> dict:
-    return {"columns": list(frame.columns), "values": {c: frame[c].tolist() for c in frame.columns}}
-
-
-def _frame(data):
-    import pandas as pd
-
-    return pd.DataFrame({c: data["values"][c] for c in data["columns"]}, columns=data["columns"])
-
-
-def _timed(compute):
-    def run():
-        started = time.perf_counter()
-        value = compute()
-        return {"value": value, "seconds": time.perf_counter() - started}
-
-    return run
-
-
-class _Steps:
-    """The cached computations of one run (each records whether it came from the cache)."""
-
-    def __init__(self, model, batch, test, config, seed, device, cache, progress):
-        self.model, self.batch, self.test, self.config = model, batch, test, config
-        self.seed, self.device, self.cache, self.progress = seed, device, cache, progress
-        self.batch_digest = model_data_digest(model, batch)
-        self.test_digest = model_data_digest(model, test)
-        self.from_cache = {}
-        self.work = model_on_device(model, device)  # one copy on the device for every step
-
-    def _cached(self, name, kind, description, compute, code):
-        description = {**description, "device": self.device.type}
-        value, hit = cached(kind, description, compute, code=code, cache=self.cache)
-        self.from_cache[name] = hit
-        return value
-
-    def trace(self, modules) -> tuple[HessianTrace, float]:
-        c = self.config
-        parameters = [f"{m}.weight" for m in modules]
-
-        def compute():
-            trace = hessian_trace(self.work, nn.CrossEntropyLoss(), self.batch.images, self.batch.labels,
-                                  n_probes=c.probes, seed=self.seed, tol=c.probe_tolerance, min_probes=c.min_probes,
-                                  parameters=parameters, progress=self.progress, device=self.device)
-            return trace.to_data()
-
-        entry = self._cached("hessian trace", "hessian-trace", {
-            "model_data": self.batch_digest, "probes": c.probes, "seed": self.seed, "tolerance": c.probe_tolerance,
-            "min_probes": c.min_probes, "parameters": parameters, "loss": "cross-entropy"},
-            _timed(compute), ["imckit.crossbars.hessian"])
-        return HessianTrace.from_data(entry["value"]), entry["seconds"]
-
-    def fisher_halves(self, modules):
-        entry = self._cached("fisher diagonals", "fisher-halves", {
-            "model_data": self.batch_digest, "modules": list(modules), "batch_size": FISHER_BATCH_SIZE},
-            _timed(lambda: list(fisher_diagonal_halves(self.work, self.batch.images, self.batch.labels, modules,
-                                                       FISHER_BATCH_SIZE, self.device))),
-            ["imckit.crossbars.fisher"])
-        first, second, whole = entry["value"]
-        return first, second, whole, entry["seconds"]
-
-    def sweep(self, methods, bits):
-        c = self.config
-
-        def compute():
-            return _frame_data(precision_sweep(self.work, self.test, methods, ratios=c.ratios, high_bits=c.high_bits,
-                                               low_bits=bits, seed=self.seed, progress=self.progress,
-                                               device=self.device))
-
-        return _frame(self._cached(f"precision sweep {c.high_bits}/{bits}", "precision-sweep", {
-            "model_data": self.test_digest, "scores": {m: _digest(s) for m, s in methods.items()},
-            "ratios": c.ratios, "high_bits": c.high_bits, "low_bits": bits, "seed": self.seed,
-            "random_strips": True}, compute, ["imckit.crossbars.precision"]))
-
-    def fim(self, scores, bits):
-        c = self.config
-        common = {"model_data": self.batch_digest, "scores": _digest(scores), "high_bits": c.high_bits,
-                  "low_bits": bits, "batch_size": FISHER_BATCH_SIZE}
-        swept = self._cached(f"FIM sweep {c.high_bits}/{bits}", "fim-sweep", {**common, "ratios": c.ratios},
-                             _timed(lambda: _frame_data(fim_sweep(
-                                 self.work, self.batch.images, self.batch.labels, scores, ratios=c.ratios,
-                                 high_bits=c.high_bits, low_bits=bits, batch_size=FISHER_BATCH_SIZE,
-                                 device=self.device))), ["imckit.crossbars.fisher"])
-        searched = self._cached(f"FIM threshold {c.high_bits}/{bits}", "fim-threshold",
-                                {**common, "tolerance": c.fim_tolerance, "steps": c.fim_steps},
-                                _timed(lambda: fim_threshold(
-                                    self.work, self.batch.images, self.batch.labels, scores,
-                                    tolerance=c.fim_tolerance, steps=c.fim_steps, high_bits=c.high_bits,
-                                    low_bits=bits, batch_size=FISHER_BATCH_SIZE, device=self.device)),
-                                ["imckit.crossbars.fisher"])
-        return _frame(swept["value"]), searched["value"], swept["seconds"] + searched["seconds"]
-
-    def accuracies(self, assignments: list, lows: list) -> list[float]:
-        c = self.config
-        result = self._cached("assignment accuracies", "assignment-accuracy", {
-            "model_data": self.test_digest, "assignments": [_digest(a) for a in assignments], "high_bits": c.high_bits,
-            "low_bits": list(lows)},
-            lambda: evaluate_assignments(self.work, self.test, assignments, c.high_bits, list(lows), self.device,
-                                         self.progress), ["imckit.crossbars.precision"])
-        return [100 * a for a in result["accuracy"]]
-
-
-# --------------------------------------------------------------------------------------------------------
 # the experiment
 
 
@@ -614,7 +556,7 @@ def run(model: nn.Module, train_set: ImageTensors, test_set: ImageTensors, confi
     test = test_set.subset(min(c.test_images, len(test_set)) if c.test_images else None, seed=seed)
     modules = [m for layer in mappable_layers(model) for m in layer.modules]
     weight_of = {m: model.get_submodule(m).weight for m in modules}
-    steps = _Steps(model, batch, test, c, seed, device, cache, progress)
+    steps = HessianSteps(model, batch, test, c, seed, device, cache, progress)
 
     # 1. Hutchinson and Fisher scores, and how reliable they are
     trace, hessian_seconds = steps.trace(modules)
@@ -729,6 +671,7 @@ def run(model: nn.Module, train_set: ImageTensors, test_set: ImageTensors, confi
         "strip choice visible at low_bits": choice_is_visible(float(mean_gains(main).abs().max()), standard_error),
         "hutchinson is probe noise": hutchinson_is_noise(r_hutchinson, r_fisher),
         "low precision is mild": quantization_is_mild(accuracy_high, accuracy_low),
+        "coordination within float rounding": within_rounding(coordinated["difference"]),
         "alignment empties most layers": alignment_empties_most_layers(len(alignment.emptied_layers(big)),
                                                                         len(modules)),
     }
@@ -780,9 +723,11 @@ def chapter_text(result: HessianResult) -> dict[str, dict[str, str]]:
         "hs_acc_high": f"{accuracy_high:.1f}", "hs_acc_low": f"{accuracy_low:.1f}",
         "hs_acc_float": f"{result.float_accuracy:.1f}", "hs_paper_acc0": f"{PAPER_TABLE3[0][0]:.1f}",
         "hs_paper_acc100": f"{PAPER_TABLE3[100][0]:.1f}",
+        "hs_paper_drop": paper_drop_sentence(accuracy_high, accuracy_low, c.low_bits),
         "hs_low_verdict": low_bits_sentence(float(mean_gains(main).abs().max()), result.standard_error),
         "hs_contrast": contrast_sentence(mean_gains(contrast) if contrast is not None else None, contrast,
-                                         c.contrast_low_bits if contrast is not None else 0)}
+                                         c.contrast_low_bits if contrast is not None else 0,
+                                         result.standard_error)}
     text["fim"] = {
         "hs_score_diagonal": "Hutchinson, the paper's" if c.score_diagonal == "hutchinson" else "the Fisher diagonal",
         "hs_fim_rho": ", ".join(f"{rho:.2f} at {bits} bits" for bits, rho in zip(
@@ -821,7 +766,8 @@ def chapter_text(result: HessianResult) -> dict[str, dict[str, str]]:
         "hs_hap_mixed": f"{first.loc['single weights (HAP-like)', 'strips on both kinds']:,}"}
     co = result.coordinated
     text["coordinated"] = {"hs_coord_diff": f"{co['difference']:.1e}", "hs_coord_agree": f"{100 * co['agreement']:.1f}",
-                           "hs_coord_images": f"{co['images']}"}
+                           "hs_coord_images": f"{co['images']}",
+                           "hs_coord_verdict": coordination_sentence(co["difference"])}
     energy = result.energy
     mid = min(c.ratios, key=lambda ratio: abs(ratio - c.energy_reference_ratio))
     text["energy"] = {
@@ -829,7 +775,10 @@ def chapter_text(result: HessianResult) -> dict[str, dict[str, str]]:
         "hs_paper_adc70": f"{100 * PAPER_TABLE3[70][2] / PAPER_TABLE3[0][2]:.0f}",
         "hs_energy_mid_bits": f"{100 * energy.loc[100 * mid, 'ADC bit decisions (rel.)']:.0f}",
         "hs_energy_mid_levels": f"{100 * energy.loc[100 * mid, 'ADC level units (rel.)']:.0f}",
-        "hs_energy_full_levels": f"{1 / energy['ADC level units (rel.)'].iloc[-1]:.1f}"}
+        "hs_energy_full_levels": f"{1 / energy['ADC level units (rel.)'].iloc[-1]:.1f}",
+        "hs_energy_split": split_cost_sentence(energy)}
+    contrast_visible = contrast is not None and choice_is_visible(float(mean_gains(contrast).abs().max()),
+                                                                  result.standard_error)
     text["summary"] = {
         "hs_sum_scores": (
             f"Per-strip Hutchinson traces from {trace.probes} probes have a split-half reliability of "
@@ -840,9 +789,12 @@ def chapter_text(result: HessianResult) -> dict[str, dict[str, str]]:
                if hutchinson_is_noise(r["hutchinson"], r["fisher"]) else "")),
         "hs_sum_accuracy": (
             "Moving every strip from high_bits to low_bits changes the accuracy by "
-            f"{accuracy_low - accuracy_high:+.1f} points here, by {PAPER_TABLE3[100][0] - PAPER_TABLE3[0][0]:+.1f} in the paper's Table 3"
-            + (": the paper's strong dependence of accuracy on the compression ratio, and on which strips are kept, "
-               "shows here only with a harsher low precision (contrast_low_bits)."
+            f"{accuracy_low - accuracy_high:+.1f} points here, by "
+            f"{PAPER_TABLE3[100][0] - PAPER_TABLE3[0][0]:+.1f} in the paper's Table 3"
+            + ((": the paper's strong dependence of accuracy on the compression ratio, and on which strips are "
+                "kept, shows here only with a harsher low precision (contrast_low_bits)." if contrast_visible else
+                ": the paper's strong dependence of accuracy on the compression ratio, and on which strips are "
+                "kept, does not show on this network at these precisions.")
                if quantization_is_mild(accuracy_high, accuracy_low) else ".")),
         "hs_sum_crossbar": (
             f"Capacity alignment rounded down, as the paper does, leaves {len(emptied)} of {n} layers without "

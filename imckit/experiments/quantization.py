@@ -2,9 +2,11 @@
 devices, and one layer read back with MLC errors.
 
 :func:`run` evaluates the baseline with every mappable layer quantized to each width and each ``alpha``
-mode (cached: :func:`uniform_quantization`), tabulates the devices of the paper's ten configurations
-(:func:`memory_summary`) and reads one layer back through the calibrated FeFET model once
-(:func:`read_layer_once`).
+mode (cached: :func:`imckit.experiments.quantization_steps.uniform_quantization`, the module that holds the
+computation and nothing else, so editing this module's sentences invalidates no table), tabulates the
+devices of the paper's ten configurations (:func:`memory_summary`) and reads one layer back through the
+calibrated FeFET model once (:func:`read_layer_once`). The verdict on the fixed grid is
+:func:`fixed_grid_sentence`.
 """
 
 from __future__ import annotations
@@ -13,16 +15,15 @@ from dataclasses import dataclass
 
 import torch
 
-from imckit.core.cache import cached, model_data_digest
 from imckit.core.profiles import check_profile
-from imckit.injection.errors import (PerturbedEvaluator, QuantSpec, expected_changed_share, inject_cell_errors,
-                                     quantize_layer)
+from imckit.experiments.quantization_steps import uniform_quantization
+from imckit.injection.errors import QuantSpec, expected_changed_share, inject_cell_errors, quantize_layer
 from imckit.memory.cells import BASELINE_BITS, CellConfig, memory_table, paper_configurations, slice_words
 from imckit.memory.devices import FeFETMLC, bit_error_rate
 from imckit.quantization.qkeras import ALPHAS
 
-__all__ = ["QuantizationConfig", "QuantizationResult", "LayerReadBack", "uniform_quantization",
-           "memory_summary", "slicing_table", "read_layer_once", "run"]
+__all__ = ["QuantizationConfig", "QuantizationResult", "LayerReadBack", "uniform_quantization", "chance_accuracy",
+           "near_chance", "fixed_grid_sentence", "memory_summary", "slicing_table", "read_layer_once", "run"]
 
 
 @dataclass(frozen=True)
@@ -71,35 +72,33 @@ class QuantizationConfig:
         return {c.label: c for c in paper_configurations()}[self.histogram_config]
 
 
-def uniform_quantization(model, data, bits=(12, 8, 4, 2), alphas=(None, "auto", "auto_po2"),
-                         cache=None, device: str = "cpu"):
-    """Accuracy and loss of ``model`` on ``data`` with every mappable layer quantized to each width, for each
-    ``alpha`` (no cell errors). Cached by the model, the images, the widths and the modes.
+def chance_accuracy(labels) -> float:
+    """The accuracy (%) of always answering the most frequent class of ``labels``: what a network that has
+    learned nothing reaches on these images."""
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.numel() == 0:
+        raise ValueError("labels must be a non-empty 1-D tensor of class indices")
+    return 100 * float(torch.bincount(labels).max()) / labels.numel()
 
-    Returns:
-        ``(frame, from_cache)``: a pandas DataFrame with columns ``alpha`` (as text), ``bits``,
-        ``accuracy (%)`` and ``loss``, one row per (alpha, bits) in the given order.
-    """
-    import pandas as pd
 
-    bits, alphas = tuple(int(b) for b in bits), tuple(alphas)
-    QuantizationConfig(bits=bits, alphas=alphas)  # validates both
+def near_chance(accuracy: float, chance: float, margin: float = 5.0) -> bool:
+    """Whether ``accuracy`` (%) lies at most ``margin`` points above ``chance`` (%, :func:`chance_accuracy`)."""
+    if margin < 0:
+        raise ValueError(f"margin must be a number >= 0 (accuracy points); got {margin!r}")
+    return accuracy <= chance + margin
 
-    def compute():
-        rows = []
-        for alpha in alphas:
-            for b in bits:
-                evaluator = PerturbedEvaluator(model, data, QuantSpec(alpha=alpha), base_bits=b, device=device)
-                result = evaluator.evaluate([{}])
-                rows.append({"alpha": str(alpha), "bits": b, "accuracy (%)": 100 * float(result.accuracy[0]),
-                             "loss": float(result.loss[0])})
-        return rows
 
-    description = {"fingerprint": model_data_digest(model, data), "bits": list(bits),
-                   "alphas": [str(a) for a in alphas]}
-    rows, from_cache = cached("uniform-quantization", description, compute,
-                              code=["imckit.injection.errors", "imckit.experiments.quantization"], cache=cache)
-    return pd.DataFrame(rows), from_cache
+def fixed_grid_sentence(accuracy_4: float, accuracy_2: float, chance: float, margin: float = 5.0) -> str:
+    """The verdict on the fixed grid (``alpha=None``) at 4 and 2 bits (accuracies in %): only when both are
+    near chance (:func:`near_chance`) does the paper's far-above-chance 4- and 2-bit accuracy (its Table II)
+    rule out that the paper used the fixed grid on unscaled weights."""
+    if near_chance(accuracy_4, chance, margin) and near_chance(accuracy_2, chance, margin):
+        return (f"Both are within {margin:.0f} points of chance ({chance:.1f} %, always answering the most "
+                "frequent class). The paper's 4- and 2-bit networks stay far above chance (its Table II), so it "
+                "cannot have used the fixed grid on unscaled weights.")
+    return (f"Chance is {chance:.1f} % here (always answering the most frequent class), and at least one of them "
+            f"stays more than {margin:.0f} points above it, so this table does not rule out that the paper, whose "
+            "4- and 2-bit networks stay far above chance (its Table II), used the fixed grid.")
 
 
 def memory_summary(layers, configs=paper_configurations()):
@@ -199,6 +198,8 @@ class QuantizationResult:
         summary, per_layer: :func:`memory_summary` of the paper's ten configurations.
         read_back: the histogram layer read back once (:func:`read_layer_once`).
         from_cache: whether the uniform-quantization table came from the cache.
+        chance_accuracy: the accuracy (%) of always answering the most frequent class of the test images
+            (:func:`chance_accuracy`).
     """
 
     config: QuantizationConfig
@@ -210,6 +211,7 @@ class QuantizationResult:
     per_layer: object
     read_back: LayerReadBack
     from_cache: bool
+    chance_accuracy: float
 
     def accuracy(self, alpha, bits: int) -> float:
         """The accuracy (%) of the uniform network with ``bits``-bit weights under ``alpha``."""
@@ -217,6 +219,10 @@ class QuantizationResult:
         if len(rows) != 1:
             raise ValueError(f"no entry for alpha={alpha!r}, bits={bits!r} in the uniform-quantization table")
         return float(rows["accuracy (%)"].iloc[0])
+
+    def fixed_grid_verdict(self, margin: float = 5.0) -> str:
+        """:func:`fixed_grid_sentence` of the fixed grid's (``alpha=None``) 4- and 2-bit accuracies."""
+        return fixed_grid_sentence(self.accuracy(None, 4), self.accuracy(None, 2), self.chance_accuracy, margin)
 
     def uniform_table(self):
         """Accuracy and loss with rows = bits (widest first) and columns = (measure, alpha)."""
@@ -249,4 +255,4 @@ def run(baseline, config: QuantizationConfig, device: str = "cpu") -> Quantizati
     uniform, from_cache = uniform_quantization(model, test, config.bits, config.alphas, device=device)
     summary, per_layer = memory_summary(mappable_layers(model))
     return QuantizationResult(config, uniform, 100 * baseline.test.accuracy, baseline.test.loss, len(test),
-                              summary, per_layer, read_back, from_cache)
+                              summary, per_layer, read_back, from_cache, chance_accuracy(test.labels))

@@ -14,17 +14,19 @@ questions, one function each:
     variability-aware mapping), after variability-aware fine-tuning and after simulated chip-in-loop
     training.
 
-:func:`run` runs all three. The start network of both sweeps is the ``hardware_bits`` N-multiplier network
-of Table 1 (the same cached fine-tune). The sentences the chapter prints are chosen by small, tested
-functions: :func:`table1_sentence`, :func:`levels_sentence`, :func:`mitigation_ranking`,
+:func:`run` runs all three (:class:`RegularizationResult`, with the cost estimate). The start network of
+both sweeps is the ``hardware_bits`` N-multiplier network of Table 1 (the same cached fine-tune). The
+sentences the chapter prints are chosen by small, tested functions: :func:`table1_sentence`,
+:func:`levels_sentence`, :func:`mitigation_ranking`,
 :func:`order_agreement`, :func:`paper_order_sentence`, :func:`compare`, :func:`multipliers_sentence` and
-:func:`aware_sentence`.
+:func:`aware_sentence`; what counts as noise is :mod:`imckit.experiments.stats`.
 
-Caching: every fine-tune (:func:`fine_tune`) and every sweep point goes through
-:func:`imckit.core.cache.cached`, keyed by digests of the start network, the images, the fault map or chip,
-the settings, the device type and the code of :mod:`imckit.qat.training` and this module; the values are
-plain data (state dicts, accuracies, the measured seconds). A second run with nothing changed trains
-nothing. The seconds a computation took are stored with it, so a warm run reports the cold run's times.
+Caching: every fine-tune and every sweep point is computed by :mod:`imckit.experiments.regularization_steps`
+(:func:`fine_tune`, :func:`~imckit.experiments.regularization_steps.sweep_point`) through
+:func:`imckit.core.cache.cached`. By the cache rule of the chapters (stated there), the keys name that module,
+which holds the computations and nothing else: editing this module's sentences or figures invalidates no
+fine-tune. A second run with nothing changed trains nothing; the seconds a computation took are stored with
+it, so a warm run reports the cold run's times.
 
 Devices: ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``) is where the fine-tunes and evaluations run; fault
 maps and chips are drawn on the CPU with seeded generators (:mod:`imckit.qat.faults`,
@@ -33,38 +35,33 @@ maps and chips are drawn on the CPU with seeded generators (:mod:`imckit.qat.fau
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import math
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from imckit.core.cache import cached
 from imckit.core.compute import resolve_device
 from imckit.core.data import ImageTensors
 from imckit.core.profiles import check_profile
-from imckit.qat.faults import MITIGATIONS, FaultMap, faulty_weight_share, layer_fault_maps
+from imckit.experiments.regularization_steps import (FAULT_REFERENCES, VARIABILITY_METHODS, VARIABILITY_REFERENCES,
+                                                     FineTune, accuracy, deployed_accuracy, fine_tune, sweep_point)
+from imckit.experiments.stats import beyond_noise, noise_tolerance, standard_error, standard_error_of_difference
+from imckit.qat.faults import MITIGATIONS
 from imckit.qat.quantizers import PAPER_LAMBDAS, LevelQuantizer
-from imckit.qat.training import (LSQActivation, QATConfig, QATResult, deploy, evaluate_weights, post_training,
-                                 quantized_modules, train_qat)
-from imckit.qat.variability import layer_lrs_multipliers
+from imckit.qat.training import QATConfig, QATResult, post_training, quantized_modules
 
 __all__ = [
-    "RegularizationConfig", "ChapterData", "FineTune", "LevelsData", "QuantizationResult", "FaultSweepResult",
-    "VariabilitySweepResult", "RegularizationResult", "VARIANTS", "VARIANT_LABELS", "PTQ_LABEL",
-    "PAPER_FAULT_ORDER", "LEVELS_MOVED_THRESHOLD", "chapter_data", "fine_tune", "deployed_accuracy",
-    "run_quantization", "run_fault_sweep", "run_variability_sweep", "run", "standard_error",
-    "difference_tolerance", "activations_phrase", "best_variant", "table1_sentence", "levels_sentence",
+    "RegularizationConfig", "ChapterData", "FineTune", "LevelsData", "QuantizationResult", "SweepResult",
+    "FaultSweepResult", "VariabilitySweepResult", "RegularizationResult", "VARIANTS", "VARIANT_LABELS", "PTQ_LABEL",
+    "PAPER_FAULT_ORDER", "LEVELS_MOVED_THRESHOLD", "FAULT_REFERENCES", "VARIABILITY_REFERENCES",
+    "VARIABILITY_METHODS", "chapter_data", "fine_tune", "deployed_accuracy", "run_quantization",
+    "run_fault_sweep", "run_variability_sweep", "run", "activations_phrase", "best_variant", "table1_sentence",
+    "levels_sentence",
     "mitigation_ranking", "ranking_sentence", "order_agreement", "paper_order_sentence", "compare",
-    "multipliers_sentence", "aware_sentence", "paper_hours", "plot_levels", "plot_sweep",
+    "multipliers_sentence", "aware_sentence", "plot_levels", "plot_sweep",
 ]
-
-CODE = ("imckit.qat.training", "imckit.experiments.regularization")  # the code behind every cached value
 
 VARIANTS = (("fixed", False), ("step", False), ("multipliers", False), ("multipliers", True))
 VARIANT_LABELS = {("fixed", False): "fixed levels", ("step", False): "learned step",
@@ -72,10 +69,6 @@ VARIANT_LABELS = {("fixed", False): "fixed levels", ("step", False): "learned st
 PTQ_LABEL = "PTQ (no training)"
 PAPER_FAULT_ORDER = ("active+passive", "active", "passive", "basic")  # the paper's Fig. 7a, best first
 LEVELS_MOVED_THRESHOLD = 0.05  # a learned multiplier that moved less than 5 % has "stayed close to the grid"
-
-FAULT_REFERENCES = ("no fine-tuning, naive", "no fine-tuning, nearest valid")
-VARIABILITY_REFERENCES = ("no fine-tuning, ideal mapping", "no fine-tuning, aware mapping")
-VARIABILITY_METHODS = ("variability-aware", "chip-in-loop")
 
 # the per-profile sizes: training images per epoch (None: all), epochs of QAT and of the fine-tunes, test images
 _PROFILE_SIZES = {
@@ -206,24 +199,6 @@ class RegularizationConfig:
 # decisions that turn numbers into sentences
 
 
-def standard_error(accuracy: float, images: int) -> float:
-    """Binomial standard error (percentage points) of an accuracy (%) measured on ``images`` images."""
-    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-        raise ValueError(f"images must be a positive integer; got {images!r}")
-    if not 0 <= accuracy <= 100:
-        raise ValueError(f"accuracy must be a percentage in [0, 100]; got {accuracy!r}")
-    p = accuracy / 100
-    return 100 * math.sqrt(p * (1 - p) / images)
-
-
-def difference_tolerance(se: float) -> float:
-    """Two standard errors of the difference of two accuracies with standard error ``se`` each
-    (``2 sqrt(2) se``): differences up to this many points are called noise."""
-    if not se >= 0:
-        raise ValueError(f"se must be a number >= 0; got {se!r}")
-    return 2 * math.sqrt(2) * se
-
-
 def activations_phrase(activation_bits: int) -> str:
     """How the quantized layers' inputs are quantized, for the prose."""
     if activation_bits == -1:
@@ -265,14 +240,11 @@ def levels_sentence(moved: float, threshold: float = LEVELS_MOVED_THRESHOLD) -> 
 
 def compare(a: float, b: float, tolerance: float) -> str:
     """``"higher"`` if ``a`` exceeds ``b`` by more than ``tolerance``, ``"lower"`` if it falls short by more,
-    else ``"tie"`` (a difference of exactly ``tolerance`` is a tie)."""
-    if not tolerance >= 0:
-        raise ValueError(f"tolerance must be a number >= 0; got {tolerance!r}")
-    if a - b > tolerance:
-        return "higher"
-    if b - a > tolerance:
-        return "lower"
-    return "tie"
+    else ``"tie"`` (:func:`imckit.experiments.stats.beyond_noise`: a difference of exactly ``tolerance`` is a
+    tie)."""
+    if not beyond_noise(float(a) - float(b), tolerance):
+        return "tie"
+    return "higher" if a > b else "lower"
 
 
 def mitigation_ranking(row: Mapping[str, float], mitigations: Sequence[str] = MITIGATIONS) -> list[str]:
@@ -352,7 +324,7 @@ def aware_sentence(aware: float, loop: float, tolerance: float) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------
-# data, fine-tunes (cached) and evaluation
+# data (the fine-tunes and evaluations are imckit.experiments.regularization_steps')
 
 
 @dataclass(frozen=True, eq=False)
@@ -377,13 +349,16 @@ class ChapterData:
 
     @property
     def standard_error(self) -> float:
-        """Standard error of one accuracy on ``test_set`` (points), at the float accuracy."""
+        """Standard error of one accuracy on ``test_set`` (points), at the float accuracy
+        (:func:`imckit.experiments.stats.standard_error`)."""
         return standard_error(self.fp_accuracy, len(self.test_set))
 
     @property
     def tolerance(self) -> float:
-        """:func:`difference_tolerance` of :attr:`standard_error`."""
-        return difference_tolerance(self.standard_error)
+        """The largest difference between two accuracies on ``test_set`` called noise (points): twice the
+        standard error of a difference (:func:`imckit.experiments.stats.noise_tolerance`), ``2 sqrt(2)``
+        :attr:`standard_error`."""
+        return noise_tolerance(standard_error_of_difference(self.fp_accuracy, len(self.test_set)))
 
 
 def _subset(data: ImageTensors, size: int | None, seed: int) -> ImageTensors:
@@ -405,119 +380,9 @@ def chapter_data(baseline, config: RegularizationConfig, seed: int, device: str 
     _integer("seed", seed, 0)
     train_set = _subset(baseline.train_set, config.train_images, seed)
     test_set = _subset(baseline.test_set, config.test_images, seed)
-    fp = 100 * _evaluate(baseline.model, test_set, None, device)
+    fp = 100 * accuracy(baseline.model, test_set, None, device)
     return ChapterData(baseline.model, train_set, test_set, len(baseline.train_set),
                        quantized_modules(baseline.model), fp)
-
-
-def _evaluate(model: nn.Module, data: ImageTensors, weights, device) -> float:
-    device = resolve_device(device)
-    if device.type == "cpu":
-        return float(evaluate_weights(model, data, weights).accuracy)
-    return float(evaluate_weights(model, data, weights, device=device).accuracy)
-
-
-def deployed_accuracy(result: QATResult, data: ImageTensors, device: str = "cpu", **deployment) -> float:
-    """Accuracy (%) of ``result`` on ``data`` after writing it into cells
-    (:func:`imckit.qat.training.deploy`'s ``faults``, ``mapping``, ``variability``, ``aware``)."""
-    return 100 * _evaluate(result.model, data, deploy(result, **deployment), device)
-
-
-def _digest(*parts) -> str:
-    """SHA-256 of tensors, dicts, lists and scalars (names and values; CPU copies)."""
-    digest = hashlib.sha256()
-
-    def walk(value):
-        if isinstance(value, torch.Tensor):
-            tensor = value.detach().cpu().contiguous()
-            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
-            digest.update(tensor.numpy().tobytes())
-        elif isinstance(value, FaultMap):
-            walk([value.stuck, value.value, value.rate])
-        elif isinstance(value, ImageTensors):
-            walk([value.images, value.labels])
-        elif isinstance(value, nn.Module):
-            walk(value.state_dict())
-        elif isinstance(value, Mapping):
-            for key in value:
-                digest.update(str(key).encode() + b"\0")
-                walk(value[key])
-        elif isinstance(value, (list, tuple)):
-            digest.update(b"[")
-            for item in value:
-                walk(item)
-            digest.update(b"]")
-        else:
-            digest.update(repr(value).encode() + b"\0")
-
-    for part in parts:
-        walk(part)
-    return digest.hexdigest()
-
-
-def _quantize_input(module, args):  # the forward pre-hook of train_qat's LSQ input quantizers
-    return (module.input_quantizer(args[0]),) + tuple(args[1:])
-
-
-def _state(result: QATResult) -> dict:
-    """A fine-tune as plain data: the network's and the quantizers' state dicts (CPU) and the history."""
-    return {"model": {k: v.detach().cpu().clone() for k, v in result.model.state_dict().items()},
-            "quantizers": {m: {k: v.detach().cpu().clone() for k, v in q.state_dict().items()}
-                           for m, q in result.quantizers.items()},
-            "history": {k: [float(x) for x in v] for k, v in result.history.items()}}
-
-
-def _restore(model: nn.Module, state: dict, config: QATConfig) -> QATResult:
-    """The :class:`QATResult` of :func:`_state` on a copy of the network it was trained from."""
-    work = copy.deepcopy(model).cpu().eval()
-    for m in state["quantizers"]:
-        module = work.get_submodule(m)
-        if config.activation_bits is not None and not hasattr(module, "input_quantizer"):
-            module.input_quantizer = LSQActivation(config.activation_bits)
-            module.register_forward_pre_hook(_quantize_input)
-    work.load_state_dict(state["model"])
-    quantizers = {}
-    for m, values in state["quantizers"].items():
-        quantizers[m] = LevelQuantizer(config.bits, config.kind, work.get_submodule(m).weight)
-        quantizers[m].load_state_dict(values)
-    for p in list(work.parameters()) + [p for q in quantizers.values() for p in q.parameters()]:
-        p.requires_grad_(False)
-    return QATResult(work, quantizers, config, {k: list(v) for k, v in state["history"].items()})
-
-
-@dataclass(frozen=True, eq=False)
-class FineTune:
-    """One (cached) fine-tune: the result, the seconds it took when it ran, whether it came from the cache."""
-
-    result: QATResult
-    seconds: float
-    from_cache: bool
-
-
-def fine_tune(model: nn.Module, train_set: ImageTensors, config: QATConfig, seed: int, *, quantizers=None,
-              faults: dict[str, FaultMap] | None = None, mitigation: str | None = None, remaps: int = 5,
-              variability: dict[str, torch.Tensor] | None = None, variability_mode: str | None = None,
-              device: str = "cpu", cache=None, progress: bool = False) -> FineTune:
-    """:func:`imckit.qat.training.train_qat` through the cache (same arguments; ``cache``: the cache folder,
-    ``None`` the default). The key holds digests of ``model`` (and ``quantizers``), ``train_set``, the fault
-    map or chip, the settings, the device type and the code; the value the trained state and the seconds."""
-    target = resolve_device(device)
-    description = {
-        "start": _digest(model, quantizers or {}), "train": _digest(train_set), "config": asdict(config),
-        "seed": seed, "faults": _digest(faults) if faults is not None else None, "mitigation": mitigation,
-        "remaps": remaps, "variability": _digest(variability) if variability is not None else None,
-        "variability_mode": variability_mode, "device": target.type,
-    }
-
-    def compute():
-        started = time.perf_counter()
-        result = train_qat(model, train_set, config, seed=seed, quantizers=quantizers, faults=faults,
-                           mitigation=mitigation, remaps=remaps, variability=variability,
-                           variability_mode=variability_mode, progress=progress, device=target)
-        return {"state": _state(result), "seconds": time.perf_counter() - started}
-
-    value, hit = cached("regularization-fine-tune", description, compute, code=CODE, cache=cache)
-    return FineTune(_restore(model, value["state"], config), float(value["seconds"]), hit)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -662,103 +527,16 @@ def _start(data: ChapterData, config: RegularizationConfig, seed: int, device, c
 
 
 @dataclass(frozen=True, eq=False)
-class FaultSweepResult:
-    """Figs. 6 and 7a: accuracy against the bit-fault rate.
+class SweepResult:
+    """One sweep: accuracy against the bit-fault rate (Figs. 6 and 7a, :class:`FaultSweepResult`) or against
+    the LRS variability (Fig. 7b, :class:`VariabilitySweepResult`).
 
     Attributes:
         config: the settings.
         data: the images and the float accuracy.
-        table: per bit-fault rate (%, the index): the share of weights with a stuck cell (%), the two
-            references without fine-tuning and the accuracy (%) after each mitigation level.
-        seconds: the seconds of each fault-aware fine-tune, as measured when it ran.
-        computed: sweep points and fine-tunes computed in this call (0: all from the cache).
-    """
-
-    config: RegularizationConfig
-    data: ChapterData
-    table: object  # pandas.DataFrame
-    seconds: list[float]
-    computed: int
-
-    @property
-    def mean_seconds(self) -> float:
-        return float(np.mean(self.seconds))
-
-    @property
-    def worst_rate(self) -> float:
-        """The largest bit-fault rate (a share in [0, 1])."""
-        return max(self.config.fault_rates)
-
-    def worst(self):
-        """The table's row at the largest bit-fault rate."""
-        return self.table.loc[100 * self.worst_rate]
-
-    def ranking(self) -> str:
-        """:func:`ranking_sentence` at the largest bit-fault rate."""
-        return ranking_sentence(self.worst())
-
-    def paper_order_verdict(self) -> str:
-        """:func:`paper_order_sentence` at the largest bit-fault rate."""
-        return paper_order_sentence(self.worst(), self.data.tolerance)
-
-
-def _fault_point(start: QATResult, data: ChapterData, config: RegularizationConfig, k: int, rate: float,
-                 seed: int, device, cache, progress) -> tuple[dict, bool]:
-    tune = config.qat_config(config.hardware_bits, tune=True, train_images=len(data.train_set))
-    description = {"start": _digest(start.model, start.quantizers), "train": _digest(data.train_set),
-                   "test": _digest(data.test_set), "rate": rate, "sa1_share": config.sa1_share,
-                   "generator": seed * 1000 + k, "seed": seed + k, "tune": asdict(tune), "remaps": config.remaps,
-                   "device": resolve_device(device).type}
-
-    def compute():
-        generator = torch.Generator().manual_seed(seed * 1000 + k)
-        sizes = {m: start.model.get_submodule(m).weight.numel() for m in data.modules}
-        faults = layer_fault_maps(sizes, config.hardware_bits, rate, generator, config.sa1_share)
-        row = {"bit-fault rate (%)": 100 * rate, "faulty weights (%)": 100 * faulty_weight_share(faults)}
-        for name, mapping in zip(FAULT_REFERENCES, ("naive", "nearest_valid")):
-            row[name] = deployed_accuracy(start, data.test_set, device, faults=faults, mapping=mapping)
-        seconds, computed = [], 0
-        for mitigation in MITIGATIONS:
-            tuned = fine_tune(start.model, data.train_set, tune, seed + k, quantizers=start.quantizers,
-                              faults=faults, mitigation=mitigation, remaps=config.remaps, device=device,
-                              cache=cache, progress=progress)
-            seconds.append(tuned.seconds)
-            computed += not tuned.from_cache
-            mapping = "nearest_valid" if "passive" in mitigation else "naive"
-            row[mitigation] = deployed_accuracy(tuned.result, data.test_set, device, faults=faults, mapping=mapping)
-        return {"row": row, "seconds": seconds, "computed": computed}
-
-    value, hit = cached("regularization-fault-point", description, compute, code=CODE, cache=cache)
-    return value, hit
-
-
-def run_fault_sweep(baseline, config: RegularizationConfig, *, seed: int = 0, data: ChapterData | None = None,
-                    device: str = "cpu", cache=None, progress: bool = False) -> FaultSweepResult:
-    """Figs. 6 and 7a (module docstring); arguments as :func:`run_quantization`. Fault map ``k`` (of
-    ``config.fault_rates[k]``) is drawn with seed ``1000 seed + k``, its fine-tunes use seed ``seed + k``."""
-    data = _check_run(config, seed, data, baseline, device)
-    import pandas as pd
-
-    start = _start(data, config, seed, device, cache, progress)
-    rows, seconds, computed = [], [], int(not start.from_cache)
-    for k, rate in enumerate(config.fault_rates):
-        value, hit = _fault_point(start.result, data, config, k, rate, seed, device, cache, progress)
-        rows.append(value["row"])
-        seconds += value["seconds"]
-        computed += 0 if hit else 1 + value["computed"]
-    table = pd.DataFrame(rows).set_index("bit-fault rate (%)")
-    return FaultSweepResult(config, data, table, seconds, computed)
-
-
-@dataclass(frozen=True, eq=False)
-class VariabilitySweepResult:
-    """Fig. 7b: accuracy against the LRS variability.
-
-    Attributes:
-        config: the settings.
-        data: the images and the float accuracy.
-        table: per sigma/mu (the index): the two references without fine-tuning and the accuracy (%) after
-            variability-aware fine-tuning and after chip-in-loop training.
+        table: per swept value (the index: bit-fault rate in %, or sigma/mu): for faults the share of weights
+            with a stuck cell (%), then the two references without fine-tuning and the accuracy (%) after each
+            method (the four mitigation levels; variability-aware and chip-in-loop training).
         seconds: the seconds of each fine-tune, as measured when it ran.
         computed: sweep points and fine-tunes computed in this call (0: all from the cache).
     """
@@ -774,78 +552,73 @@ class VariabilitySweepResult:
         return float(np.mean(self.seconds))
 
     @property
-    def top_sigma(self) -> float:
-        return max(self.config.sigmas)
+    def largest(self) -> float:
+        """The largest swept value, in the unit of the table's index (bit-fault rate in %, or sigma/mu)."""
+        return float(self.table.index.max())
 
-    def top(self):
-        """The table's row at the largest sigma/mu."""
-        return self.table.loc[self.top_sigma]
+    def last(self):
+        """The table's row at the largest swept value."""
+        return self.table.loc[self.table.index.max()]
+
+
+class FaultSweepResult(SweepResult):
+    """Figs. 6 and 7a: accuracy against the bit-fault rate (see :class:`SweepResult`)."""
+
+    def ranking(self) -> str:
+        """:func:`ranking_sentence` at the largest bit-fault rate."""
+        return ranking_sentence(self.last())
+
+    def paper_order_verdict(self) -> str:
+        """:func:`paper_order_sentence` at the largest bit-fault rate."""
+        return paper_order_sentence(self.last(), self.data.tolerance)
+
+
+class VariabilitySweepResult(SweepResult):
+    """Fig. 7b: accuracy against the LRS variability (see :class:`SweepResult`)."""
 
     def aware_verdict(self) -> str:
         """:func:`aware_sentence` at the largest sigma/mu."""
-        row = self.top()
+        row = self.last()
         return aware_sentence(row["variability-aware"], row["chip-in-loop"], self.data.tolerance)
 
 
-def _variability_point(start: QATResult, data: ChapterData, config: RegularizationConfig, k: int, sigma: float,
-                       seed: int, device, cache, progress) -> tuple[dict, bool]:
+def _run_sweep(kind: str, baseline, config: RegularizationConfig, seed: int, data: ChapterData | None, device,
+               cache, progress) -> SweepResult:
+    data = _check_run(config, seed, data, baseline, device)
+    import pandas as pd
+
+    start = _start(data, config, seed, device, cache, progress)
     tune = config.qat_config(config.hardware_bits, tune=True, train_images=len(data.train_set))
-    description = {"start": _digest(start.model, start.quantizers), "train": _digest(data.train_set),
-                   "test": _digest(data.test_set), "sigma": sigma, "generator": seed * 1000 + 500 + k,
-                   "seed": seed + k, "tune": asdict(tune), "device": resolve_device(device).type}
+    values = config.fault_rates if kind == "faults" else config.sigmas
+    rows, seconds, computed = [], [], int(not start.from_cache)
+    for k, value in enumerate(values):
+        point, hit = sweep_point(kind, start.result, data.train_set, data.test_set, data.modules, value, k, seed,
+                                 tune=tune, sa1_share=config.sa1_share, remaps=config.remaps, device=device,
+                                 cache=cache, progress=progress)
+        rows.append(point["row"])
+        seconds += point["seconds"]
+        computed += 0 if hit else 1 + point["computed"]
+    table = pd.DataFrame(rows)
+    table = table.set_index(table.columns[0])  # the swept value: "bit-fault rate (%)" or "σ/μ"
+    result = FaultSweepResult if kind == "faults" else VariabilitySweepResult
+    return result(config, data, table, seconds, computed)
 
-    def compute():
-        generator = torch.Generator().manual_seed(seed * 1000 + 500 + k)
-        sizes = {m: start.model.get_submodule(m).weight.numel() for m in data.modules}
-        chip = layer_lrs_multipliers(sizes, config.hardware_bits, sigma, generator)
-        row = {"σ/μ": sigma}
-        for name, aware in zip(VARIABILITY_REFERENCES, (False, True)):
-            row[name] = deployed_accuracy(start, data.test_set, device, variability=chip, aware=aware)
-        seconds, computed = [], 0
-        for name, mode, aware in zip(VARIABILITY_METHODS, ("aware", "chip_in_loop"), (True, False)):
-            tuned = fine_tune(start.model, data.train_set, tune, seed + k, quantizers=start.quantizers,
-                              variability=chip, variability_mode=mode, device=device, cache=cache,
-                              progress=progress)
-            seconds.append(tuned.seconds)
-            computed += not tuned.from_cache
-            row[name] = deployed_accuracy(tuned.result, data.test_set, device, variability=chip, aware=aware)
-        return {"row": row, "seconds": seconds, "computed": computed}
 
-    return cached("regularization-variability-point", description, compute, code=CODE, cache=cache)
+def run_fault_sweep(baseline, config: RegularizationConfig, *, seed: int = 0, data: ChapterData | None = None,
+                    device: str = "cpu", cache=None, progress: bool = False) -> FaultSweepResult:
+    """Figs. 6 and 7a (module docstring); arguments as :func:`run_quantization`. Fault map ``k`` (of
+    ``config.fault_rates[k]``) is drawn with seed ``1000 seed + k``, its fine-tunes use seed ``seed + k``
+    (:func:`imckit.experiments.regularization_steps.sweep_point`)."""
+    return _run_sweep("faults", baseline, config, seed, data, device, cache, progress)
 
 
 def run_variability_sweep(baseline, config: RegularizationConfig, *, seed: int = 0,
                           data: ChapterData | None = None, device: str = "cpu", cache=None,
                           progress: bool = False) -> VariabilitySweepResult:
     """Fig. 7b (module docstring); arguments as :func:`run_quantization`. Chip ``k`` (of ``config.sigmas[k]``)
-    is drawn with seed ``1000 seed + 500 + k``, its fine-tunes use seed ``seed + k``."""
-    data = _check_run(config, seed, data, baseline, device)
-    import pandas as pd
-
-    start = _start(data, config, seed, device, cache, progress)
-    rows, seconds, computed = [], [], int(not start.from_cache)
-    for k, sigma in enumerate(config.sigmas):
-        value, hit = _variability_point(start.result, data, config, k, sigma, seed, device, cache, progress)
-        rows.append(value["row"])
-        seconds += value["seconds"]
-        computed += 0 if hit else 1 + value["computed"]
-    table = pd.DataFrame(rows).set_index("σ/μ")
-    return VariabilitySweepResult(config, data, table, seconds, computed)
-
-
-def paper_hours(quantization: QuantizationResult, faults: FaultSweepResult,
-                variability: VariabilitySweepResult) -> float:
-    """Hours the ``paper`` profile would take at the measured speed per image and epoch: its 30 epochs of QAT
-    per Table 1 variant and 20 per fine-tune of both sweeps, on all of the baseline's training images."""
-    config, data = quantization.config, quantization.data
-    paper = RegularizationConfig.preset("paper")
-    n = len(data.train_set)
-    per_qat = np.mean(quantization.seconds) / (config.qat_epochs * n)
-    per_tune = np.mean(faults.seconds + variability.seconds) / (config.tune_epochs * n)
-    fine_tunes = len(config.fault_rates) * len(MITIGATIONS) + 2 * len(config.sigmas)
-    seconds = data.all_train_images * (len(config.bit_widths) * len(VARIANTS) * paper.qat_epochs * per_qat
-                                       + fine_tunes * paper.tune_epochs * per_tune)
-    return float(seconds / 3600)
+    is drawn with seed ``1000 seed + 500 + k``, its fine-tunes use seed ``seed + k``
+    (:func:`imckit.experiments.regularization_steps.sweep_point`)."""
+    return _run_sweep("variability", baseline, config, seed, data, device, cache, progress)
 
 
 @dataclass(frozen=True, eq=False)
@@ -857,11 +630,32 @@ class RegularizationResult:
     variability: VariabilitySweepResult
 
     @property
+    def data(self) -> ChapterData:
+        """The images and the float accuracy all three experiments use."""
+        return self.quantization.data
+
+    @property
+    def tune_seconds(self) -> float:
+        """Mean seconds of a fault- or variability-aware fine-tune (both sweeps), as measured when it ran."""
+        return float(np.mean(self.faults.seconds + self.variability.seconds))
+
+    @property
     def paper_hours(self) -> float:
-        return paper_hours(self.quantization, self.faults, self.variability)
+        """Hours the ``paper`` profile would take at the measured speed per image and epoch: its 30 epochs of
+        QAT per Table 1 variant and 20 per fine-tune of both sweeps, on all of the baseline's training images."""
+        config, data = self.quantization.config, self.data
+        paper = RegularizationConfig.preset("paper")
+        n = len(data.train_set)
+        per_qat = np.mean(self.quantization.seconds) / (config.qat_epochs * n)
+        per_tune = self.tune_seconds / (config.tune_epochs * n)
+        fine_tunes = len(config.fault_rates) * len(MITIGATIONS) + len(VARIABILITY_METHODS) * len(config.sigmas)
+        seconds = data.all_train_images * (len(config.bit_widths) * len(VARIANTS) * paper.qat_epochs * per_qat
+                                           + fine_tunes * paper.tune_epochs * per_tune)
+        return float(seconds / 3600)
 
     @property
     def computed(self) -> int:
+        """Sweep points and fine-tunes computed in this run (0: all from the cache)."""
         return self.quantization.computed + self.faults.computed + self.variability.computed
 
 
@@ -900,7 +694,7 @@ def plot_levels(levels: LevelsData):
     return fig
 
 
-def plot_sweep(sweep: FaultSweepResult | VariabilitySweepResult):
+def plot_sweep(sweep: SweepResult):
     """Figs. 6/7a or 7b: every accuracy column of the sweep's table against its index (the references without
     fine-tuning dotted), with the float accuracy."""
     import matplotlib.pyplot as plt

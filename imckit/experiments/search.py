@@ -2,27 +2,27 @@
 
 :func:`run` reads the shared sensitivity table (:func:`imckit.experiments.sensitivity.table_for`), computes
 the exact Pareto front, runs the paper's genetic search and pymoo's NSGA-II (both cached:
-:func:`search_front`), describes how the search behaved (selection pressure, rates), splits its front into
-the paper's regions A-C and checks the surrogate (the summed table) against a simulation of whole networks
-(cached by :func:`imckit.search.simulate.simulate_genomes`).
+:func:`imckit.experiments.search_steps.search_front`, the module that holds the computation and nothing else,
+so editing this module's sentences invalidates no front), describes how the search behaved (selection
+pressure, rates), splits its front into the paper's regions A-C and checks the surrogate (the summed table)
+against a simulation of whole networks (cached by :func:`imckit.search.simulate.simulate_genomes`).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 
-from imckit.core.cache import cached
 from imckit.core.profiles import check_profile
+from imckit.experiments.search_steps import search_front
 from imckit.experiments.sensitivity import TableConfig, TableInputs, table_for
 from imckit.search.genetic import (GeneticSearchConfig, GeneticSearchResult, evaluations_to_reach,
-                                   exact_pareto_front, front_regions, genetic_search, hypervolume, nsga2_search,
-                                   reference_point)
+                                   exact_pareto_front, front_regions, hypervolume, reference_point)
 from imckit.search.simulate import GenomeSimulation, rank_agreement, simulate_genomes
 
-__all__ = ["SearchConfig", "SearchResult", "search_front", "on_front_count", "top_share", "reach_text", "format_or_na",
+__all__ = ["SearchConfig", "SearchResult", "search_front", "on_front_count", "top_share", "never_selected_share",
+           "reach_text", "format_or_na",
            "uniform_references", "region_summary", "favourite_configs", "spread_picks", "rank_agreement_text",
            "median_ratio_offset", "run"]
 
@@ -86,50 +86,6 @@ class SearchConfig:
 
 
 # ------------------------------------------------------------------------------------------------------
-# the searches, cached
-
-
-def _plain(result: GeneticSearchResult) -> dict:
-    return {"genomes": torch.from_numpy(np.ascontiguousarray(result.genomes)),
-            "objectives": torch.from_numpy(np.ascontiguousarray(result.objectives)),
-            "history": {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in result.history.items()},
-            "selections": torch.from_numpy(np.ascontiguousarray(result.selections)),
-            "reference": torch.from_numpy(np.ascontiguousarray(result.reference))}
-
-
-def _result(value: dict) -> GeneticSearchResult:
-    return GeneticSearchResult(value["genomes"].numpy(), value["objectives"].numpy(),
-                               {k: v.numpy() for k, v in value["history"].items()}, value["selections"].numpy(),
-                               value["reference"].numpy())
-
-
-def search_front(memory, loss, seed: int = 0, config: GeneticSearchConfig = GeneticSearchConfig(),
-                 method: str = "genetic", cache=None) -> tuple[GeneticSearchResult, bool]:
-    """The front of the paper's genetic search (``method="genetic"``) or of NSGA-II (``"nsga2"``, with the
-    config's population and generations) on the (memory, loss) tables, cached by the tables, the seed, the
-    settings and the search code. Returns ``(result, from_cache)``."""
-    if method not in ("genetic", "nsga2"):
-        raise ValueError(f"method must be 'genetic' or 'nsga2'; got {method!r}")
-    if not isinstance(config, GeneticSearchConfig):
-        raise ValueError(f"config must be a GeneticSearchConfig; got {type(config).__name__}")
-    memory, loss = np.asarray(memory, dtype=float), np.asarray(loss, dtype=float)
-
-    def compute():
-        if method == "genetic":
-            return _plain(genetic_search(memory, loss, seed=seed, config=config))
-        return _plain(nsga2_search(memory, loss, seed=seed, population=config.population,
-                                   generations=config.generations))
-
-    settings = asdict(config) if method == "genetic" else {"population": config.population,
-                                                           "generations": config.generations}
-    description = {"method": method, "memory": memory.tolist(), "loss": loss.tolist(), "seed": int(seed),
-                   "settings": settings}
-    value, from_cache = cached("search-front", description, compute,
-                               code=["imckit.search.genetic", "imckit.experiments.search"], cache=cache)
-    return _result(value), from_cache
-
-
-# ------------------------------------------------------------------------------------------------------
 # small decisions, each unit-tested
 
 
@@ -149,6 +105,15 @@ def top_share(counts, parts: int = 10) -> float:
         raise ValueError(f"parts must be an integer >= 1; got {parts!r}")
     top = max(1, len(counts) // parts)
     return 100 * np.sort(counts)[::-1][:top].sum() / counts.sum()
+
+
+def never_selected_share(counts) -> float:
+    """The share (%) of the individuals of a generation that were never picked as a parent (``counts``: how
+    often each was picked)."""
+    counts = np.asarray(counts)
+    if counts.ndim != 1 or len(counts) == 0:
+        raise ValueError("counts must be a non-empty 1-D array of selections")
+    return 100 * float((counts == 0).mean())
 
 
 def format_or_na(value, spec: str = ".1f") -> str:

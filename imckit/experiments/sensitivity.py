@@ -7,8 +7,13 @@ they pass the very same images and settings. They do so by construction: each ge
 :class:`TableConfig` from :meth:`TableConfig.preset` and its images and table from :func:`table_for`.
 
 The chapter's own analysis: the table in the paper's format (:func:`paper_format`), each layer's share of
-the weights against the paper's (:func:`share_table`) and three of the paper's observations checked on the
-numbers (:func:`check_observations`).
+the weights against the paper's (:func:`share_table`, :func:`split_sentence`) and three of the paper's
+observations checked on the numbers (:func:`check_observations`).
+
+The cache rule of the chapters: a cached computation's key names only the modules that compute it (a
+``<chapter>_steps`` module of :mod:`imckit.experiments`, or a module of the library), never a chapter module
+with sentences, plots or result classes, so editing a chapter's text invalidates no expensive result.
+Here the only cached value is the table, keyed by :mod:`imckit.search.sensitivity`'s code.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from imckit.core.profiles import check_profile
 from imckit.search.sensitivity import PAPER_Q8_MLC0_REDUCTION, SensitivityTable, sensitivity_table
 
 __all__ = ["TableConfig", "TableInputs", "table_images", "table_for", "SensitivityConfig", "Observations",
-           "SensitivityResult", "paper_format", "paper_layer_shares", "share_table", "tolerant_layers",
+           "SensitivityResult", "paper_format", "paper_layer_shares", "share_table", "split_difference",
+           "split_sentence", "tolerant_layers",
            "significant_improvements", "quantization_gains", "entries_text", "check_observations", "run"]
 
 # Error draws and test images of the table per profile (test_images None: the whole test set).
@@ -178,6 +184,29 @@ def share_table(table: SensitivityTable, paper_shares=None):
                         index=[f"{i + 1} {n}" for i, n in enumerate(table.layers)])
 
 
+def split_difference(shares) -> tuple[str, float]:
+    """The convolution whose share among the convolutions differs most from the paper's (its name, without the
+    row number of the :func:`share_table` frame ``shares``), and by how many points (absolute)."""
+    ours = shares["share among convolutions (%)"].iloc[:-1]
+    paper = shares["paper, share among convolutions (%)"].iloc[:-1]
+    gaps = (ours - paper).abs()
+    if gaps.empty or gaps.isna().all():
+        raise ValueError("shares must list at least one convolution with the paper's share")
+    return str(gaps.idxmax()).split(" ", 1)[-1], float(gaps.max())
+
+
+def split_sentence(shares, points: float = 5.0) -> str:
+    """Whether this network splits its convolution weights like the paper's (:func:`split_difference` within
+    ``points`` on every convolution), and what follows for comparing memory reductions with the paper."""
+    layer, gap = split_difference(shares)
+    if gap > points:
+        return (f"The two splits differ by up to {gap:.1f} points ({layer}): the paper's ResNet-8 may not be "
+                "exactly this one (MLPerf Tiny's), so memory reductions of mixed configurations are not directly "
+                "comparable with its tables; relative trends are.")
+    return (f"The two splits agree within {points:.0f} points on every convolution (at most {gap:.1f}), so memory "
+            "reductions are comparable with the paper's tables.")
+
+
 def tolerant_layers(loss, ci, rows, names, column: int, tolerance: float = 1.0) -> list[str]:
     """Layers (of ``rows``, indices into ``names``) whose loss change in ``column`` is small: ``|loss|`` at
     most ``tolerance`` or at most its confidence half-width (a NaN half-width counts as none)."""
@@ -274,6 +303,26 @@ class SensitivityResult:
     def largest_layer(self) -> int:
         """Index of the layer with the largest share of the weights."""
         return int(np.argmax(self.table.memory_shares))
+
+    @property
+    def last_two_share(self) -> float:
+        """The share (%) of all weights held by the last two convolutions (the dense layer comes last)."""
+        return float(self.shares["share of weights (%)"].iloc[-3:-1].sum())
+
+    @property
+    def last_convolution_share(self) -> float:
+        """The last convolution's share (%) of the convolution weights."""
+        return float(self.shares["share among convolutions (%)"].iloc[-2])
+
+    @property
+    def paper_last_convolution_share(self) -> float:
+        """The paper network's last convolution's share (%) of its convolution weights
+        (:func:`paper_layer_shares`)."""
+        return float(self.shares["paper, share among convolutions (%)"].iloc[-2])
+
+    def split_verdict(self, points: float = 5.0) -> str:
+        """:func:`split_sentence` of the chapter's share table."""
+        return split_sentence(self.shares, points)
 
     def observation_table(self, labels=("Q8 MLC4", "Q8 MLC2", "Q8 MLC0")):
         """The loss change (%) of every layer under the configurations the observations read."""

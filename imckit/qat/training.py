@@ -45,10 +45,10 @@ from imckit.qat.faults import MITIGATIONS, FaultMap, map_to_levels, validity_mas
 from imckit.core.models import mappable_layers
 from imckit.qat.quantizers import (KINDS, PAPER_LAMBDAS, LevelQuantizer, lambda_schedule, layer_alpha, nearest_level,
                                regularization_loss, ste_quantize)
-from imckit.core.training import EVAL_BATCH_SIZE, Metrics
+from imckit.core.training import EVAL_BATCH_SIZE, Metrics, evaluate
 from imckit.qat.variability import realized_weights, weight_levels
 
-__all__ = ["QATConfig", "QATResult", "LSQActivation", "quantized_modules", "post_training", "train_qat", "deploy",
+__all__ = ["QATConfig", "QATResult", "LSQActivation", "attach_input_quantizers", "quantized_modules", "post_training", "train_qat", "deploy",
            "evaluate_weights", "VARIABILITY_MODES", "PAPER_TABLE1", "PAPER_TABLE5", "PAPER_TABLE6"]
 
 VARIABILITY_MODES = ("aware", "chip_in_loop")
@@ -177,7 +177,29 @@ class LSQActivation(nn.Module):
 
 
 def _quantize_input(module, args):
+    """The forward pre-hook of :func:`attach_input_quantizers`: the module's input through its quantizer."""
     return (module.input_quantizer(args[0]),) + tuple(args[1:])
+
+
+def attach_input_quantizers(model: nn.Module, modules, bits: int) -> list[str]:
+    """Give each of ``modules`` (names in ``model``) an LSQ input quantizer: an :class:`LSQActivation` of
+    ``bits`` bits stored as the module's ``input_quantizer`` (so it is part of the ``state_dict``) and a
+    forward pre-hook that passes the module's input through it. Modules that already have an
+    ``input_quantizer`` are left alone. Modifies ``model`` in place; returns the names of the modules that
+    got a new quantizer. The kit's engine honours the hook on every path (:mod:`imckit.core.engine`).
+    """
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 16:
+        raise ValueError(f"bits must be an integer in [2, 16]; got {bits!r}")
+    attached = []
+    for m in modules:
+        module = model.get_submodule(m)
+        if not isinstance(module, (nn.Conv2d, nn.Linear)):
+            raise ValueError(f"modules: {m!r} is a {type(module).__name__}; expected Conv2d or Linear")
+        if not hasattr(module, "input_quantizer"):
+            module.input_quantizer = LSQActivation(bits)
+            module.register_forward_pre_hook(_quantize_input)
+            attached.append(m)
+    return attached
 
 
 def quantized_modules(model: nn.Module) -> list[str]:
@@ -317,11 +339,7 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
             for p in q.parameters():
                 p.requires_grad_(True)
     if config.activation_bits is not None:
-        for m in modules:
-            module = work.get_submodule(m)
-            if not hasattr(module, "input_quantizer"):
-                module.input_quantizer = LSQActivation(config.activation_bits)
-                module.register_forward_pre_hook(_quantize_input)
+        attach_input_quantizers(work, modules, config.activation_bits)
     work.to(target)
     for q in quantizers.values():
         q.to(target)
@@ -449,13 +467,8 @@ def deploy(result: QATResult, faults: dict[str, FaultMap] | None = None, mapping
 
 def evaluate_weights(model: nn.Module, data: ImageTensors, weights: dict[str, torch.Tensor] | None = None,
                      batch_size: int = EVAL_BATCH_SIZE, *, device: str | torch.device = "cpu") -> Metrics:
-    """Loss and accuracy of ``model`` (eval mode) on ``data`` with ``weights`` (module -> weight) in place,
-    computed on ``device`` by the kit's engine (:func:`imckit.core.engine.evaluate`; LSQ input quantizers
-    and any other hooks are honoured)."""
-    from imckit.core.engine import evaluate
-
-    if len(data) == 0:
-        raise ValueError("evaluate_weights needs at least one sample")
-    model.eval()
-    result = evaluate(model, data, [dict(weights or {})], batch_size=batch_size, device=device)
-    return Metrics(float(result.loss[0]), float(result.accuracy[0]))
+    """Loss and accuracy of ``model`` on ``data`` with ``weights`` (module -> weight, e.g. :func:`deploy`'s)
+    in place: :func:`imckit.core.training.evaluate` with ``weights=`` (the name is kept for compatibility).
+    Evaluated in eval mode, LSQ input quantizers and any other hooks honoured; the model is left as it was
+    (train/eval flags included)."""
+    return evaluate(model, data, batch_size, weights=weights, device=device)

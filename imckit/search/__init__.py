@@ -2,7 +2,7 @@
 
 Modules:
 
-- :mod:`imckit.search.genetic`: Search over per-layer configurations: both objectives are sums over layers of a (layers, configurations)
+- :mod:`imckit.search.genetic`: Search over per-layer configurations (both objectives are sums over layers of a table): the exact Pareto front, the paper's self-adaptive genetic search, NSGA-II, hypervolume, regions.
 - :mod:`imckit.search.sensitivity`: Layer-wise sensitivity to quantization x MLC/SLC configurations (seed paper 000, Sec. III, Table I).
 - :mod:`imckit.search.simulate`: Whole-network simulation of per-layer configurations (seed paper 000, Sec. V).
 """

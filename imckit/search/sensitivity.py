@@ -26,7 +26,6 @@ every repetition, so it is evaluated once and its value repeated: the table is t
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -34,7 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from imckit.core.compute import resolve_device
-from imckit.core.cache import cache_dir, cache_key, check_writable, code_version, load_entry, model_data_digest, save_entry
+from imckit.core.cache import cached, model_data_digest
 from imckit.memory.cells import BASELINE_BITS, CellConfig, paper_configurations
 from imckit.core.data import ImageTensors
 from imckit.memory.devices import SLC, FeFETMLC
@@ -46,6 +45,9 @@ __all__ = ["SensitivityTable", "sensitivity_table", "PAPER_Q8_MLC0_REDUCTION"]
 # -0.40, is not consistent with the paper's definition and is left out). Q8 MLC0 saves 4 of 12 devices
 # per weight, so 3x each value is the layer's share of the paper network's weights.
 PAPER_Q8_MLC0_REDUCTION = (0.050, 0.264, 0.264, 0.793, 2.466, 7.135, 22.197)
+
+ARRAYS = ("memory_reduction", "loss_change", "loss_ci", "accuracy_change", "accuracy_ci")
+"""The (layers, configurations) arrays of a :class:`SensitivityTable`, in the order of its fields."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,7 +133,8 @@ def sensitivity_table(
         seed: base seed of the error draws.
         quant: how weights are quantized.
         mlc_excluded: layers that may use SLC configurations only (``None``: the dense layers).
-        cache: cache folder (``None``: :func:`imckit.core.cache.cache_dir`); ``""`` disables the cache.
+        cache: cache folder (``None``: :func:`imckit.core.cache.cache_dir`; ``""``: no cache, see
+            :func:`imckit.core.cache.cached`).
         progress: show a progress bar over the layers.
         device: where the networks are evaluated (``"cpu"``, ``"cuda"``, ``"auto"``;
             :func:`imckit.core.compute.resolve_device`). Errors are drawn on the CPU either way; a table
@@ -152,54 +155,45 @@ def sensitivity_table(
         raise ValueError(f"unknown layer(s) {sorted(unknown)} in mlc_excluded; layers are {list(evaluator.layers)}")
 
     description = {
-        "kind": "sensitivity", "fingerprint": model_data_digest(model, data), "configs": [asdict(c) for c in configs],
+        "fingerprint": model_data_digest(model, data), "configs": [asdict(c) for c in configs],
         "mlc": mlc.transition_matrix().tolist(), "slc": slc.transition_matrix().tolist(),
         "repetitions": repetitions, "seed": seed, "quant": asdict(quant), "mlc_excluded": sorted(mlc_excluded),
-        "code": code_version(__name__),
     }
     if target.type != "cpu":  # CPU entries keep their key whatever device asked for
         description["device"] = target.type
-    key = cache_key(description)
-    path = None if cache == "" else Path(cache_dir() if cache is None else cache) / "sensitivity" / f"table-{key}.pt"
-    if path is not None:
-        entry = load_entry(path, key)
-        if entry is not None:
-            return SensitivityTable(tuple(entry["layers"]), tuple(layer.weights for layer in layers), configs, *(entry[k].numpy() for k in (
-                "memory_reduction", "loss_change", "loss_ci", "accuracy_change", "accuracy_ci")),
-                entry["baseline_loss"], entry["baseline_accuracy"], repetitions)
-        check_writable(path.parent)  # before the long computation, not after it
 
-    base = evaluator.evaluate([{}])
-    base_loss, base_acc = float(base.loss[0]), float(base.accuracy[0])
-    total_weights = sum(layer.weights for layer in layers)
-    shape = (len(layers), len(configs))
-    arrays = {k: np.full(shape, np.nan) for k in (
-        "memory_reduction", "loss_change", "loss_ci", "accuracy_change", "accuracy_ci")}
-    for i, layer in enumerate(tqdm(layers, desc="sensitivity", unit="layer", disable=not progress)):
-        allowed = [j for j, c in enumerate(configs) if not (layer.name in mlc_excluded and c.mlc_cells > 0)]
-        if not allowed:  # an MLC-excluded layer and only MLC configurations: its row stays NaN
-            continue
-        sets, parts = [], []
-        for j in allowed:
-            draws = 1 if is_error_free(configs[j], mlc, slc) else repetitions  # identical draws: evaluate once
-            generator = torch.Generator().manual_seed(_entry_seed(seed, layer.index, configs[j]))
-            parts.append(np.arange(len(sets), len(sets) + draws).repeat(repetitions // draws))
-            sets += evaluator.perturbed_weight_sets({layer.name: configs[j]}, mlc, slc, draws, generator)
-        result = evaluator.evaluate(sets)  # the layer's input activations are computed once for all sets
-        for k, j in enumerate(allowed):
-            part = torch.from_numpy(parts[k])
-            arrays["memory_reduction"][i, j] = 100 * layer.weights * (BASELINE_BITS - configs[j].devices_per_weight) \
-                / (BASELINE_BITS * total_weights)
-            for name, values, reference in (("loss", result.loss[part], base_loss),
-                                            ("accuracy", result.accuracy[part], base_acc)):
-                relative = 100 * (values.numpy() - reference) / reference
-                arrays[f"{name}_change"][i, j] = relative.mean()
-                arrays[f"{name}_ci"][i, j] = 1.959964 * relative.std(ddof=1) / np.sqrt(repetitions) \
-                    if repetitions > 1 else np.nan
-    table = SensitivityTable(tuple(layer.name for layer in layers), tuple(layer.weights for layer in layers),
-                             configs, *arrays.values(), base_loss, base_acc,
-                             repetitions)
-    if path is not None:
-        save_entry(path, key, {"layers": list(table.layers), "baseline_loss": base_loss, "baseline_accuracy": base_acc,
-                               **{k: torch.from_numpy(v) for k, v in arrays.items()}})
-    return table
+    def compute() -> dict:
+        base = evaluator.evaluate([{}])
+        base_loss, base_acc = float(base.loss[0]), float(base.accuracy[0])
+        total_weights = sum(layer.weights for layer in layers)
+        shape = (len(layers), len(configs))
+        arrays = {k: np.full(shape, np.nan) for k in ARRAYS}
+        for i, layer in enumerate(tqdm(layers, desc="sensitivity", unit="layer", disable=not progress)):
+            allowed = [j for j, c in enumerate(configs) if not (layer.name in mlc_excluded and c.mlc_cells > 0)]
+            if not allowed:  # an MLC-excluded layer and only MLC configurations: its row stays NaN
+                continue
+            sets, parts = [], []
+            for j in allowed:
+                draws = 1 if is_error_free(configs[j], mlc, slc) else repetitions  # identical draws: evaluate once
+                generator = torch.Generator().manual_seed(_entry_seed(seed, layer.index, configs[j]))
+                parts.append(np.arange(len(sets), len(sets) + draws).repeat(repetitions // draws))
+                sets += evaluator.perturbed_weight_sets({layer.name: configs[j]}, mlc, slc, draws, generator)
+            result = evaluator.evaluate(sets)  # the layer's input activations are computed once for all sets
+            for k, j in enumerate(allowed):
+                part = torch.from_numpy(parts[k])
+                arrays["memory_reduction"][i, j] = 100 * layer.weights * (
+                    BASELINE_BITS - configs[j].devices_per_weight) / (BASELINE_BITS * total_weights)
+                for name, values, reference in (("loss", result.loss[part], base_loss),
+                                                ("accuracy", result.accuracy[part], base_acc)):
+                    relative = 100 * (values.numpy() - reference) / reference
+                    arrays[f"{name}_change"][i, j] = relative.mean()
+                    arrays[f"{name}_ci"][i, j] = 1.959964 * relative.std(ddof=1) / np.sqrt(repetitions) \
+                        if repetitions > 1 else np.nan
+        return {"layers": [layer.name for layer in layers], "baseline_loss": base_loss, "baseline_accuracy": base_acc,
+                **{k: torch.from_numpy(v) for k, v in arrays.items()}}
+
+    # cache="" computes without reading or writing; the key covers torch's version and this module's code
+    entry, _ = cached("sensitivity", description, compute, code=__name__, cache=cache, name="table-")
+    return SensitivityTable(tuple(entry["layers"]), tuple(layer.weights for layer in layers), configs,
+                            *(entry[k].numpy() for k in ARRAYS), entry["baseline_loss"], entry["baseline_accuracy"],
+                            repetitions)

@@ -14,7 +14,6 @@ not depend on which other genomes are simulated with it. Results are cached by a
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +21,7 @@ from torch import nn
 from tqdm import tqdm
 
 from imckit.core.compute import resolve_device
-from imckit.core.cache import cache_dir, cache_key, check_writable, code_version, load_entry, model_data_digest, save_entry
+from imckit.core.cache import cached, model_data_digest
 from imckit.memory.cells import BASELINE_BITS, CellConfig, paper_configurations
 from imckit.core.data import ImageTensors
 from imckit.memory.devices import SLC, FeFETMLC
@@ -181,7 +180,8 @@ def simulate_genomes(
             error-free is evaluated once and its value repeated.
         seed: base seed of the error draws.
         quant: how weights are quantized.
-        cache: cache folder (``None``: :func:`imckit.core.cache.cache_dir`); ``""`` disables the cache.
+        cache: cache folder (``None``: :func:`imckit.core.cache.cache_dir`; ``""``: no cache, see
+            :func:`imckit.core.cache.cached`).
         progress: show a progress bar over the genomes.
         device: where the networks are evaluated (``"cpu"``, ``"cuda"``, ``"auto"``;
             :func:`imckit.core.compute.resolve_device`). Errors are drawn on the CPU either way; a table
@@ -200,19 +200,14 @@ def simulate_genomes(
     devices = genome_devices([layer.weights for layer in layers], configs, genomes)
 
     description = {
-        "kind": "genome-simulation", "fingerprint": model_data_digest(model, data),
-        "configs": [asdict(c) for c in configs], "genomes": genomes.tolist(),
-        "mlc": mlc.transition_matrix().tolist(), "slc": slc.transition_matrix().tolist(),
-        "repetitions": repetitions, "seed": seed, "quant": asdict(quant), "code": code_version(__name__),
+        "fingerprint": model_data_digest(model, data), "configs": [asdict(c) for c in configs],
+        "genomes": genomes.tolist(), "mlc": mlc.transition_matrix().tolist(), "slc": slc.transition_matrix().tolist(),
+        "repetitions": repetitions, "seed": seed, "quant": asdict(quant),
     }
     if target.type != "cpu":  # CPU entries keep their key whatever device asked for
         description["device"] = target.type
-    key = cache_key(description)
-    path = None if cache == "" else Path(cache_dir() if cache is None else cache) / "simulation" / f"genomes-{key}.pt"
-    entry = load_entry(path, key) if path is not None else None
-    if entry is None:
-        if path is not None:
-            check_writable(path.parent)  # before the long computation, not after it
+
+    def compute() -> dict:
         base = evaluator.evaluate([{}])
         loss = np.empty((len(genomes), repetitions))
         accuracy = np.empty((len(genomes), repetitions))
@@ -224,10 +219,11 @@ def simulate_genomes(
             result = evaluator.evaluate(sets)
             loss[g] = np.resize(result.loss.numpy(), repetitions)
             accuracy[g] = np.resize(result.accuracy.numpy(), repetitions)
-        entry = {"loss": torch.from_numpy(loss), "accuracy": torch.from_numpy(accuracy),
-                 "baseline_loss": float(base.loss[0]), "baseline_accuracy": float(base.accuracy[0])}
-        if path is not None:
-            save_entry(path, key, entry)
+        return {"loss": torch.from_numpy(loss), "accuracy": torch.from_numpy(accuracy),
+                "baseline_loss": float(base.loss[0]), "baseline_accuracy": float(base.accuracy[0])}
+
+    # cache="" computes without reading or writing; the key covers torch's version and this module's code
+    entry, _ = cached("simulation", description, compute, code=__name__, cache=cache, name="genomes-")
     return GenomeSimulation(names, configs, genomes, entry["loss"].numpy(), entry["accuracy"].numpy(), devices,
                             entry["baseline_loss"], entry["baseline_accuracy"])
 

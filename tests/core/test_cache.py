@@ -130,7 +130,8 @@ def test_the_kits_cache_keys_carry_the_code_version(monkeypatch, tmp_path):
     import imckit.search.simulate
 
     for module in (imckit.core.training, imckit.search.sensitivity, imckit.search.simulate):
-        assert "code_version(__name__)" in inspect.getsource(module), module.__name__
+        source = inspect.getsource(module)
+        assert "cached(" in source and '__name__' in source, module.__name__  # through cached(): code and torch
     assert cache.code_version("imckit.search.sensitivity") != cache.code_version("imckit.core.data")
 
 
@@ -161,3 +162,51 @@ def test_code_versions_are_the_same_in_every_process():
     versions = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
                                env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip() for seed in ("1", "2", "3")}
     assert len(versions) == 1 and len(versions.pop()) == 16
+
+
+def test_digest_tells_dtype_shape_and_content_apart():
+    from imckit.core.data import ImageTensors
+    from imckit.core.models import resnet8
+
+    base = cache.digest(torch.zeros(2))
+    assert base == cache.digest(torch.zeros(2)) != cache.digest(torch.zeros(2, 1))
+    assert base != cache.digest(torch.zeros(2, dtype=torch.float64)) and base != cache.digest(torch.ones(2))
+    model = resnet8(in_channels=1, num_classes=10)
+    data = ImageTensors(torch.zeros(3, 1, 8, 8), torch.tensor([0, 1, 2]))
+    assert cache.model_data_digest(model, data) == cache.model_data_digest(model, data)
+    other = ImageTensors(torch.zeros(3, 1, 8, 8), torch.tensor([0, 1, 1]))
+    assert cache.model_data_digest(model, data) != cache.model_data_digest(model, other)
+    assert cache.digest(model.to(torch.bfloat16)) != cache.digest(model.float())  # non-numpy dtypes digest too
+    assert cache.digest({"a": 1, "b": [2]}) != cache.digest({"a": 1, "b": [3]})
+
+
+def test_an_empty_cache_argument_computes_without_reading_or_writing(tmp_path):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return len(calls)
+
+    assert cache.cache_entry("toy", {"x": 1}, code="imckit.core.cache", cache="")[1] is None
+    assert cache.cached("toy", {"x": 1}, compute, code="imckit.core.cache", cache="") == (1, False)
+    assert cache.cached("toy", {"x": 1}, compute, code="imckit.core.cache", cache="") == (2, False)
+    assert not cache.cache_dir().exists() or not any(cache.cache_dir().rglob("*.pt"))
+    assert cache.cached("toy", {"x": 1}, compute, code="imckit.core.cache") == (3, False)  # None: the default
+    assert cache.cached("toy", {"x": 1}, compute, code="imckit.core.cache") == (3, True)
+
+
+def test_entries_are_named_keyed_by_torch_and_rejected_values_recomputed(tmp_path, monkeypatch):
+    key, path = cache.cache_entry("toy", {"x": 1}, code="imckit.core.cache", cache=tmp_path, name="thing-")
+    assert path == tmp_path / "toy" / f"thing-{key}.pt"
+    assert cache.cached("toy", {"x": 1}, lambda: 1, code="imckit.core.cache", cache=tmp_path, name="thing-") == (1, False)
+    assert path.is_file()
+    with pytest.warns(RuntimeWarning, match="its value was not accepted"):
+        value = cache.cached("toy", {"x": 1}, lambda: 2, code="imckit.core.cache", cache=tmp_path, name="thing-",
+                             accept=lambda v: v == 2)
+    assert value == (2, False)
+    assert cache.cached("toy", {"x": 1}, lambda: 3, code="imckit.core.cache", cache=tmp_path, name="thing-",
+                        accept=lambda v: v == 2) == (2, True)
+    monkeypatch.setattr(cache, "torch_version", lambda: "99.0")  # another torch: another key
+    assert cache.cache_entry("toy", {"x": 1}, code="imckit.core.cache", cache=tmp_path, name="thing-")[0] != key
+    with pytest.raises(ValueError, match="name must be a file-name prefix without '/'"):
+        cache.cache_entry("toy", {}, code="imckit.core.cache", name="a/b")

@@ -172,3 +172,34 @@ def test_split_is_the_subset_and_its_complement():
     assert len(rest) == 13 and torch.all(rest.images.flatten().diff() > 0)
     with pytest.raises(ValueError, match=r"split size must be an integer in \[1, 19\]"):
         data.split(20, seed=0)
+
+
+def test_check_image_tensors_names_the_parameter():
+    from imckit.core.data import ImageTensors, check_image_tensors
+
+    images, labels = torch.zeros(3, 1, 4, 4), torch.tensor([0, 1, 2])
+    check_image_tensors(ImageTensors(images, labels), "data", dtype=torch.float32, classes=3)
+    check_image_tensors(ImageTensors(images[:0], labels[:0]), "data")  # empty is the caller's business
+    for bad, kwargs, message in (
+        (ImageTensors(images, labels), {"classes": 2}, r"test.labels must be class indices in \[0, 1\] \(the model "
+                                                       r"has 2 outputs\); got values from 0 to 2"),
+        (ImageTensors(images, labels.int()), {}, "test.labels must be class indices of dtype torch.int64 or "
+                                                 "torch.uint8; got torch.int32"),
+        (ImageTensors(images, labels[:2]), {}, r"test.labels must have shape \(3,\)"),
+        (ImageTensors(images[0], labels), {}, r"test.images must be a 4-D tensor \(N, C, H, W\); got shape"),
+        (ImageTensors(images.long(), labels), {}, "test.images must be a floating-point tensor"),
+        (ImageTensors(images, labels), {"dtype": torch.float64}, "test.images must have the model's dtype"),
+        ((images, labels), {}, "test must be an ImageTensors"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            check_image_tensors(bad, "test", **kwargs)
+
+
+def test_fingerprint_knows_dtypes():
+    from imckit.core.data import Dataset, ImageTensors
+
+    images, labels = torch.arange(24, dtype=torch.float32).reshape(2, 1, 3, 4), torch.tensor([0, 1])
+    a = Dataset("cifar10", ImageTensors(images, labels), ImageTensors(images, labels), ("a", "b"), "")
+    same_bytes = images.view(torch.int32)  # the same bytes and shape, another dtype
+    b = Dataset("cifar10", ImageTensors(same_bytes, labels), ImageTensors(images, labels), ("a", "b"), "")
+    assert a.fingerprint != b.fingerprint

@@ -128,13 +128,10 @@ def test_untraceable_model_falls_back_and_is_correct():
 
 def _lsq_model():
     """ResNet-8 with LSQ input quantizers registered as train_qat registers them, initialized on a batch."""
-    from imckit.qat.training import LSQActivation, _quantize_input, quantized_modules
+    from imckit.qat.training import attach_input_quantizers, quantized_modules
 
     model = _model("resnet8")
-    for m in quantized_modules(model):
-        module = model.get_submodule(m)
-        module.input_quantizer = LSQActivation(3)
-        module.register_forward_pre_hook(_quantize_input)
+    assert attach_input_quantizers(model, quantized_modules(model), 3) == quantized_modules(model)
     with torch.no_grad():
         model(_data(seed=9).images)  # initializes every quantizer's step
     return model
@@ -238,3 +235,159 @@ def test_summary_and_the_old_name():
     with pytest.raises(ValueError, match=r"confidence must be a number in \(0, 1\); got 95"):
         result.summary(95)
     assert InjectionResult is Evaluation
+
+
+# ---- regressions: in-place modules, views, hooks with side effects, random operations, bad data
+
+
+class _LeNet(nn.Module):
+    """Flattens with ``x.view(x.size(0), -1)`` after a convolution (impossible on a channels-last tensor)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)  # three input channels: the convolution then returns channels-last
+        self.fc = nn.Linear(4 * 10 * 10, 4)
+
+    def forward(self, x):
+        x = nn.functional.relu(self.conv(x))
+        return self.fc(x.view(x.size(0), -1))
+
+
+class _Small(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.act = nn.ReLU()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.fc(self.act(self.conv(x)).mean((2, 3)))
+
+
+def test_in_place_dropout_of_a_model_in_train_mode_is_evaluated_in_eval_mode():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5, inplace=True),
+                          nn.Linear(4 * 36, 4)).train()
+    data = _data()
+    fast, forward = evaluate(model, data), evaluate(model, data, path="forward")
+    assert fast.path == "fast" and model.training
+    assert torch.allclose(fast.loss, forward.loss, rtol=1e-6) and torch.equal(fast.accuracy, forward.accuracy)
+    assert torch.equal(evaluate(model, data).loss, fast.loss)  # no dropout: the same numbers every time
+
+
+def test_a_view_after_a_convolution_takes_the_fast_path():
+    torch.manual_seed(0)
+    model, data = _LeNet(), _data(channels=3)
+    sets = [{}, {"fc": torch.zeros(4, 400)}, {"conv": model.conv.weight * 0.5}]
+    fast = evaluate(model, data, sets)
+    assert fast.path == "fast"
+    loss, accuracy = plain_forward(model, data, sets)
+    assert torch.allclose(fast.loss, loss, rtol=1e-5, atol=1e-6) and torch.equal(fast.accuracy, accuracy)
+
+
+def test_a_hook_writing_into_its_input_does_not_change_the_shared_activations():
+    torch.manual_seed(0)
+    model, data = _Small(), _data()
+    model.fc.register_forward_pre_hook(lambda module, args: (args[0].mul_(2),))
+    sets = [{"fc": torch.randn(4, 4, generator=torch.Generator().manual_seed(s))} for s in range(3)]
+    fast = evaluate(model, data, sets, batch_size=16)
+    assert fast.path == "fast"
+    loss, accuracy = plain_forward(model, data, sets)
+    assert torch.allclose(fast.loss, loss, rtol=1e-5, atol=1e-6) and torch.equal(fast.accuracy, accuracy)
+
+
+def test_a_hooked_module_in_the_prefix_runs_once_per_micro_batch_not_per_set():
+    torch.manual_seed(0)
+    model, data = _Small(), _data(n=40)
+    calls = []
+    model.act.register_forward_hook(lambda module, args, output: calls.append(1))
+    sets = [{"fc": torch.randn(4, 4, generator=torch.Generator().manual_seed(s))} for s in range(5)]
+    fast = evaluate(model, data, sets, batch_size=20)
+    assert fast.path == "fast" and len(calls) == 2  # two micro-batches, shared by the five sets
+    calls.clear()
+    forward = evaluate(model, data, sets, batch_size=20, path="forward")
+    assert len(calls) == 10 and torch.allclose(fast.loss, forward.loss, rtol=1e-5)  # same numbers, more calls
+
+
+class _Noisy(nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        h = self.conv(x)
+        if self.kind == "constant shape":
+            h = h + torch.randn(4, 12, 12)
+        elif self.kind == "like":
+            h = h + torch.randn_like(h)
+        elif self.kind == "functional dropout":
+            h = nn.functional.dropout(h, 0.5)
+        elif self.kind == "dropout that follows the mode":
+            h = nn.functional.dropout(h, 0.5, self.training)
+        return self.fc(h.mean((2, 3)))
+
+
+@pytest.mark.parametrize("kind", ["constant shape", "like", "functional dropout"])
+def test_random_operations_send_the_evaluation_to_the_forward(kind):
+    torch.manual_seed(0)
+    model, data = _Noisy(kind), _data()
+    result = evaluate(model, data, [{}, {"fc": torch.zeros(4, 4)}])
+    assert result.path == "forward" and "random" in result.reason
+    with pytest.raises(ValueError, match="path='fast' is not available .*random"):
+        evaluate(model, data, path="fast")
+
+
+def test_deterministic_dropout_keeps_the_fast_path_and_tracing_draws_nothing():
+    torch.manual_seed(0)
+    model, data = _Noisy("dropout that follows the mode").train(), _data()
+    state = torch.random.get_rng_state()
+    result = evaluate(model, data)
+    assert result.path == "fast" and torch.equal(state, torch.random.get_rng_state())
+    assert torch.allclose(result.loss, evaluate(model, data, path="forward").loss, rtol=1e-6)
+    model = _Noisy("constant shape")
+    state = torch.random.get_rng_state()
+    assert Engine(model).path == "forward"
+    assert torch.equal(state, torch.random.get_rng_state())  # the draw made while tracing is undone
+
+
+def test_an_in_place_operation_on_an_unlisted_view_sends_the_evaluation_to_the_forward():
+    class Swap(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.fc = nn.Linear(4 * 144, 4)
+
+        def forward(self, x):
+            h = self.conv(x)
+            h.swapaxes(2, 3).relu_()  # writes into h through a view
+            return self.fc(h.flatten(1))
+
+    torch.manual_seed(0)
+    model, data = Swap(), _data()
+    result = evaluate(model, data)
+    assert result.path == "forward" and "works in place" in result.reason
+    assert torch.allclose(result.loss, plain_forward(model, data, [{}])[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: ImageTensors(d.images, d.labels + 4), r"data.labels must be class indices in \[0, 3\] \(the model has "
+                                                     r"4 outputs\); got labels up to 7"),
+    (lambda d: ImageTensors(d.images, d.labels - 1), r"data.labels must be class indices >= 0; got values from -1"),
+    (lambda d: ImageTensors(d.images, d.labels.float()), "data.labels must be class indices of dtype torch.int64 or "
+                                                         "torch.uint8; got torch.float32"),
+    (lambda d: ImageTensors(d.images, d.labels[:, None]), r"data.labels must have shape \(40,\), one class index per "
+                                                          r"image; got \(40, 1\)"),
+    (lambda d: ImageTensors((d.images * 10).to(torch.uint8), d.labels), "data.images must be a floating-point tensor"),
+    (lambda d: ImageTensors(d.images[:, 0], d.labels), r"data.images must be a 4-D tensor \(N, C, H, W\); got shape "
+                                                       r"\(40, 12, 12\)"),
+    (lambda d: ImageTensors(d.images.double(), d.labels), "data.images must have the model's dtype torch.float32; got "
+                                                          "torch.float64"),
+    (lambda d: "images", "data must be an ImageTensors"),
+])
+def test_bad_data_is_named(change, message):
+    model, data = _model("vgg_small"), _data()
+    for path in ("auto", "forward"):
+        with pytest.raises(ValueError, match=message):
+            evaluate(model, change(data), path=path)

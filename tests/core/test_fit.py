@@ -228,3 +228,46 @@ def test_bad_input(kwargs, message):
     with pytest.raises(ValueError, match="at least one image"):
         fit(model, ImageTensors(data.images[:0], data.labels[:0]), optimizer=_sgd(model), epochs=1, batch_size=4,
             generator=0)
+
+
+class _LeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.fc = nn.Linear(4 * 10 * 10, 4)
+
+    def forward(self, x):
+        x = nn.functional.relu(self.conv(x))
+        return self.fc(x.view(x.size(0), -1))  # impossible on a channels-last tensor
+
+
+def test_a_model_that_views_its_activations_trains_in_the_default_layout():
+    data = _toy_dataset().train
+    weights = []
+    for channels_last in (True, "inputs", False):
+        torch.manual_seed(0)
+        model = _LeNet()
+        state = torch.random.get_rng_state()
+        records = fit(model, data, optimizer=_sgd(model), epochs=1, batch_size=16, generator=0,
+                      channels_last=channels_last)
+        assert records[-1].steps == 6 and model.conv.weight.is_contiguous()
+        weights.append(_flat(model))
+        assert torch.equal(state, torch.random.get_rng_state())  # trying the layout draws nothing
+    assert torch.equal(weights[0], weights[2]) and torch.equal(weights[1], weights[2])
+
+
+def test_bad_data_is_named_and_leaves_the_model_as_it_was():
+    data = _toy_dataset().train
+    model = _model()
+    before = _flat(model)
+    with pytest.raises(ValueError, match=r"data.labels must be class indices in \[0, 3\] \(the model has 4 outputs\); "
+                                         r"got values from 4 to 7"):
+        fit(model, ImageTensors(data.images, data.labels + 4), optimizer=_sgd(model), epochs=1, batch_size=16,
+            generator=0)
+    assert torch.equal(before, _flat(model)) and model.stem.conv.weight.is_contiguous()
+    for bad, message in ((ImageTensors(data.images, data.labels.float()), "data.labels must be class indices of dtype"),
+                         (ImageTensors(data.images.double(), data.labels), "data.images must have the model's dtype"),
+                         (ImageTensors(data.images[:, 0], data.labels), "data.images must be a 4-D tensor"),
+                         (ImageTensors(data.images, data.labels[:-1]), r"data.labels must have shape \(96,\)")):
+        with pytest.raises(ValueError, match=message):
+            fit(model, bad, optimizer=_sgd(model), epochs=1, batch_size=16, generator=0)

@@ -335,3 +335,83 @@ def test_layer_graph_raises_with_the_reason():
 
     with pytest.raises(GraphUnavailable, match="torch.fx cannot trace the forward"):
         layer_graph(Bad())
+
+
+def test_views_run_as_reshapes_on_channels_last_activations():
+    class LeNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+            self.fc = nn.Linear(4 * 4 * 4, 3)
+
+        def forward(self, x):
+            x = nn.functional.relu(self.conv(x))
+            x = x.view(x.size(0), -1)
+            return self.fc(x.relu_())  # in place on a view whose source is read only for its size
+
+    torch.manual_seed(0)
+    model = LeNet().eval()
+    graph = layer_graph(model)
+    assert any(".reshape()" in op for node in graph.nodes for op in node.ops)
+    x = torch.randn(3, 1, 6, 6)
+    with torch.no_grad():
+        assert torch.allclose(graph(x), model(x), atol=1e-6)
+
+
+def test_operations_not_known_to_allocate_count_as_views():
+    class SwapThenWrite(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3, padding=1)
+            self.fc = nn.Linear(2 * 16, 2)
+
+        def forward(self, x):
+            h = self.conv(x)
+            h.swapaxes(2, 3).relu_()  # swapaxes is in no list of views
+            return self.fc(h.flatten(1))
+
+    class WriteIntoABuffer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 2)
+            self.register_buffer("count", torch.zeros(()))
+
+        def forward(self, x):
+            self.count.add_(1)
+            return self.fc(x.flatten(1)) + self.count
+
+    assert "works in place on 'conv', which is also read elsewhere" in fast_path_blocker(SwapThenWrite())
+    model = WriteIntoABuffer()
+    assert "works in place on 'count', a tensor of the model" in fast_path_blocker(model)
+    assert model.count == 0  # tracing ran nothing on the model's buffers
+
+
+def test_random_operations_have_no_graph_and_tracing_draws_nothing():
+    class Noise(nn.Module):
+        def __init__(self, how):
+            super().__init__()
+            self.how = how
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            x = x.flatten(1)
+            if self.how == "fixed shape":
+                x = x + torch.randn(4)
+            elif self.how == "like":
+                x = x + torch.rand_like(x)
+            elif self.how == "method":
+                x = x + torch.empty_like(x).normal_()
+            elif self.how == "dropout":
+                x = nn.functional.dropout(x, 0.1)
+            else:  # dropout that follows the module's mode: deterministic in eval mode
+                x = nn.functional.dropout(x, 0.1, self.training)
+            return self.fc(x)
+
+    for how, message in (("fixed shape", "draws random numbers while it is traced"),
+                         ("like", "(rand_like) draws random numbers"), ("method", "(.normal_()) draws random numbers"),
+                         ("dropout", "(dropout) draws random numbers")):
+        model = Noise(how)
+        state = torch.random.get_rng_state()
+        assert message in fast_path_blocker(model), how
+        assert torch.equal(state, torch.random.get_rng_state())
+    assert fast_path_blocker(Noise("mode").train()) is None

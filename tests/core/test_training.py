@@ -154,3 +154,47 @@ def test_pretrained_auto_on_a_cpu_machine_is_the_cpu_entry(tmp_path):
     auto = pretrained(spec, data=data, cache=tmp_path, progress=False, device="auto")
     assert not cpu.from_cache and auto.from_cache and auto.key == cpu.key
     assert all(t.device.type == "cpu" for t in auto.model.state_dict().values())
+
+
+def test_evaluate_with_weights_leaves_the_model_as_it_was():
+    data = _toy_dataset().test
+    torch.manual_seed(0)
+    model = resnet8(in_channels=1, num_classes=4).train()
+    weight = torch.zeros_like(model.head.fc.weight)
+    with torch.no_grad():
+        logits = torch.func.functional_call(model.eval(), {"head.fc.weight": weight}, (data.images,))
+    model.train()
+    got = evaluate(model, data, weights={"head.fc": weight})
+    assert got.loss == pytest.approx(torch.nn.functional.cross_entropy(logits, data.labels).item(), rel=1e-5)
+    assert model.training and all(m.training for m in model.modules())  # flags restored, not left in eval
+    assert torch.count_nonzero(model.head.fc.weight) > 0  # never written to
+    with pytest.raises(ValueError, match="data must hold at least one image"):
+        evaluate(model, ImageTensors(data.images[:0], data.labels[:0]))
+
+
+def test_pretrained_without_a_cache_trains_and_writes_nothing(tmp_path):
+    from imckit.core.cache import cache_dir
+
+    data = _toy_dataset()
+    spec = BaselineSpec(train=TrainConfig(epochs=1, batch_size=32), width=0.5, seed=3)
+    first = pretrained(spec, data=data, cache="", progress=False)
+    again = pretrained(spec, data=data, cache="", progress=False)
+    assert not first.from_cache and not again.from_cache and first.path is None and first.test == again.test
+    assert not cache_dir().exists() or not any(cache_dir().rglob("*.pt"))
+    cached = pretrained(spec, data=data, cache=tmp_path, progress=False)
+    assert cached.path.parent == tmp_path / "models" and cached.path.name.startswith("resnet8-fashion-mnist-")
+    assert cached.test == first.test
+
+
+def test_a_checkpoint_that_does_not_fit_its_model_is_retrained(tmp_path):
+    from imckit.core.cache import load_entry, save_entry
+
+    data = _toy_dataset()
+    spec = BaselineSpec(train=TrainConfig(epochs=1, batch_size=32), width=0.5)
+    first = pretrained(spec, data=data, cache=tmp_path, progress=False)
+    entry = load_entry(first.path, first.key)
+    entry["value"]["state_dict"].pop("head.fc.weight")
+    save_entry(first.path, first.key, entry)
+    with pytest.warns(RuntimeWarning, match="ignoring cache file"):
+        again = pretrained(spec, data=data, cache=tmp_path, progress=False)
+    assert not again.from_cache and again.test == first.test

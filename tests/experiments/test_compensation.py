@@ -4,15 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from imckit.compensation.compensate import CompensationConfig, compensate
-from imckit.core.models import mappable_layers, resnet8
-from imckit.core.training import TrainConfig, train
+from imckit.compensation.compensate import CompensationConfig
 from imckit.experiments.compensation import (CompensationChapterConfig, CompensationChapterResult, check_claims,
-                                             compensation_run, compensation_runs, count_word, held_out_text,
-                                             paper_memory_comparison, table_two, uniform_genomes, validation_set)
+                                             count_word, held_out_text, paper_memory_comparison, table_texts,
+                                             table_two, uniform_genomes, validation_set)
 from imckit.experiments.search import SearchConfig
 from imckit.experiments.sensitivity import SensitivityConfig, TableConfig, TableInputs
-from imckit.memory.cells import CellConfig
 from imckit.search.simulate import paper_memory_targets
 
 from ..conftest import toy_dataset
@@ -98,6 +95,16 @@ def test_table_two_on_hand_made_numbers():
         table_two({"Full 8": [0]}, {"Full 8": 1, "Full 4": 1}, {"Full 8": [1.0]}, {})
 
 
+def test_table_texts_name_the_rows_without_spaces():
+    before = {"Full 8": [90.0], "Full 4": [88.0], "Full 2": [20.04], "Solution 1": [87.0, 89.0],
+              "Solution 2": [60.0]}
+    texts = table_texts(_table(before, {"Solution 1": [89.0]}), ["Solution 1"])
+    assert list(texts)[:4] == ["full8_before", "full8_vs8", "full8_vs4", "full4_before"]
+    assert texts["full2_before"] == "20.0" and texts["full8_vs4"] == "-100.0" and "full8_after" not in texts
+    assert texts["solution1_before"] == "88.0" and texts["solution1_after"] == "89.0"
+    assert "solution2_before" in texts and "solution2_after" not in texts  # only compensated rows have one
+
+
 def test_claims_say_when_no_solution_qualifies():
     before = {"Full 8": [90.0], "Full 4": [88.0], "Full 2": [20.0], "Solution 1": [80.0], "Solution 2": [60.0]}
     after = {"Solution 1": [87.9], "Solution 2": [85.0]}
@@ -123,6 +130,15 @@ def test_paper_memory_comparison():
     assert np.isnan(frame.loc["Solution 6", "this network (% of its Full 8)"])
 
 
+def test_uniform_and_baseline_accuracy_of_a_result():
+    genomes = {"Full 8": [0], "Full 4": [1], "Full 2": [2]}
+    simulation = SimpleNamespace(accuracy=np.array([[0.9, 0.8], [0.7, 0.7], [0.1, 0.3]]), baseline_accuracy=0.73)
+    config = CompensationChapterConfig(TableConfig(2, 10))
+    result = CompensationChapterResult(config, None, None, None, genomes, {}, None, simulation, {}, train_images=1)
+    assert result.uniform_accuracy == {8: pytest.approx(85.0), 4: pytest.approx(70.0), 2: pytest.approx(20.0)}
+    assert result.baseline_accuracy == pytest.approx(73.0)
+
+
 def test_seconds_and_hours_of_a_result():
     runs = {name: SimpleNamespace(seconds=seconds, result=SimpleNamespace(faulty_share=np.array(shares)))
             for name, seconds, shares in (("Solution 1", 4.0, [0.01, 0.03]), ("Solution 2", 8.0, [0.05, 0.07]))}
@@ -131,39 +147,3 @@ def test_seconds_and_hours_of_a_result():
     assert result.seconds_per_pattern == pytest.approx(3.0)
     assert result.paper_hours(train_set_size=1000, patterns=400) == pytest.approx(3.0 * 10 * 400 * 2 / 3600)
     assert result.faulty_share == (pytest.approx(4.0), pytest.approx(7.0))
-
-
-@pytest.fixture(scope="module")
-def trained():
-    data = toy_dataset(n_train=128, n_test=32)
-    torch.manual_seed(0)
-    model = resnet8(in_channels=1, num_classes=4, width=0.25)
-    train(model, data.train, TrainConfig(epochs=2, lr=0.05), seed=0, progress=False)
-    return model.eval(), data
-
-
-def test_compensation_run_is_cached_and_equals_compensate(trained, tmp_path):
-    model, data = trained
-    configs = {layer.name: CellConfig(4, 2) if layer.kind == "conv" else CellConfig(8, 0)
-               for layer in mappable_layers(model)}
-    settings = CompensationConfig(train_images=64, batch_size=32)
-    first = compensation_run(model, data.train, data.test, configs, 1, 3, settings, cache=tmp_path)
-    again = compensation_run(model, data.train, data.test, configs, 1, 3, settings, cache=tmp_path)
-    direct = compensate(model, data.train, data.test, configs, patterns=1, seed=3, config=settings,
-                        progress=False)
-    assert not first.from_cache and again.from_cache and again.seconds == first.seconds > 0
-    for name in ("before_accuracy", "after_accuracy", "after_loss", "faulty_share"):
-        assert np.array_equal(getattr(first.result, name), getattr(direct, name))
-        assert np.array_equal(getattr(again.result, name), getattr(direct, name))
-    compensation_run(model, data.train, data.test, configs, 1, 4, settings, cache=tmp_path)  # another seed
-    compensation_run(model, data.train, data.test, configs, 1, 3, CompensationConfig(train_images=32),
-                     cache=tmp_path)  # other training settings
-    assert len(list((tmp_path / "compensation").iterdir())) == 3
-    slc = {name: CellConfig(8, 0) for name in configs}
-    both = compensation_runs(model, data.train, data.test, {"mixed": configs, "slc": slc}, 1, 3, settings,
-                             cache=tmp_path)
-    assert both["mixed"].from_cache and not both["slc"].from_cache  # each solution is its own entry
-    assert np.array_equal(both["mixed"].result.after_accuracy, first.result.after_accuracy)
-    assert both["slc"].result.faulty_share.tolist() == [0.0]  # SLC cells are error-free
-    with pytest.raises(ValueError, match="CompensationConfig"):
-        compensation_run(model, data.train, data.test, configs, 1, 3, {"lr": 0.01})

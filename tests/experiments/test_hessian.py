@@ -75,15 +75,6 @@ def test_bad_config(kwargs, message):
 # decisions behind the sentences, on hand-made numbers
 
 
-def test_standard_error_of_a_difference_by_hand():
-    assert hs.standard_error_of_difference(50.0, 50) == pytest.approx(10.0)  # 100 sqrt(2 * 0.25 / 50)
-    assert hs.standard_error_of_difference(100.0, 10) == 0.0
-    with pytest.raises(ValueError, match=r"accuracy must be a number in \[0, 100\]"):
-        hs.standard_error_of_difference(0.7 * 200, 10)
-    with pytest.raises(ValueError, match="images must be a positive integer"):
-        hs.standard_error_of_difference(50.0, 0)
-
-
 def _accuracy(columns: dict) -> pd.DataFrame:
     return pd.DataFrame(columns, index=[0.0, 0.25, 0.5, 0.75, 1.0])
 
@@ -98,9 +89,10 @@ def test_mean_gains_over_the_inner_ratios_only():
         hs.mean_gains(accuracy.loc[[0.0, 1.0]])
 
 
-@pytest.mark.parametrize("gain,se,visible", [(1.9, 1.0, False), (2.0, 1.0, True), (-3.0, 1.0, True), (0.0, 0.0, True)])
-def test_choice_is_visible_at_twice_the_standard_error(gain, se, visible):
-    assert hs.choice_is_visible(gain, se) is visible
+@pytest.mark.parametrize("gain,se,visible", [(1.9, 1.0, False), (2.0, 1.0, False), (2.01, 1.0, True),
+                                              (-3.0, 1.0, True), (0.0, 0.0, False)])
+def test_choice_is_visible_beyond_twice_the_standard_error(gain, se, visible):
+    assert hs.choice_is_visible(gain, se) is visible  # the rule of imckit.experiments.stats: 2 SE is still noise
 
 
 def test_low_bits_sentence_follows_the_decision():
@@ -116,15 +108,57 @@ def test_contrast_sentence_branches():
     methods = [hs.HUTCHINSON_STRIPS, hs.FISHER_STRIPS, hs.FISHER_WEIGHTS]
     good = pd.Series([1.6, 3.2, 4.9], index=methods)
     accuracy = _accuracy({hs.HUTCHINSON_STRIPS: [90, 80, 70, 60, 50]})
-    text = hs.contrast_sentence(good, accuracy, 3)
-    assert text.startswith("With 3-bit low strips the choice matters") and "+1.6 points" in text
-    assert "Noisy scores" not in text and text.endswith("closer to the paper's setting than the main one.")
+    visible = hs.contrast_sentence(good, accuracy, 3, 2.0)  # 4.9 > 2 x 2.0
+    assert visible.startswith("With 3-bit low strips the choice of strips makes a visible difference (up to 4.9 "
+                              "points against random strips; standard error of a difference 2.0).")
+    assert "+1.6 points" in visible and "Noisy scores" not in visible
+    assert visible.endswith(f"Moving every strip to 3 bits costs 40.0 points here; the paper's Table 3 loses "
+                            f"{hs.PAPER_TABLE3[0][0] - hs.PAPER_TABLE3[100][0]:.1f} points from 0 % to 100 % "
+                            "low-precision strips.")
+    hidden = hs.contrast_sentence(good, accuracy, 3, 4.0)  # 4.9 <= 2 x 4.0: not visible
+    assert hidden.startswith("Even with 3-bit low strips every method stays within 4.9 points of random strips, "
+                             "less than twice the 4.0-point standard error of a difference: no visible difference.")
+    assert "+1.6 points" in hidden and "makes a visible difference" not in hidden
     bad = pd.Series([-2.0, 3.2, 4.9], index=methods)
-    no_dip = hs.contrast_sentence(bad, accuracy, 3)
+    no_dip = hs.contrast_sentence(bad, accuracy, 3, 2.0)
     assert "Noisy scores can do worse than chance" in no_dip and "dips below" not in no_dip
     dipping = _accuracy({hs.HUTCHINSON_STRIPS: [90, 80, 40, 60, 50]})  # 40 at ratio 0.5 < 50 at ratio 1
-    assert "(the Hutchinson curve dips below the all-low network)" in hs.contrast_sentence(bad, dipping, 3)
-    assert hs.contrast_sentence(None, None, 0) == "(No contrast sweep ran: contrast_low_bits = 0.)"
+    assert "(the Hutchinson curve dips below the all-low network)" in hs.contrast_sentence(bad, dipping, 3, 2.0)
+    assert hs.contrast_sentence(None, None, 0, 2.0) == "(No contrast sweep ran: contrast_low_bits = 0.)"
+
+
+def test_paper_drop_sentence_calls_the_paper_harsher_only_when_it_is():
+    paper = hs.PAPER_TABLE3[0][0] - hs.PAPER_TABLE3[100][0]
+    mild = hs.paper_drop_sentence(71.9, 69.1, 4)
+    assert mild == (f"Here moving every strip to 4 bits costs 2.8 points, against the paper's {paper:.1f}: the "
+                    "paper's 4-bit quantization is far harsher than the kit's per-channel quantized_bits grid.")
+    harsh = hs.paper_drop_sentence(71.9, 30.0, 4)  # not mild here: no claim about the paper's grid
+    assert harsh == f"Here moving every strip to 4 bits costs 41.9 points, against the paper's {paper:.1f}."
+
+
+def test_coordination_verdict_against_the_rounding_tolerance():
+    assert hs.within_rounding(8.7e-07) and hs.within_rounding(hs.ROUNDING_TOLERANCE)
+    assert not hs.within_rounding(0.02)  # what a misaligned grid gives
+    assert hs.coordination_sentence(8.7e-07) == ("within float rounding (at most 1e-03 of the range): the two "
+                                                 "computations give the same outputs")
+    assert hs.coordination_sentence(0.02).startswith("more than float rounding explains (above 1e-03")
+    assert hs.coordination_sentence(5e-4, tolerance=1e-4).endswith("the two computations differ")
+    with pytest.raises(ValueError, match="difference and tolerance must be numbers >= 0"):
+        hs.within_rounding(-1.0)
+
+
+def test_split_cost_sentence_finds_ratios_dearer_than_all_high():
+    energy = pd.DataFrame({"ADC bit decisions (rel.)": [1.0, 1.05, 1.12, 0.9, 0.5]},
+                          index=[0.0, 25.0, 50.0, 75.0, 100.0])
+    assert hs.split_cost_sentence(energy) == (
+        "At 2 of the 3 compression ratios between 0 and 100 % the ADC bit decisions exceed those with every strip "
+        "at high precision (up to 112 % at 50 %): splitting layers over both precisions can cost more than "
+        "keeping them at high precision.")
+    cheaper = energy.assign(**{"ADC bit decisions (rel.)": [1.0, 0.9, 0.8, 0.7, 0.5]})
+    assert hs.split_cost_sentence(cheaper).startswith("No compression ratio between 0 and 100 % needs more ADC bit "
+                                                      "decisions")
+    with pytest.raises(ValueError, match="strictly between 0 and"):
+        hs.split_cost_sentence(energy.loc[[0.0, 100.0]])
 
 
 def test_small_verdicts():
@@ -224,7 +258,7 @@ def test_tiny_run_tables(tiny_run):
     assert list(result.energy.index) == [100 * r for r in CONFIG.ratios]
     assert result.energy.columns[0] == "accuracy (%)"
     assert result.coordinated["images"] == 16 and result.coordinated["agreement"] == 1.0
-    assert result.coordinated["difference"] < 1e-5
+    assert result.coordinated["difference"] < 1e-5 and result.verdicts["coordination within float rounding"]
     assert 0 <= result.float_accuracy <= 100 and set(result.seconds) == {"hessian", "fisher", "fim"}
 
 

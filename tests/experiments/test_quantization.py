@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from imckit.core.models import resnet8
-from imckit.experiments.quantization import (QuantizationConfig, QuantizationResult, memory_summary,
-                                             read_layer_once, run, slicing_table, uniform_quantization)
+from imckit.experiments.quantization import (QuantizationConfig, QuantizationResult, chance_accuracy,
+                                             fixed_grid_sentence, memory_summary, near_chance, read_layer_once, run,
+                                             slicing_table)
 from imckit.memory.cells import CellConfig
 
 from ..conftest import IDENTITY4, toy_dataset
@@ -66,30 +67,34 @@ def test_read_layer_once(toy):
         read_layer_once(model, "stack9.conv1", CellConfig(8, 4))
 
 
-def test_uniform_quantization_is_cached(toy, tmp_path):
-    model, data = toy
-    frame, from_cache = uniform_quantization(model, data.test, (8, 2), ("auto", None), cache=tmp_path)
-    again, again_cached = uniform_quantization(model, data.test, (8, 2), ("auto", None), cache=tmp_path)
-    assert not from_cache and again_cached
-    pd.testing.assert_frame_equal(frame, again)
-    assert frame[["alpha", "bits"]].values.tolist() == [["auto", 8], ["auto", 2], ["None", 8], ["None", 2]]
-    assert frame["accuracy (%)"].between(0, 100).all()
-    uniform_quantization(model, data.test, (4,), ("auto",), cache=tmp_path)
-    assert len(list((tmp_path / "uniform-quantization").iterdir())) == 2
-
-
 def test_result_lookups():
     uniform = pd.DataFrame({"alpha": ["None", "auto", "None", "auto"], "bits": [8, 8, 4, 4],
                             "accuracy (%)": [70.0, 71.0, 10.0, 69.0], "loss": [0.8, 0.7, 3.0, 0.9]})
     summary = pd.DataFrame({"network devices": [100], "reduction vs 12-bit SLC (%)": [66.7]}, index=["Q8 MLC4"])
     per_layer = pd.DataFrame({"Q12 SLC": [120, 180]})
-    result = QuantizationResult(QuantizationConfig(), uniform, 72.0, 0.7, 16, summary, per_layer, None, False)
+    result = QuantizationResult(QuantizationConfig(), uniform, 72.0, 0.7, 16, summary, per_layer, None, False, 10.5)
     assert result.accuracy(None, 4) == 10.0 and result.accuracy("auto", 8) == 71.0
     assert result.uniform_table().index.tolist() == [8, 4]
     assert result.reference_devices == 300 and result.devices("Q8 MLC4") == 100
     assert result.reduction("Q8 MLC4") == 66.7
     with pytest.raises(ValueError, match="no entry"):
         result.accuracy("auto_po2", 8)
+    with pytest.raises(ValueError, match="no entry for alpha=None, bits=2"):
+        result.fixed_grid_verdict()  # the verdict needs the fixed grid at 4 and 2 bits
+
+
+def test_chance_and_the_fixed_grid_verdict():
+    assert chance_accuracy(torch.tensor([0, 1, 1, 2])) == 50.0
+    with pytest.raises(ValueError, match="labels"):
+        chance_accuracy(torch.tensor([], dtype=torch.long))
+    assert near_chance(15.0, 10.0) and not near_chance(15.1, 10.0) and near_chance(12.0, 10.0, margin=2.0)
+    both = fixed_grid_sentence(9.47, 11.33, 10.8)
+    assert both.startswith("Both are within 5 points of chance (10.8 %, always answering the most frequent class).")
+    assert both.endswith("so it cannot have used the fixed grid on unscaled weights.")
+    one = fixed_grid_sentence(9.47, 40.0, 10.8)  # the 2-bit network learned something: no inference
+    assert one.startswith("Chance is 10.8 % here") and "does not rule out" in one and "cannot have" not in one
+    with pytest.raises(ValueError, match="margin must be a number >= 0"):
+        near_chance(10.0, 10.0, margin=-1)
 
 
 def test_run_on_a_toy_network(toy):
@@ -99,13 +104,4 @@ def test_run_on_a_toy_network(toy):
     assert result.float_accuracy == 50.0 and result.test_images == 16
     assert len(result.uniform) == 1 and len(result.summary) == 10
     assert result.read_back.layer == "stack2.conv2" and result.read_back.config == CellConfig(8, 4)
-
-
-def test_device_auto_gives_the_cpu_numbers(toy, tmp_path):
-    model, data = toy
-    cpu, _ = uniform_quantization(model, data.test, (8, 4), ("auto",), cache=tmp_path / "cpu", device="cpu")
-    auto, _ = uniform_quantization(model, data.test, (8, 4), ("auto",), cache=tmp_path / "auto", device="auto")
-    if not torch.cuda.is_available():
-        pd.testing.assert_frame_equal(cpu, auto, check_exact=True)
-    with pytest.raises(ValueError, match="device"):
-        uniform_quantization(model, data.test, (8,), ("auto",), cache=tmp_path / "bad", device="tpu")
+    assert result.chance_accuracy == chance_accuracy(data.test.labels)

@@ -7,7 +7,6 @@ import torch
 
 from imckit.core.models import resnet8
 from imckit.experiments import regularization as rg
-from imckit.qat.training import QATConfig, train_qat
 from tests.conftest import toy_dataset
 
 # ---------------------------------------------------------------------------------------------------------
@@ -65,14 +64,11 @@ def test_unknown_profile():
 # verdicts on hand-made numbers
 
 
-def test_standard_error_and_tolerance():
-    assert rg.standard_error(50.0, 100) == pytest.approx(5.0)
-    assert rg.standard_error(100.0, 10) == 0.0
-    assert rg.difference_tolerance(1.0) == pytest.approx(2 * math.sqrt(2))
-    with pytest.raises(ValueError, match="images must be a positive integer"):
-        rg.standard_error(50.0, 0)
-    with pytest.raises(ValueError, match=r"accuracy must be a percentage in \[0, 100\]"):
-        rg.standard_error(150.0, 10)
+def test_chapter_data_noise_is_the_stats_rule():
+    data = rg.ChapterData(None, None, toy_dataset(n_test=256).test, 0, [], 71.09)
+    assert data.standard_error == pytest.approx(2.834, abs=1e-3)  # one accuracy on 256 images
+    assert data.tolerance == pytest.approx(2 * math.sqrt(2) * data.standard_error)  # the chapter's 8.0 points
+    assert rg.compare(71.09 + data.tolerance, 71.09, data.tolerance) == "tie"
 
 
 def test_activations_phrase():
@@ -185,26 +181,6 @@ def _tiny_config(**kwargs):
     return rg.RegularizationConfig(**{**base, **kwargs})
 
 
-def test_fine_tune_is_cached_and_restores_exactly(toy, tmp_path):
-    data = toy.train_set.subset(48, seed=0)
-    config = QATConfig(bits=3, epochs=1, batch_size=16, activation_bits=3)
-    first = rg.fine_tune(toy.model, data, config, seed=1, cache=tmp_path)
-    again = rg.fine_tune(toy.model, data, config, seed=1, cache=tmp_path)
-    plain = train_qat(toy.model, data, config, seed=1)
-    assert not first.from_cache and again.from_cache and again.seconds == first.seconds
-    for restored in (first.result, again.result):
-        state = restored.model.state_dict()
-        assert all(torch.equal(state[k], v) for k, v in plain.model.state_dict().items())
-        for m, q in plain.quantizers.items():
-            assert torch.equal(restored.quantizers[m].levels(), q.levels())
-        assert restored.history == plain.history
-        # the restored LSQ input quantizers act: same outputs as the trained network
-        x = toy.test_set.images[:8]
-        assert torch.equal(restored.model(x), plain.model(x))
-    other = rg.fine_tune(toy.model, data, config, seed=2, cache=tmp_path)
-    assert not other.from_cache  # another seed is another entry
-
-
 def test_run_tables_cache_and_device(toy, tmp_path):
     config = _tiny_config()
     result = rg.run(toy, config, seed=0, cache=tmp_path)
@@ -221,8 +197,14 @@ def test_run_tables_cache_and_device(toy, tmp_path):
     assert list(v.table.index) == [0.1, 0.4] and len(v.seconds) == 4
     assert list(v.table.columns) == [*rg.VARIABILITY_REFERENCES, *rg.VARIABILITY_METHODS]
     assert q.levels.layer in q.data.modules and len(q.levels.ratios) == 3 and q.levels.moved >= 0
-    assert result.paper_hours > 0 and result.computed > 0
-    assert f.ranking() == rg.ranking_sentence(f.worst())
+    assert result.paper_hours > 0 and result.computed > 0 and result.data is q.data is f.data is v.data
+    assert result.tune_seconds == pytest.approx(sum(f.seconds + v.seconds) / 12)
+    assert isinstance(f, rg.FaultSweepResult) and isinstance(v, rg.VariabilitySweepResult)
+    assert f.largest == 30.0 and f.last().name == 30.0 and v.largest == 0.4 and v.last().name == 0.4
+    assert f.ranking() == rg.ranking_sentence(f.last())
+    assert f.paper_order_verdict() == rg.paper_order_sentence(f.last(), q.data.tolerance)
+    assert v.aware_verdict() == rg.aware_sentence(v.last()["variability-aware"], v.last()["chip-in-loop"],
+                                                  q.data.tolerance)
     # a second run (also asking for "auto", which is the CPU here) computes nothing and gives the same numbers
     again = rg.run(toy, config, seed=0, cache=tmp_path, device="auto")
     assert again.computed == 0
@@ -234,6 +216,17 @@ def test_run_tables_cache_and_device(toy, tmp_path):
     assert changed.computed == 0
     moved = rg.run_fault_sweep(toy, _tiny_config(fault_rates=(0.1,)), seed=0, cache=tmp_path)
     assert moved.computed == 1 + 4  # one new sweep point with its four fine-tunes
+
+
+def test_paper_hours_by_hand():
+    config = rg.RegularizationConfig(bit_widths=(4,), qat_epochs=1, tune_epochs=1, fault_rates=(0.0,), sigmas=(0.1,))
+    data = SimpleNamespace(train_set=[0] * 100, all_train_images=1000)
+    quantization = SimpleNamespace(config=config, data=data, seconds=[1.0] * 4, computed=0)
+    faults, variability = SimpleNamespace(seconds=[2.0] * 4, computed=0), SimpleNamespace(seconds=[2.0] * 2, computed=0)
+    result = rg.RegularizationResult(quantization, faults, variability)
+    # 0.01 s per image and QAT epoch, 0.02 s per image and tuning epoch; the paper profile on 1,000 images:
+    # 4 variants x 30 epochs x 0.01 s + (4 fault + 2 variability fine-tunes) x 20 epochs x 0.02 s = 3.6 s/image
+    assert result.tune_seconds == 2.0 and result.paper_hours == pytest.approx(1.0)
 
 
 def test_run_checks_its_arguments(toy):

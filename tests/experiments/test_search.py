@@ -6,10 +6,10 @@ import torch
 
 from imckit.core.models import resnet8
 from imckit.experiments.search import (SearchConfig, favourite_configs, format_or_na, median_ratio_offset,
-                                       on_front_count, rank_agreement_text, reach_text, region_summary, run,
-                                       search_front, spread_picks, top_share, uniform_references)
+                                       never_selected_share, on_front_count, rank_agreement_text, reach_text,
+                                       region_summary, run, spread_picks, top_share, uniform_references)
 from imckit.experiments.sensitivity import SensitivityConfig, TableConfig
-from imckit.search.genetic import GeneticSearchConfig, genetic_search
+from imckit.search.genetic import GeneticSearchConfig
 
 from ..conftest import toy_dataset
 
@@ -62,6 +62,13 @@ def test_top_share_of_selections():
         top_share([1, 2], parts=0)
 
 
+def test_never_selected_share():
+    assert never_selected_share([0, 3, 0, 1]) == 50.0
+    assert never_selected_share(np.ones(10)) == 0.0 and never_selected_share(np.zeros(4)) == 100.0
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        never_selected_share([])
+
+
 def test_texts_for_missing_values():
     assert reach_text(2863, 8600) == "2,863"
     assert reach_text(None, 8600) == "more than 8,600"
@@ -112,35 +119,6 @@ def test_rank_agreement_text_and_median_offset():
     assert median_ratio_offset([0.0, 100.0], [10.0, 100.0]) == pytest.approx(5.0)
     assert median_ratio_offset([0.0], [-50.0]) == pytest.approx(-50.0)
     assert median_ratio_offset([], []) is None
-
-
-def _tables(seed=0):
-    rng = np.random.default_rng(seed)
-    memory = rng.uniform(1, 10, (5, 4))
-    loss = rng.uniform(0, 20, (5, 4))
-    memory[4, :2] = loss[4, :2] = np.nan  # the last layer allows two configurations only
-    return memory, loss
-
-
-def test_search_front_is_cached_and_equals_the_search(tmp_path):
-    memory, loss = _tables()
-    config = GeneticSearchConfig(population=12, generations=6)
-    first, cached_first = search_front(memory, loss, seed=3, config=config, cache=tmp_path)
-    again, cached_again = search_front(memory, loss, seed=3, config=config, cache=tmp_path)
-    direct = genetic_search(memory, loss, seed=3, config=config)
-    assert not cached_first and cached_again
-    for result in (first, again):
-        assert np.array_equal(result.genomes, direct.genomes)
-        assert np.array_equal(result.objectives, direct.objectives)
-        assert np.array_equal(result.selections, direct.selections)
-        assert set(result.history) == set(direct.history)
-        assert all(np.array_equal(result.history[k], direct.history[k], equal_nan=True) for k in direct.history)
-    _, other_seed = search_front(memory, loss, seed=4, config=config, cache=tmp_path)
-    nsga, nsga_cached = search_front(memory, loss, seed=3, config=config, method="nsga2", cache=tmp_path)
-    assert not other_seed and not nsga_cached and nsga.selections.shape == (0, 12)
-    assert len(list((tmp_path / "search-front").iterdir())) == 3
-    with pytest.raises(ValueError, match="method"):
-        search_front(memory, loss, method="random")
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import torch
 from imckit.core.models import resnet8
 from imckit.experiments.sensitivity import (SensitivityConfig, TableConfig, TableInputs, check_observations,
                                             entries_text, paper_format, paper_layer_shares, quantization_gains,
-                                            run, share_table, significant_improvements, table_for, table_images,
-                                            tolerant_layers)
+                                            run, share_table, significant_improvements, split_difference,
+                                            split_sentence, table_for, table_images, tolerant_layers)
 from imckit.memory.cells import CellConfig
 from imckit.search.sensitivity import PAPER_Q8_MLC0_REDUCTION, SensitivityTable
 
@@ -93,6 +93,17 @@ def test_share_table_compares_convolution_shares():
         share_table(hand_table(LOSS, CI), paper_shares=[100.0])
 
 
+def test_split_verdict_compares_the_convolution_shares():
+    shares = share_table(hand_table(LOSS, CI), paper_shares=[40.0, 60.0])  # ours: 25 and 75 %
+    assert split_difference(shares) == ("conv1", 15.0)
+    differs = split_sentence(shares)
+    assert differs.startswith("The two splits differ by up to 15.0 points (conv1): the paper's ResNet-8 may not")
+    assert split_sentence(shares, points=15.0).startswith("The two splits agree within 15 points on every "
+                                                          "convolution (at most 15.0)")
+    alike = split_sentence(share_table(hand_table(LOSS, CI), paper_shares=[26.0, 74.0]))
+    assert alike.startswith("The two splits agree within 5 points") and "comparable with the paper's" in alike
+
+
 def test_tolerant_layers_use_the_tolerance_or_the_interval():
     loss, ci = np.array(LOSS), np.array(CI)
     # conv1: |0.5| <= 1; stack1.conv1: |2.5| > 1 but within its half-width 3.0
@@ -151,6 +162,12 @@ def test_run_analyses_the_table(toy_baseline):
     result = run(toy_baseline, SensitivityConfig(TableConfig(2, 16)))
     assert result.cells.shape == (8, 10) and len(result.shares) == 8
     assert result.largest_layer == int(np.argmax(result.table.memory_shares))
+    shares = result.table.memory_shares
+    assert result.last_two_share == pytest.approx(shares[-3] + shares[-2])  # the last two convolutions
+    weights = result.table.weights
+    assert result.last_convolution_share == pytest.approx(100 * weights[-2] / sum(weights[:-1]))
+    assert result.paper_last_convolution_share == pytest.approx(paper_layer_shares()[-1])
+    assert result.split_verdict() == split_sentence(result.shares)
     assert list(result.observation_table().columns) == ["Q8 MLC4", "Q8 MLC2", "Q8 MLC0"]
     assert len(result.observations.convolutions) == 7
     with pytest.raises(ValueError, match="SensitivityConfig"):

@@ -119,9 +119,9 @@ def test_expected_changed_share_matches_sampling():
 def test_evaluate_rejects_bad_weight_sets(toy):
     model, data = toy
     ev = PerturbedEvaluator(model, data)
-    with pytest.raises(ValueError, match="at least one set"):
+    with pytest.raises(ValueError, match="weight_sets must be None or a non-empty list"):
         ev.evaluate([])
-    with pytest.raises(ValueError, match="unknown module"):
+    with pytest.raises(ValueError, match=r"weight_sets\[0\] names unknown module\(s\) \['stack9.conv'\]"):
         ev.evaluate([{"stack9.conv": torch.zeros(1)}])
     with pytest.raises(ValueError, match=r"replacement weight for 'head.fc' has shape \(3,\); expected \(4, 32\)"):
         ev.evaluate([{"head.fc": torch.zeros(3)}])
@@ -139,13 +139,10 @@ def _lsq(model):
     """``model`` with LSQ input quantizers as train_qat registers them (forward pre-hooks), initialized."""
     import copy
 
-    from imckit.qat.training import LSQActivation, _quantize_input, quantized_modules
+    from imckit.qat.training import attach_input_quantizers, quantized_modules
 
     model = copy.deepcopy(model)
-    for m in quantized_modules(model):
-        module = model.get_submodule(m)
-        module.input_quantizer = LSQActivation(2)
-        module.register_forward_pre_hook(_quantize_input)
+    assert attach_input_quantizers(model, quantized_modules(model), 2) == quantized_modules(model)
     with torch.no_grad():
         model(torch.randn(16, 1, 12, 12, generator=torch.Generator().manual_seed(4)))
     return model
@@ -196,3 +193,9 @@ def test_cpu_and_auto_give_identical_results(toy):
         PerturbedEvaluator(model, data, device="gpu")
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1; got 0"):
         PerturbedEvaluator(model, data, batch_size=0)
+
+
+def test_evaluate_takes_none_as_the_base_network(toy):
+    model, data = toy
+    ev = PerturbedEvaluator(model, data)
+    assert torch.equal(ev.evaluate(None).loss, ev.evaluate([{}]).loss)

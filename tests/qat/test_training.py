@@ -240,3 +240,37 @@ def test_remapping_happens_after_the_planned_steps(tiny, monkeypatch):
     result = train_qat(model, data, _config(epochs=3), seed=0, faults=faults, mitigation="passive", remaps=3)
     assert len(calls) == 3 * len(modules)  # 48 images / 16 = 3 steps per epoch, 9 steps, remapped at 3, 6, 9
     assert len(result.history["distance"]) == 3
+
+
+def test_attach_input_quantizers_and_evaluate_weights(tiny):
+    import copy
+
+    from imckit.core.training import evaluate
+    from imckit.qat.training import LSQActivation, attach_input_quantizers
+
+    model, data = tiny
+    work = copy.deepcopy(model)
+    modules = quantized_modules(work)
+    assert attach_input_quantizers(work, modules, 3) == modules
+    assert attach_input_quantizers(work, modules, 3) == []  # already there: left alone, no second hook
+    module = work.get_submodule(modules[0])
+    assert isinstance(module.input_quantizer, LSQActivation) and len(module._forward_pre_hooks) == 1
+    assert f"{modules[0]}.input_quantizer.step" in work.state_dict()
+    with torch.no_grad():
+        work(data.images)  # initializes the quantizers
+        x = torch.randn(4, *data.images.shape[1:])
+        seen = {}
+        handle = module.register_forward_hook(lambda m, args, out: seen.setdefault("input", args[0]))
+        work(x)
+        handle.remove()
+    assert torch.equal(seen["input"], seen["input"].div(module.input_quantizer.step).round().mul(
+        module.input_quantizer.step))  # the module saw quantized inputs
+    with pytest.raises(ValueError, match=r"bits must be an integer in \[2, 16\]; got 1"):
+        attach_input_quantizers(work, modules, 1)
+    with pytest.raises(ValueError, match="modules: 'stack1.bn1' is a BatchNorm2d"):
+        attach_input_quantizers(work, ["stack1.bn1"], 3)
+    weights = {modules[1]: torch.zeros_like(work.get_submodule(modules[1]).weight)}
+    work.train()
+    got = evaluate_weights(work, data, weights)
+    assert got == evaluate(work, data, weights=weights) != evaluate(work, data)
+    assert work.training and all(m.training for m in work.modules())  # left as it was

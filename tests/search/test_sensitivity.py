@@ -97,3 +97,17 @@ def test_cpu_and_auto_give_identical_tables(toy):
         assert np.array_equal(cpu.accuracy_change, auto.accuracy_change, equal_nan=True)
     with pytest.raises(ValueError, match="device must be one of"):
         sensitivity_table(model, data, CONFIGS, repetitions=1, cache="", device="npu")
+
+
+def test_no_cache_writes_nothing_and_the_key_knows_torch(toy, tmp_path, monkeypatch):
+    import imckit.core.cache as cache
+
+    model, data = toy
+    a = sensitivity_table(model, data, CONFIGS[:2], repetitions=2, cache="", progress=False)
+    assert not cache.cache_dir().exists() or not any(cache.cache_dir().rglob("*.pt"))
+    b = sensitivity_table(model, data, CONFIGS[:2], repetitions=2, cache=str(tmp_path), progress=False)
+    assert np.array_equal(a.loss_change, b.loss_change, equal_nan=True)
+    assert [p.name.startswith("table-") for p in (tmp_path / "sensitivity").iterdir()] == [True]
+    monkeypatch.setattr(cache, "torch_version", lambda: "99.0")  # another torch may round differently
+    sensitivity_table(model, data, CONFIGS[:2], repetitions=2, cache=str(tmp_path), progress=False)
+    assert len(list((tmp_path / "sensitivity").iterdir())) == 2

@@ -127,3 +127,17 @@ def test_cpu_and_auto_give_identical_simulations(toy):
         assert np.array_equal(cpu.loss, auto.loss) and np.array_equal(cpu.accuracy, auto.accuracy)
     with pytest.raises(ValueError, match="device must be one of"):
         simulate_genomes(model, data, genome, CONFIGS, repetitions=1, cache="", device="npu")
+
+
+def test_no_cache_writes_nothing_and_the_key_knows_torch(toy, tmp_path, monkeypatch):
+    import imckit.core.cache as cache
+
+    model, data = toy
+    a = simulate_genomes(model, data, [[0] * 8], CONFIGS, repetitions=2, cache="", progress=False)
+    assert not cache.cache_dir().exists() or not any(cache.cache_dir().rglob("*.pt"))
+    b = simulate_genomes(model, data, [[0] * 8], CONFIGS, repetitions=2, cache=str(tmp_path), progress=False)
+    assert np.array_equal(a.loss, b.loss)
+    assert [p.name.startswith("genomes-") for p in (tmp_path / "simulation").iterdir()] == [True]
+    monkeypatch.setattr(cache, "torch_version", lambda: "99.0")
+    simulate_genomes(model, data, [[0] * 8], CONFIGS, repetitions=2, cache=str(tmp_path), progress=False)
+    assert len(list((tmp_path / "simulation").iterdir())) == 2

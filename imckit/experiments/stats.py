@@ -1,0 +1,61 @@
+"""The statistics behind the chapters' verdicts: how far apart two test accuracies must be to count.
+
+An accuracy of ``p`` measured on ``n`` test images has the binomial standard error
+``100 sqrt(p (1 - p) / n)`` points (:func:`standard_error`). The difference of two such accuracies has
+``sqrt(2)`` times that (:func:`standard_error_of_difference`), and the chapters call a difference *noise*
+when it is at most twice the standard error of a difference (:func:`noise_tolerance`, ``2 sqrt(2)`` standard
+errors of one accuracy) and *visible* beyond (:func:`beyond_noise`). The chapters' verdicts
+(:func:`imckit.experiments.hessian.choice_is_visible`, :func:`imckit.experiments.regularization.compare`)
+apply this one rule.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+__all__ = ["standard_error", "standard_error_of_difference", "noise_tolerance", "beyond_noise"]
+
+
+def _number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and not math.isnan(value)
+
+
+def _share(accuracy, images) -> float:
+    if not _number(accuracy) or not 0 <= accuracy <= 100:
+        raise ValueError(f"accuracy must be a number in [0, 100] (percent); got {accuracy!r}")
+    if isinstance(images, bool) or not isinstance(images, Integral) or images < 1:
+        raise ValueError(f"images must be a positive integer; got {images!r}")
+    return accuracy / 100
+
+
+def standard_error(accuracy: float, images: int) -> float:
+    """Binomial standard error (accuracy points) of an accuracy (%) measured on ``images`` test images:
+    ``100 sqrt(p (1 - p) / n)``."""
+    p = _share(accuracy, images)
+    return 100 * math.sqrt(p * (1 - p) / images)
+
+
+def standard_error_of_difference(accuracy: float, images: int) -> float:
+    """Standard error (points) of the difference between two accuracies near ``accuracy`` (%), each measured
+    on ``images`` test images: ``100 sqrt(2 p (1 - p) / n)``, ``sqrt(2)`` times :func:`standard_error`."""
+    p = _share(accuracy, images)
+    return 100 * math.sqrt(2 * p * (1 - p) / images)
+
+
+def noise_tolerance(difference_error: float) -> float:
+    """The largest difference (points) the chapters call noise: twice ``difference_error``, the standard
+    error of a difference (:func:`standard_error_of_difference`)."""
+    if not _number(difference_error) or difference_error < 0:
+        raise ValueError(f"difference_error must be a number >= 0; got {difference_error!r}")
+    return 2 * difference_error
+
+
+def beyond_noise(difference: float, tolerance: float) -> bool:
+    """Whether ``difference`` (points, either sign) is larger than ``tolerance`` (:func:`noise_tolerance`):
+    a difference of exactly ``tolerance`` is still noise."""
+    if not _number(difference):
+        raise ValueError(f"difference must be a number; got {difference!r}")
+    if not _number(tolerance) or tolerance < 0:
+        raise ValueError(f"tolerance must be a number >= 0; got {tolerance!r}")
+    return abs(difference) > tolerance
