@@ -26,16 +26,21 @@ from imckit.core.provenance import (  # noqa: F401
 from imckit.core.compute import (  # noqa: F401
     DEVICES,
     resolve_device,
+    cache_device,
+    model_on_device,
 )
 from imckit.core.cache import (  # noqa: F401
     FORMAT,
     cache_dir,
     cache_key,
+    digest,
     model_data_digest,
     save_entry,
     load_entry,
     code_version,
     check_writable,
+    torch_version,
+    cache_entry,
     cached,
 )
 from imckit.core.data import (  # noqa: F401
@@ -46,6 +51,8 @@ from imckit.core.data import (  # noqa: F401
     DatasetNotFoundError,
     data_home,
     ImageTensors,
+    LABEL_DTYPES,
+    check_image_tensors,
     Dataset,
     load_dataset,
 )

@@ -1,7 +1,14 @@
 """Chapter experiments: one module per chapter of the book.
 
-Each module holds a frozen config with one preset per run profile (``Config.preset("smoke" | "default" |
-"paper")``), a ``run(...)`` function that computes everything the chapter shows (expensive steps cached by
-:func:`imckit.core.cache.cached`), and a result object with its tables, figures' data and the verdicts that
-turn numbers into sentences. The notebooks keep narrative, parameters, calls, figures and glue.
+Each chapter module holds a frozen config with one preset per run profile (``Config.preset("smoke" |
+"default" | "paper")``), the functions that run the chapter, and result objects with its tables, figures'
+data and the verdicts that turn numbers into sentences (small functions, unit-tested). The notebooks keep
+narrative, parameters, calls, figures and glue.
+
+Cache rule: every expensive step a chapter caches lives in its ``<chapter>_steps`` module
+(``hessian_steps``, ``regularization_steps``, ``search_steps``, ``quantization_steps``,
+``compensation_steps``), which holds nothing else and imports only library modules. A cache key names that
+module (:func:`imckit.core.cache.code_version` follows its imports), so editing a sentence or a plot in a
+chapter module never throws away a computed result, while editing the computation does. ``stats`` holds the
+noise statistics the verdicts share (standard errors, the two-standard-error rule).
 """

@@ -40,6 +40,7 @@ from imckit.qat.training import (  # noqa: F401
     QATConfig,
     QATResult,
     LSQActivation,
+    attach_input_quantizers,
     quantized_modules,
     post_training,
     train_qat,
