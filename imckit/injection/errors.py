@@ -32,7 +32,7 @@ from imckit.memory.cells import BASELINE_BITS, CellConfig
 from imckit.memory.devices import SLC, FeFETMLC, sample_reads
 from imckit.quantization.qkeras import ALPHAS, QuantizedTensor, quantize
 
-__all__ = ["QuantSpec", "inject_cell_errors", "is_error_free", "expected_changed_share", "quantize_layer",
+__all__ = ["QuantSpec", "check_repetitions", "check_configs", "inject_cell_errors", "is_error_free", "expected_changed_share", "quantize_layer",
            "PerturbedEvaluator", "InjectionResult", "evaluate_with_errors"]
 
 
@@ -60,6 +60,21 @@ class QuantSpec:
         return quantize(weight, bits, self.integer, self.symmetric, True, self.alpha, channel_axis=0)
 
 
+def check_repetitions(repetitions) -> int:
+    """``repetitions`` if it is an integer >= 1 (independent error draws), else a clear :class:`ValueError`."""
+    if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
+        raise ValueError(f"repetitions must be an integer >= 1; got {repetitions!r}")
+    return repetitions
+
+
+def check_configs(configs) -> tuple[CellConfig, ...]:
+    """``configs`` as a tuple if it is a non-empty sequence of :class:`CellConfig`, else a clear error."""
+    configs = tuple(configs)
+    if not configs or not all(isinstance(c, CellConfig) for c in configs):
+        raise ValueError(f"configs must be a non-empty sequence of CellConfig; got {configs!r}")
+    return configs
+
+
 def inject_cell_errors(
     q: QuantizedTensor,
     config: CellConfig,
@@ -80,8 +95,7 @@ def inject_cell_errors(
     """
     if q.bits != config.bits:
         raise ValueError(f"config has {config.bits} bits but the weights were quantized to {q.bits}")
-    if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
-        raise ValueError(f"repetitions must be an integer >= 1; got {repetitions!r}")
+    check_repetitions(repetitions)
     for device, width, role in ((mlc, 2, "mlc"), (slc, 1, "slc")):
         if int(device.bits_per_cell) != width:
             raise ValueError(f"{role} device must have bits_per_cell={width}; got {device.bits_per_cell}")

@@ -37,7 +37,7 @@ from imckit.core.cache import cached, model_data_digest
 from imckit.memory.cells import BASELINE_BITS, CellConfig, paper_configurations
 from imckit.core.data import ImageTensors
 from imckit.memory.devices import SLC, FeFETMLC
-from imckit.injection.errors import PerturbedEvaluator, QuantSpec, is_error_free
+from imckit.injection.errors import PerturbedEvaluator, QuantSpec, check_configs, check_repetitions, is_error_free
 
 __all__ = ["SensitivityTable", "sensitivity_table", "PAPER_Q8_MLC0_REDUCTION"]
 
@@ -140,11 +140,8 @@ def sensitivity_table(
             :func:`imckit.core.compute.resolve_device`). Errors are drawn on the CPU either way; a table
             computed on a GPU can differ from the CPU's in float rounding, so its cache entry is separate.
     """
-    if isinstance(repetitions, bool) or not isinstance(repetitions, int) or repetitions < 1:
-        raise ValueError(f"repetitions must be an integer >= 1; got {repetitions!r}")
-    configs = tuple(configs)
-    if not configs or not all(isinstance(c, CellConfig) for c in configs):
-        raise ValueError("configs must be a non-empty sequence of CellConfig")
+    check_repetitions(repetitions)
+    configs = check_configs(configs)
     target = resolve_device(device)
     evaluator = PerturbedEvaluator(model, data, quant, BASELINE_BITS, device=target)
     layers = list(evaluator.layers.values())
