@@ -23,4 +23,4 @@ The packages follow the data path the book teaches; each imports only from the o
 See the README's "Layout" section for where each public name lives and where the old flat modules went.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -74,12 +74,13 @@ class SearchConfig:
     @classmethod
     def preset(cls, profile: str, seed: int = 0, population: int = 100, generations: int = 100,
                region_a_max: float = 1.0, region_b_max: float = 50.0, simulated_genomes: int = 0,
-               simulation_repetitions: int = 0) -> "SearchConfig":
+               simulation_repetitions: int = 0, network: str = "switchable") -> "SearchConfig":
         """The profile's settings: the profile's table, and 4 genomes x 2 draws (``smoke``), 24 x 10
         (``default``) or 48 x 100 (``paper``) simulated. ``simulated_genomes`` and
-        ``simulation_repetitions`` other than 0 replace the profile's."""
+        ``simulation_repetitions`` other than 0 replace the profile's. ``network``: the table's network
+        (:data:`imckit.experiments.sensitivity.NETWORKS`)."""
         genomes, repetitions = SIMULATION_PRESETS[check_profile(profile)]
-        return cls(TableConfig.preset(profile, seed),
+        return cls(TableConfig.preset(profile, seed, network),
                    GeneticSearchConfig(population=population, generations=generations),
                    (region_a_max, region_b_max), simulated_genomes or genomes,
                    simulation_repetitions or repetitions, seed=seed)
@@ -315,9 +316,9 @@ def run(baseline, config: SearchConfig, device: str = "cpu") -> SearchResult:
     regions = front_regions(ga.objectives[:, 1], config.regions)
     references = uniform_references(memory, loss, [c.label for c in table.configs])
     picks = spread_picks(len(ga.genomes), config.simulated_genomes)
-    simulation = simulate_genomes(baseline.model, inputs.images, ga.genomes[picks], table.configs,
-                                  repetitions=config.simulation_repetitions, seed=config.seed, progress=False,
-                                  device=device)
+    simulation = simulate_genomes(inputs.model, inputs.images, ga.genomes[picks], table.configs,
+                                  repetitions=config.simulation_repetitions, seed=config.seed, quant=inputs.quant,
+                                  progress=False, device=device)
     return SearchResult(config, inputs, memory, loss, exact_genomes, exact, hypervolume(exact, reference),
                         reference, ga, nsga, regions, references, picks, simulation,
                         {"GA": ga_cached, "NSGA-II": nsga_cached})

@@ -18,25 +18,34 @@ Here the only cached value is the table, keyed by :mod:`imckit.search.sensitivit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+from torch import nn
 
 from imckit.core.data import ImageTensors
 from imckit.core.profiles import check_profile
+from imckit.quantization.aware import AwareConfig, aware_network
+from imckit.quantization.qkeras import QuantSpec
 from imckit.search.sensitivity import PAPER_Q8_MLC0_REDUCTION, SensitivityTable, sensitivity_table
 
-__all__ = ["TableConfig", "TableInputs", "table_images", "table_for", "SensitivityConfig", "Observations",
-           "SensitivityResult", "paper_format", "paper_layer_shares", "share_table", "split_difference",
+__all__ = ["TableConfig", "NETWORKS", "TableInputs", "table_images", "table_network", "network_text", "table_for", "SensitivityConfig", "Observations",
+           "SensitivityResult", "paper_format", "PAPER_TABLE_I", "paper_loss_changes", "loss_side_by_side",
+           "ranking_agreement", "ranking_sentence", "paper_layer_shares", "share_table", "split_difference",
            "split_sentence", "tolerant_layers",
            "significant_improvements", "quantization_gains", "entries_text", "check_observations", "run"]
 
-# Error draws and test images of the table per profile (test_images None: the whole test set).
+# Error draws and test images of the table per profile (test_images None: the whole test set), and the
+# epochs of the switchable quantization-aware network it is computed on (fine-tuned from the baseline).
 TABLE_PRESETS = {
-    "smoke": {"repetitions": 2, "test_images": 256},
-    "default": {"repetitions": 100, "test_images": 1000},
-    "paper": {"repetitions": 100, "test_images": None},
+    "smoke": {"repetitions": 2, "test_images": 256, "aware_epochs": 1},
+    "default": {"repetitions": 100, "test_images": 1000, "aware_epochs": 3},
+    "paper": {"repetitions": 100, "test_images": None, "aware_epochs": 30},
 }
+NETWORKS = ("switchable", "float")
+"""The networks the table can be computed on: ``"switchable"``, the quantization-aware network that serves
+every configuration (:mod:`imckit.quantization.aware`), or ``"float"``, the float baseline quantized after
+training (post-training quantization)."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +57,21 @@ class TableConfig:
         test_images: test images the table is evaluated on, a subset of the baseline's test images drawn
             with ``seed`` (``None``, or at least as many as there are: all of them). The rest are held out
             for the compensation chapter's validation.
-        seed: seed of the image subset and of the error draws.
+        seed: seed of the image subset, the error draws and the quantization-aware fine-tuning.
+        aware_epochs: epochs of the switchable network's fine-tuning (``network="switchable"``), followed by
+            one epoch with BatchNorm frozen (:class:`imckit.quantization.aware.AwareConfig`).
+        network: one of :data:`NETWORKS`: what the table, the search's simulations and the compensation
+            evaluate.
+        alpha: the weight grid (:class:`imckit.quantization.qkeras.QuantSpec`); ``"midrise"`` stores a
+            ``b``-bit weight in words that use all ``2**b`` codes, as the paper's memory model assumes.
     """
 
     repetitions: int
     test_images: int | None
     seed: int = 0
+    aware_epochs: int = 3
+    network: str = "switchable"
+    alpha: str | None = "midrise"
 
     def __post_init__(self):
         if isinstance(self.repetitions, bool) or not isinstance(self.repetitions, int) or self.repetitions < 1:
@@ -61,14 +79,29 @@ class TableConfig:
         if self.test_images is not None and (isinstance(self.test_images, bool)
                                              or not isinstance(self.test_images, int) or self.test_images < 1):
             raise ValueError(f"test_images must be None or an integer >= 1; got {self.test_images!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer; got {self.seed!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
+        if self.network not in NETWORKS:
+            raise ValueError(f"network must be one of {', '.join(map(repr, NETWORKS))}; got {self.network!r}")
+        if isinstance(self.aware_epochs, bool) or not isinstance(self.aware_epochs, int) \
+                or not 1 <= self.aware_epochs <= 1000:
+            raise ValueError(f"aware_epochs must be an integer in [1, 1000]; got {self.aware_epochs!r}")
+        self.aware  # validates alpha
+
+    @property
+    def aware(self) -> AwareConfig:
+        """The switchable network's training (8, 4 and 2 bits per layer, :mod:`imckit.quantization.aware`)."""
+        return AwareConfig(bits=(8, 4, 2), epochs=self.aware_epochs, alpha=self.alpha, frozen_epochs=1)
+
+    @property
+    def quant(self) -> QuantSpec:
+        return QuantSpec(alpha=self.alpha)
 
     @classmethod
-    def preset(cls, profile: str, seed: int = 0) -> "TableConfig":
-        """``smoke``: 2 draws on 256 images; ``default``: 100 draws (the paper's) on 1,000 images;
-        ``paper``: 100 draws on the whole test set."""
-        return cls(**TABLE_PRESETS[check_profile(profile)], seed=seed)
+    def preset(cls, profile: str, seed: int = 0, network: str = "switchable") -> "TableConfig":
+        """``smoke``: 2 draws on 256 images, 1 epoch of quantization-aware fine-tuning; ``default``: 100 draws
+        (the paper's) on 1,000 images, 3 + 1 epochs; ``paper``: 100 draws on the whole test set, 30 epochs."""
+        return cls(**TABLE_PRESETS[check_profile(profile)], seed=seed, network=network)
 
 
 def table_images(test: ImageTensors, config: TableConfig) -> tuple[ImageTensors, ImageTensors | None]:
@@ -90,21 +123,46 @@ class TableInputs:
         images: its test images.
         held_out: the baseline's other test images (``None`` when the table used all of them).
         config: the settings it was computed with.
+        model: the network the table was computed on (every later chapter evaluates, simulates and
+            retrains this one).
+        quant: how its weights are quantized into words (every later chapter quantizes the same way).
     """
 
     table: SensitivityTable
     images: ImageTensors
     held_out: ImageTensors | None
     config: TableConfig
+    model: nn.Module
+    quant: QuantSpec
+
+
+def table_network(baseline, config: TableConfig, device: str = "cpu") -> nn.Module:
+    """The network the table is computed on: the switchable quantization-aware network fine-tuned from
+    ``baseline`` on its training images (cached, :func:`imckit.quantization.aware.aware_network`), or the
+    float baseline itself (``config.network == "float"``)."""
+    if config.network == "float":
+        return baseline.model
+    return aware_network(baseline.model, baseline.train_set, config.aware, seed=config.seed, device=device).model
+
+
+def network_text(config: TableConfig) -> str:
+    """What the table's network is, in words, for the chapters' text."""
+    if config.network == "float":
+        return f"the float baseline, quantized after training on the {config.alpha} grid"
+    return (f"the switchable quantization-aware network, {config.aware_epochs} epoch"
+            f"{'s' if config.aware_epochs != 1 else ''} of fine-tuning with 8, 4 and 2 bits drawn per layer, "
+            f"on the {config.alpha} grid")
 
 
 def table_for(baseline, config: TableConfig, device: str = "cpu") -> TableInputs:
-    """The sensitivity table of ``baseline`` (an :class:`imckit.core.training.Trained`) under ``config``:
-    computed once, then read from the cache by every chapter that asks with the same config."""
+    """The sensitivity table of ``baseline`` (an :class:`imckit.core.training.Trained`) under ``config``
+    (on :func:`table_network`): computed once, then read from the cache by every chapter that asks with the
+    same config."""
     images, held_out = table_images(baseline.test_set, config)
-    table = sensitivity_table(baseline.model, images, repetitions=config.repetitions, seed=config.seed,
+    model, quant = table_network(baseline, config, device=device), config.quant
+    table = sensitivity_table(model, images, repetitions=config.repetitions, seed=config.seed, quant=quant,
                               progress=False, device=device)
-    return TableInputs(table, images, held_out, config)
+    return TableInputs(table, images, held_out, config, model, quant)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -132,14 +190,16 @@ class SensitivityConfig:
             raise ValueError(f"tolerance must be a number in [0, 100] (% loss change); got {self.tolerance!r}")
 
     @classmethod
-    def preset(cls, profile: str, seed: int = 0, repetitions: int = 0, test_images: int = 0) -> "SensitivityConfig":
+    def preset(cls, profile: str, seed: int = 0, repetitions: int = 0, test_images: int = 0,
+               network: str = "switchable") -> "SensitivityConfig":
         """The profile's table (:meth:`TableConfig.preset`); ``repetitions`` or ``test_images`` other than 0
         replace the profile's (then the later chapters, which use the profile's, compute their own)."""
-        table = TableConfig.preset(profile, seed)
+        table = TableConfig.preset(profile, seed, network)
         for name, value in (("repetitions", repetitions), ("test_images", test_images)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0 (0: the profile's); got {value!r}")
-        table = TableConfig(repetitions or table.repetitions, test_images or table.test_images, seed)
+        table = replace(table, repetitions=repetitions or table.repetitions,
+                        test_images=test_images or table.test_images)
         return cls(table)
 
 
@@ -164,6 +224,76 @@ def paper_layer_shares(reductions=PAPER_Q8_MLC0_REDUCTION) -> np.ndarray:
             or shares.sum() <= 0:
         raise ValueError(f"reductions must be a non-empty sequence of non-negative numbers; got {reductions!r}")
     return 100 * shares / shares.sum()
+
+
+# Seed paper 000, Table I: "%ΔMemory / %ΔLoss" per layer (rows 1-8) and solution index (columns 0-9); None
+# where the paper prints "- / -". Copied from the paper's text, row by row.
+PAPER_TABLE_I = (
+    ((0.099, 157.00), (0.087, 5.83), (0.074, -0.25), (0.062, -0.56), (0.050, -0.57), (0.124, 71.42),
+     (0.111, 2.37), (0.099, 0.59), (0.136, 10.06), (0.124, 1.86)),
+    ((0.528, 131.05), (0.462, 2.79), (0.396, -1.24), (0.330, -1.26), (0.264, -1.14), (0.661, 20.45),
+     (0.595, -1.74), (0.528, -1.97), (0.727, 5.65), (0.661, 1.65)),
+    ((0.528, 226.51), (0.462, 4.77), (0.396, -2.72), (0.330, -3.08), (0.264, -3.17), (0.661, 47.76),
+     (0.595, 0.51), (0.528, -1.10), (0.727, 5.89), (0.661, 1.67)),
+    ((1.585, 295.07), (1.387, 22.78), (1.189, -0.35), (0.991, -0.64), (0.793, -0.34), (1.982, 100.50),
+     (1.784, 7.10), (1.585, -0.09), (2.180, 24.88), (1.982, 6.48)),
+    ((4.933, 567.63), (4.316, 43.12), (3.699, -0.19), (3.083, -1.87), (2.466, -2.01), (6.166, 119.72),
+     (5.549, 12.14), (4.933, 2.75), (6.782, 54.54), (6.166, 22.96)),
+    ((14.269, 569.74), (12.486, 19.55), (10.702, -0.43), (8.918, -1.78), (7.135, -1.93), (17.836, 328.78),
+     (16.053, 19.35), (14.269, 0.25), (19.620, 145.81), (17.836, 19.36)),
+    ((44.393, 108.49), (38.844, 8.18), (33.295, -0.06), (27.746, 0.35), (22.197, 0.53), (55.491, 24.10),
+     (49.942, 6.10), (44.393, 4.11), (61.040, 40.31), (55.491, 20.44)),
+    (None, None, None, None, (-0.40, 0.16), None, None, (-0.10, 0.33), None, (2.24, 0.40)),
+)
+
+
+def paper_loss_changes() -> np.ndarray:
+    """The paper's Table I %ΔLoss as an (8, 10) array, NaN where it prints "-"."""
+    return np.array([[np.nan if cell is None else cell[1] for cell in row] for row in PAPER_TABLE_I])
+
+
+def loss_side_by_side(table: SensitivityTable):
+    """Table I's %ΔLoss, the kit's beside the paper's: one cell ``"kit | paper"`` per (layer, configuration)
+    (``"-"`` where neither has a value). Needs the paper's 8 layers and 10 configurations."""
+    import pandas as pd
+
+    paper = paper_loss_changes()
+    if table.loss_change.shape != paper.shape:
+        raise ValueError(f"the table must have the paper's {paper.shape[0]} layers and {paper.shape[1]} "
+                         f"configurations; got {table.loss_change.shape}")
+    cells = [["-" if np.isnan(k) and np.isnan(p) else
+              f"{'-' if np.isnan(k) else f'{k:.2f}'} | {'-' if np.isnan(p) else f'{p:.2f}'}"
+              for k, p in zip(krow, prow)] for krow, prow in zip(table.loss_change, paper)]
+    return pd.DataFrame(cells, index=[f"{i + 1} {n}" for i, n in enumerate(table.layers)],
+                        columns=[f"{j}: {c.label}" for j, c in enumerate(table.configs)])
+
+
+def ranking_agreement(table: SensitivityTable) -> tuple[float, int]:
+    """Spearman's rank correlation between the kit's and the paper's Table I %ΔLoss over the entries both
+    have, and how many entries that is. Ranks compare across networks and datasets; levels do not."""
+    from scipy.stats import spearmanr
+
+    ours, paper = np.asarray(table.loss_change, dtype=float), paper_loss_changes()
+    if ours.shape != paper.shape:
+        raise ValueError(f"the table must have the paper's shape {paper.shape}; got {ours.shape}")
+    both = ~np.isnan(ours) & ~np.isnan(paper)
+    if both.sum() < 3:
+        raise ValueError("fewer than 3 entries in common with the paper's Table I")
+    return float(spearmanr(ours[both], paper[both]).statistic), int(both.sum())
+
+
+def ranking_sentence(rho: float, entries: int, strong: float = 0.7, weak: float = 0.3) -> str:
+    """Whether the kit ranks Table I's entries as the paper does: ``rho >= strong`` "reproduced",
+    ``rho >= weak`` "same direction", below that "differs" (the kit's thresholds)."""
+    if rho >= strong:
+        verdict = "ranks them much as the paper does (reproduced)"
+    elif rho >= weak:
+        verdict = "ranks them in the same direction as the paper, loosely"
+    else:
+        verdict = "does not rank them as the paper does (differs)"
+    return (f"Over the {entries} entries both tables have, Spearman's rank correlation between the kit's and "
+            f"the paper's loss changes is {rho:.2f}: this network {verdict}. The levels differ (another network "
+            "and dataset); only the order compares.")
 
 
 def share_table(table: SensitivityTable, paper_shares=None):

@@ -30,34 +30,10 @@ from imckit.core.engine import Engine, Evaluation
 from imckit.core.models import mappable_layers
 from imckit.memory.cells import BASELINE_BITS, CellConfig
 from imckit.memory.devices import SLC, FeFETMLC, sample_reads
-from imckit.quantization.qkeras import ALPHAS, QuantizedTensor, quantize
+from imckit.quantization.qkeras import QuantizedTensor, QuantSpec  # QuantSpec: re-exported, its old home
 
 __all__ = ["QuantSpec", "check_repetitions", "check_configs", "inject_cell_errors", "is_error_free", "expected_changed_share", "quantize_layer",
            "PerturbedEvaluator", "InjectionResult", "evaluate_with_errors"]
-
-
-@dataclass(frozen=True)
-class QuantSpec:
-    """How the kit quantizes weights (arguments of :func:`imckit.quantization.qkeras.quantize` other than ``bits``).
-
-    Attributes:
-        alpha: ``None`` (fixed-point grid), ``"auto"`` or ``"auto_po2"`` (per-output-channel scale). The
-            default ``"auto"`` is the one mode that keeps the baseline's accuracy at 12, 8 and 4 bits alike
-            (chapter "Quantization and cell mapping").
-        integer: integer bits (``alpha=None``: weights beyond +-2**integer are clipped).
-        symmetric: symmetric grid (``alpha=None`` only; the auto modes are symmetric).
-    """
-
-    alpha: str | None = "auto"
-    integer: int = 0
-    symmetric: bool = False
-
-    def __post_init__(self):
-        if self.alpha not in ALPHAS:
-            raise ValueError(f"alpha must be one of {ALPHAS}; got {self.alpha!r}")
-
-    def apply(self, weight: torch.Tensor, bits: int) -> QuantizedTensor:
-        return quantize(weight, bits, self.integer, self.symmetric, True, self.alpha, channel_axis=0)
 
 
 def check_repetitions(repetitions) -> int:

@@ -7,8 +7,10 @@ Modules:
 
 from imckit.quantization.qkeras import (  # noqa: F401
     QuantizedTensor,
+    QuantSpec,
     quantize,
     quantized_bits,
+    fake_quantize,
     ALPHAS,
     check_bits,
 )

@@ -15,6 +15,14 @@ With ``m = 2**(bits - keep_negative)`` and ``m_i = 2**integer``:
     ``z`` as for ``"auto"``, then the least-squares power-of-two scale
     ``2**round(log2(mean(x z) / mean(z z)))``. As in QKeras, the returned codes are those of the last
     iteration and the scale is the one computed from them.
+``alpha="midrise"`` (the kit's extension, not in QKeras: all ``2**bits`` codes, a scale per output channel)
+    the levels are ``(k - (2**bits - 1) / 2) * scale`` for the words ``k = 0 .. 2**bits - 1``: symmetric
+    around zero, without a zero level, and every word is used, so a 2-bit weight is one 4-state MLC cell
+    (``"auto"`` forces a symmetric grid *with* zero, which leaves one of the ``2**bits`` words unused:
+    a "2-bit" ``"auto"`` weight is ternary). The scale starts from the channel's largest magnitude on the
+    top level, then is refined five times by least squares, ``scale = mean(x z) / mean(z z)`` for the
+    current levels ``z`` (QKeras's ``_get_least_squares_scale``, without rounding to a power of two). The
+    integer codes are the odd numbers ``2k - (2**bits - 1)`` with ``step = scale / 2``.
 
 QKeras keeps the last axis of a Keras kernel (HWIO / IO: the output channel); PyTorch kernels are OIHW /
 (out, in), so the per-channel scale here keeps axis 0. The chapter "Quantization and cell mapping" shows
@@ -33,9 +41,9 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["QuantizedTensor", "quantize", "quantized_bits", "ALPHAS", "check_bits"]
+__all__ = ["QuantizedTensor", "QuantSpec", "quantize", "quantized_bits", "fake_quantize", "ALPHAS", "check_bits"]
 
-ALPHAS = (None, "auto", "auto_po2")
+ALPHAS = (None, "auto", "auto_po2", "midrise")
 _EPS = 1e-7  # K.epsilon() in QKeras
 
 
@@ -115,7 +123,7 @@ def quantize(
         symmetric: drop the most negative level so the grid is symmetric (``alpha=None`` only; the
             ``"auto"`` modes are always symmetric, as in QKeras).
         keep_negative: signed (True) or unsigned (False) codes.
-        alpha: ``None``, ``"auto"`` or ``"auto_po2"``.
+        alpha: ``None``, ``"auto"``, ``"auto_po2"`` or ``"midrise"``.
         channel_axis: the axis that keeps its own scale in the ``"auto"`` modes (``None``: one scale).
     """
     check_bits(bits)
@@ -139,6 +147,8 @@ def quantize(
         offset = -(2 ** (bits - 1)) if keep_negative else 0
         return QuantizedTensor(codes, torch.tensor(m_i / m), bits, keep_negative, 1, offset)
 
+    if alpha == "midrise":
+        return _midrise(x / m_i, bits, channel_axis, m_i)
     if bits < 2:
         raise ValueError(f"alpha={alpha!r} needs bits >= 2 (a symmetric signed grid); got bits={bits}")
     dims = _channel_reduce_dims(x, channel_axis)
@@ -164,6 +174,25 @@ def quantize(
     return QuantizedTensor(z.to(torch.int64), step, bits, True, 1, -(2 ** (bits - 1)))
 
 
+def _midrise(xs: torch.Tensor, bits: int, channel_axis: int | None, m_i: float) -> QuantizedTensor:
+    """The ``"midrise"`` grid (module docstring): words ``k`` with levels ``(2k - top) * scale / 2``."""
+    dims = _channel_reduce_dims(xs, channel_axis)
+    top = 2**bits - 1
+
+    def odd_codes(scale: torch.Tensor) -> torch.Tensor:
+        words = torch.clamp(torch.floor(xs / scale + 2 ** (bits - 1)), 0, top)
+        return 2 * words - top
+
+    largest = xs.abs().amax(dim=dims, keepdim=True)
+    scale = torch.where(largest > 0, 2 * largest / top, torch.ones_like(largest))
+    for _ in range(5):
+        z = odd_codes(scale) / 2  # levels in units of scale: +-1/2, +-3/2, ...
+        fitted = (xs * z).mean(dim=dims, keepdim=True) / (z * z).mean(dim=dims, keepdim=True)
+        scale = torch.where(fitted > 0, fitted, scale)
+    codes = odd_codes(scale).to(torch.int64)
+    return QuantizedTensor(codes, (m_i * scale / 2).to(torch.float32), bits, True, 2, -top)
+
+
 def quantized_bits(
     x: torch.Tensor,
     bits: int = 8,
@@ -180,3 +209,41 @@ def quantized_bits(
     """
     return quantize(x, bits, integer, symmetric, keep_negative, alpha, channel_axis).dequantize()
 
+
+
+def fake_quantize(weight: torch.Tensor, bits: int, spec: "QuantSpec") -> torch.Tensor:
+    """``weight`` on its ``bits``-bit grid in the forward pass, with QKeras's straight-through gradient:
+    ``weight + stop_gradient(quantized - weight)`` (``quantized_bits.__call__`` in QKeras), so the gradient
+    with respect to ``weight`` is the incoming gradient unchanged, also where the grid clips."""
+    quantized = spec.apply(weight, bits).dequantize().to(device=weight.device, dtype=weight.dtype)
+    if weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last):
+        quantized = quantized.contiguous(memory_format=torch.channels_last)  # a mixed layout is slow on CPU
+    return weight + (quantized - weight).detach()
+
+
+@dataclass(frozen=True)
+class QuantSpec:
+    """How the kit quantizes weights (arguments of :func:`quantize` other than ``bits``).
+
+    Attributes:
+        alpha: ``None`` (fixed-point grid), ``"auto"`` or ``"auto_po2"`` (symmetric, per-output-channel
+            scale, QKeras) or ``"midrise"`` (all ``2**bits`` words, per-output-channel least-squares scale;
+            the FeFET chapters' grid since 0.3, so that a 2-bit weight fills one 4-state MLC cell). The
+            default ``"auto"`` is the one QKeras mode that keeps a float-trained network's accuracy at 12, 8
+            and 4 bits alike (chapter "Quantization and cell mapping").
+        integer: integer bits (``alpha=None``: weights beyond +-2**integer are clipped).
+        symmetric: symmetric grid (``alpha=None`` only; the other modes are symmetric).
+    """
+
+    alpha: str | None = "auto"
+    integer: int = 0
+    symmetric: bool = False
+
+    def __post_init__(self):
+        if self.alpha not in ALPHAS:
+            raise ValueError(f"alpha must be one of {ALPHAS}; got {self.alpha!r}")
+        if isinstance(self.integer, bool) or not isinstance(self.integer, int) or self.integer < 0:
+            raise ValueError(f"integer must be an integer >= 0; got {self.integer!r}")
+
+    def apply(self, weight: torch.Tensor, bits: int) -> QuantizedTensor:
+        return quantize(weight, bits, self.integer, self.symmetric, True, self.alpha, channel_axis=0)

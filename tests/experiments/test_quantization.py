@@ -8,13 +8,24 @@ from imckit.core.models import resnet8
 from imckit.experiments.quantization import (QuantizationConfig, QuantizationResult, chance_accuracy,
                                              fixed_grid_sentence, memory_summary, near_chance, read_layer_once, run,
                                              slicing_table)
+from imckit.experiments.quantization import aware_verdicts, grid_comparison
+from imckit.experiments.sensitivity import TableConfig
 from imckit.memory.cells import CellConfig
 
 from ..conftest import IDENTITY4, toy_dataset
 
 
 def test_preset_is_the_same_in_every_profile_and_validates():
-    assert QuantizationConfig.preset("smoke") == QuantizationConfig.preset("paper") == QuantizationConfig()
+    assert QuantizationConfig.preset("default") == QuantizationConfig()
+    assert QuantizationConfig.preset("smoke") == QuantizationConfig(aware_epochs=(1, 1, 1), switchable_epochs=1)
+    assert QuantizationConfig.preset("paper").aware_epochs == (30, 30, 30)
+    configs = QuantizationConfig().aware_configs()
+    assert list(configs) == ["Full 8", "Full 4", "Full 2", "switchable"]
+    assert configs["switchable"] == TableConfig.preset("default").aware  # the later chapters' network
+    for field, value in (("aware_epochs", (1, 1)), ("aware_epochs", (1, 0, 1)), ("switchable_epochs", 0),
+                         ("seed", -1)):
+        with pytest.raises(ValueError, match=field):
+            QuantizationConfig(**{field: value})
     assert QuantizationConfig.preset("default", histogram_config="Q4 MLC1").cell_config == CellConfig(4, 1)
     with pytest.raises(ValueError, match="histogram_config"):
         QuantizationConfig(histogram_config="Q5 MLC1")
@@ -99,9 +110,42 @@ def test_chance_and_the_fixed_grid_verdict():
 
 def test_run_on_a_toy_network(toy):
     model, data = toy
-    baseline = SimpleNamespace(model=model, test_set=data.test, test=SimpleNamespace(accuracy=0.5, loss=1.2))
-    result = run(baseline, QuantizationConfig(bits=(8,), alphas=("auto",)))
+    baseline = SimpleNamespace(model=model, test_set=data.test, test=SimpleNamespace(accuracy=0.5, loss=1.2),
+                               train_set=data.train)
+    result = run(baseline, QuantizationConfig(bits=(8,), alphas=("auto",), aware_epochs=(1, 1, 1),
+                                              switchable_epochs=1))
+    assert list(result.aware.index) == ["Full 8", "Full 4", "Full 2"]
+    assert result.aware["paper, QKeras on CIFAR-10 (%)"].tolist() == [89.0, 86.8, 78.5]
+    assert set(result.aware_minutes) == {"Full 8", "Full 4", "Full 2", "switchable"}
+    assert set(result.aware_verdicts()) == {"switchable", "full2", "paper"}
     assert result.float_accuracy == 50.0 and result.test_images == 16
     assert len(result.uniform) == 1 and len(result.summary) == 10
     assert result.read_back.layer == "stack2.conv2" and result.read_back.config == CellConfig(8, 4)
     assert result.chance_accuracy == chance_accuracy(data.test.labels)
+
+
+def frame(dedicated, switchable, post=(90.0, 90.0, 20.0)):
+    rows = {f"Full {b}": {"post-training, auto (%)": p, "post-training, midrise (%)": p, "dedicated (%)": d,
+                          "switchable (%)": w, "paper, QKeras on CIFAR-10 (%)": 0.0}
+            for b, d, w, p in zip((8, 4, 2), dedicated, switchable, post)}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def test_aware_verdicts_follow_the_numbers():
+    good = aware_verdicts(frame((92.0, 91.5, 90.0), (91.5, 91.0, 87.5)))
+    assert good["switchable"].startswith("The switchable network meets") and "+2.5 at 2 bits" in good["switchable"]
+    assert "meaningful" in good["full2"] and "70.0 points above" in good["full2"]
+    assert "lose 2.0 points, smaller than the paper's 10.5" in good["paper"]
+    bad = aware_verdicts(frame((92.0, 91.5, 30.0), (90.5, 91.5, 25.0)))
+    assert bad["switchable"].startswith("The switchable network misses the kit's target at 8, 2 bits")
+    assert "stay doubtful" in bad["full2"]
+    assert "larger than" in bad["paper"]
+
+
+def test_grid_comparison_counts_words_and_errors(toy):
+    model, _ = toy
+    grids = grid_comparison(model, bits=(2, 4))
+    assert grids.loc[(2, "midrise"), "words used"] == 4 and grids.loc[(2, "auto"), "words used"] == 3
+    assert grids.loc[(2, "auto"), "levels per weight"] == 3 and grids.loc[(4, "midrise"), "words"] == 16
+    assert grids.loc[(2, "midrise"), "relative squared error"] < grids.loc[(2, "auto"), "relative squared error"]
+    assert grids.loc[(4, "midrise"), "relative squared error"] < grids.loc[(2, "midrise"), "relative squared error"]

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -9,7 +10,7 @@ from imckit.experiments.sensitivity import (SensitivityConfig, TableConfig, Tabl
                                             entries_text, paper_format, paper_layer_shares, quantization_gains,
                                             run, share_table, significant_improvements, split_difference,
                                             split_sentence, table_for, table_images, tolerant_layers)
-from imckit.memory.cells import CellConfig
+from imckit.memory.cells import CellConfig, paper_configurations
 from imckit.search.sensitivity import PAPER_Q8_MLC0_REDUCTION, SensitivityTable
 
 from ..conftest import toy_dataset
@@ -35,18 +36,44 @@ CI = [[1.0, 0.1, 0.0],
 
 
 def test_table_config_presets_and_bad_values():
-    assert TableConfig.preset("smoke") == TableConfig(2, 256, 0)
-    assert TableConfig.preset("default", seed=3) == TableConfig(100, 1000, 3)
-    assert TableConfig.preset("paper") == TableConfig(100, None, 0)
-    for field, value in (("repetitions", 0), ("repetitions", True), ("test_images", 0), ("seed", 1.5)):
+    assert TableConfig.preset("smoke") == TableConfig(2, 256, 0, aware_epochs=1)
+    assert TableConfig.preset("default", seed=3) == TableConfig(100, 1000, 3, aware_epochs=3)
+    assert TableConfig.preset("paper", network="float") == TableConfig(100, None, 0, 30, "float")
+    assert TableConfig.preset("smoke").aware.bits == (8, 4, 2)
+    assert TableConfig.preset("smoke").quant.alpha == "midrise"
+    for field, value in (("repetitions", 0), ("repetitions", True), ("test_images", 0), ("seed", 1.5),
+                         ("seed", -1), ("network", "fp32"), ("alpha", "ternary"), ("epochs", 0)):
+        field = "aware_epochs" if field == "epochs" else field
         with pytest.raises(ValueError, match=field):
             TableConfig(**{"repetitions": 2, "test_images": 10, "seed": 0, field: value})
 
 
+def test_table_network_is_the_baseline_for_float_and_a_finetuned_copy_for_switchable():
+    from imckit.experiments.sensitivity import table_network
+
+    data = toy_dataset(n_train=32, n_test=8)
+    model = resnet8(in_channels=1, num_classes=10, width=0.25).eval()
+    baseline = SimpleNamespace(model=model, train_set=data.train)
+    config = TableConfig(2, 8, aware_epochs=1)
+    assert table_network(baseline, replace(config, network="float")) is model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    aware = table_network(baseline, config)
+    assert aware is not model and all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert any(not torch.equal(v, before[k]) for k, v in aware.state_dict().items())  # fine-tuned
+
+
+def test_network_text_names_the_network():
+    from imckit.experiments.sensitivity import network_text
+
+    assert network_text(TableConfig(2, 8, aware_epochs=1)).startswith("the switchable quantization-aware network, 1 epoch ")
+    assert "3 epochs" in network_text(TableConfig(2, 8))
+    assert network_text(TableConfig(2, 8, network="float")).startswith("the float baseline")
+
+
 def test_chapter_preset_overrides_only_nonzero_values():
     assert SensitivityConfig.preset("smoke").table == TableConfig.preset("smoke")
-    assert SensitivityConfig.preset("smoke", repetitions=5).table == TableConfig(5, 256, 0)
-    assert SensitivityConfig.preset("paper", test_images=300, seed=2).table == TableConfig(100, 300, 2)
+    assert SensitivityConfig.preset("smoke", repetitions=5).table == TableConfig(5, 256, 0, aware_epochs=1)
+    assert SensitivityConfig.preset("paper", test_images=300, seed=2).table == TableConfig(100, 300, 2, 30)
     with pytest.raises(ValueError, match="repetitions"):
         SensitivityConfig.preset("smoke", repetitions=-1)
     with pytest.raises(ValueError, match="tolerance"):
@@ -172,3 +199,33 @@ def test_run_analyses_the_table(toy_baseline):
     assert len(result.observations.convolutions) == 7
     with pytest.raises(ValueError, match="SensitivityConfig"):
         run(toy_baseline, TableConfig(2, 16))
+
+
+def paper_shaped_table(loss):
+    configs = paper_configurations()
+    loss = np.asarray(loss, dtype=float)
+    zeros = np.zeros_like(loss)
+    names = tuple(f"l{i}" for i in range(8))
+    return SensitivityTable(names, (1,) * 8, configs, zeros, loss, zeros, zeros, zeros, 0.5, 0.9, 2)
+
+
+def test_paper_table_one_beside_the_kit_and_its_ranking():
+    from imckit.experiments.sensitivity import (PAPER_TABLE_I, loss_side_by_side, paper_loss_changes,
+                                                ranking_agreement, ranking_sentence)
+
+    paper = paper_loss_changes()
+    assert paper.shape == (8, 10) and paper[0, 0] == 157.00 and paper[7, 9] == 0.40 and np.isnan(paper[7, 0])
+    assert [row[4][0] for row in PAPER_TABLE_I[:7]] == list(PAPER_Q8_MLC0_REDUCTION)  # one source
+    same = paper_shaped_table(paper)
+    rho, entries = ranking_agreement(same)
+    assert rho == pytest.approx(1.0) and entries == 73
+    assert ranking_agreement(paper_shaped_table(-paper))[0] == pytest.approx(-1.0)
+    cells = loss_side_by_side(same)
+    assert cells.iloc[0, 0] == "157.00 | 157.00" and cells.iloc[7, 0] == "-" and cells.shape == (8, 10)
+    assert "(reproduced)" in ranking_sentence(0.8, 73)
+    assert "same direction" in ranking_sentence(0.5, 73)
+    assert "(differs)" in ranking_sentence(0.1, 73)
+    with pytest.raises(ValueError, match="shape"):
+        ranking_agreement(SensitivityTable(
+            ("a",), (1,), CONFIGS, np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3)),
+            np.zeros((1, 3)), 0.5, 0.9, 2))

@@ -67,3 +67,42 @@ def test_error_decreases_with_bits():
     w = torch.randn(1000, generator=torch.Generator().manual_seed(0)) * 0.3
     errors = [(quantized_bits(w, b, alpha="auto") - w).abs().mean().item() for b in (2, 4, 8, 12)]
     assert errors == sorted(errors, reverse=True)
+
+
+def test_midrise_two_bit_words_use_all_four_codes_and_auto_only_three():
+    from imckit.quantization.qkeras import quantize
+
+    x = torch.randn(8, 4, 3, 3, generator=torch.Generator().manual_seed(0))
+    mid, auto = quantize(x, 2, alpha="midrise"), quantize(x, 2, alpha="auto")
+    for channel in range(8):
+        assert set(mid.to_words()[channel].unique().tolist()) == {0, 1, 2, 3}
+        assert len(auto.to_words()[channel].unique()) <= 3
+    assert set(mid.codes.unique().tolist()) == {-3, -1, 1, 3}  # odd codes, levels +-step, +-3 step
+    assert torch.equal(mid.from_words(mid.to_words()), mid.codes)
+
+
+def test_midrise_keeps_a_tensor_that_lies_on_its_grid_and_is_symmetric():
+    """Hand computation: the four levels -1.5 s, -0.5 s, 0.5 s, 1.5 s with s = 0.2 are a fixed point of the
+    least-squares scale (z = x / s exactly), so quantizing them returns them unchanged."""
+    from imckit.quantization.qkeras import quantize
+
+    x = torch.tensor([[-0.3, -0.1, 0.1, 0.3, 0.1, -0.1]])
+    q = quantize(x, 2, alpha="midrise")
+    assert torch.allclose(q.dequantize(), x, atol=1e-7)
+    assert torch.allclose(q.step, torch.tensor([[0.1]]))
+    assert torch.allclose(quantize(-x, 4, alpha="midrise").dequantize(), -quantize(x, 4, alpha="midrise").dequantize())
+    zero = quantize(torch.zeros(2, 3), 2, alpha="midrise")
+    assert torch.isfinite(zero.dequantize()).all()
+
+
+def test_fake_quantize_gradient_is_straight_through():
+    """Hand computation: y = w + stop_gradient(q(w) - w), so for L = sum(g * y), dL/dw = g exactly,
+    also for a weight that the grid clips (5.0 lies far beyond the top level)."""
+    from imckit.quantization.qkeras import QuantSpec, fake_quantize
+
+    w = torch.tensor([[0.3, -0.7, 1.2, 5.0]], requires_grad=True)
+    g = torch.tensor([[1.0, -2.0, 0.5, 3.0]])
+    y = fake_quantize(w, 2, QuantSpec("midrise"))
+    assert torch.equal(y.detach(), QuantSpec("midrise").apply(w.detach(), 2).dequantize())
+    (g * y).sum().backward()
+    assert torch.equal(w.grad, g)
