@@ -39,7 +39,7 @@ PAPER_FULL_ACCURACY = {8: 89.0, 4: 86.8, 2: 78.5}
 quantization-aware ResNet-8 on CIFAR-10)."""
 
 __all__ = ["QuantizationConfig", "QuantizationResult", "AWARE_BITS", "PAPER_FULL_ACCURACY", "aware_comparison",
-           "aware_verdicts", "grid_comparison", "LayerReadBack", "uniform_quantization", "chance_accuracy",
+           "aware_verdicts", "grid_comparison", "epochs_text", "LayerReadBack", "uniform_quantization", "chance_accuracy",
            "near_chance", "fixed_grid_sentence", "memory_summary", "slicing_table", "read_layer_once", "run"]
 
 
@@ -56,8 +56,8 @@ class QuantizationConfig:
             (e.g. ``"Q8 MLC4"``).
         seed: seed of the layer's error draw and of the quantization-aware fine-tuning.
         aware_epochs: epochs of the dedicated Full 8, Full 4 and Full 2 networks (in this order).
-        switchable_epochs: epochs of the switchable network (the one the later chapters use: the
-            profile's :class:`imckit.experiments.sensitivity.TableConfig` ``aware_epochs``).
+        switchable: the switchable network's training (the one the later chapters use: the profile's
+            :attr:`imckit.experiments.sensitivity.TableConfig.aware`).
     """
 
     bits: tuple[int, ...] = (12, 8, 4, 2)
@@ -66,7 +66,7 @@ class QuantizationConfig:
     histogram_config: str = "Q8 MLC4"
     seed: int = 0
     aware_epochs: tuple[int, ...] = (1, 1, 2)
-    switchable_epochs: int = 3
+    switchable: AwareConfig = AwareConfig(bits=(8, 4, 2), epochs=3, frozen_epochs=1)
 
     def __post_init__(self):
         if not self.bits or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 16
@@ -83,15 +83,13 @@ class QuantizationConfig:
                 isinstance(e, int) and not isinstance(e, bool) and 1 <= e <= 1000 for e in self.aware_epochs):
             raise ValueError(f"aware_epochs must be a tuple of {len(AWARE_BITS)} integers in [1, 1000] (Full 8, "
                              f"4, 2); got {self.aware_epochs!r}")
-        if isinstance(self.switchable_epochs, bool) or not isinstance(self.switchable_epochs, int) \
-                or not 1 <= self.switchable_epochs <= 1000:
-            raise ValueError(f"switchable_epochs must be an integer in [1, 1000]; got {self.switchable_epochs!r}")
+        if not isinstance(self.switchable, AwareConfig) or not self.switchable.switchable:
+            raise ValueError(f"switchable must be an AwareConfig with several widths; got {self.switchable!r}")
 
     def aware_configs(self) -> dict[str, AwareConfig]:
         """The dedicated networks' and the switchable network's training, by label."""
         dedicated = {f"Full {b}": AwareConfig(bits=(b,), epochs=e) for b, e in zip(AWARE_BITS, self.aware_epochs)}
-        return {**dedicated, "switchable": AwareConfig(bits=AWARE_BITS, epochs=self.switchable_epochs,
-                                                       frozen_epochs=1)}
+        return {**dedicated, "switchable": self.switchable}
 
     @classmethod
     def preset(cls, profile: str, seed: int = 0, histogram_layer: str = "stack2.conv2",
@@ -102,7 +100,7 @@ class QuantizationConfig:
 
         return cls(histogram_layer=histogram_layer, histogram_config=histogram_config, seed=seed,
                    aware_epochs=AWARE_PRESETS[check_profile(profile)],
-                   switchable_epochs=TableConfig.preset(profile, seed).aware_epochs)
+                   switchable=TableConfig.preset(profile, seed).aware)
 
     @property
     def cell_config(self) -> CellConfig:
@@ -228,6 +226,12 @@ AWARE_TARGETS = {8: 1.0, 4: 1.0, 2: 3.0}
 """The kit's targets: the switchable network within this many points of the dedicated network, per width."""
 AWARE_COLUMNS = ("post-training, auto (%)", "post-training, midrise (%)", "dedicated (%)", "switchable (%)",
                  "paper, QKeras on CIFAR-10 (%)")
+
+
+def epochs_text(config: AwareConfig) -> str:
+    """``"3 epochs and 1 with BatchNorm frozen"``: a quantization-aware network's training, in words."""
+    text = f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    return text + (f" and {config.frozen_epochs} with BatchNorm frozen" if config.frozen_epochs else "")
 
 
 def aware_comparison(baseline, config: QuantizationConfig, device: str = "cpu"):

@@ -10,6 +10,7 @@ from imckit.experiments.quantization import (QuantizationConfig, QuantizationRes
                                              slicing_table)
 from imckit.experiments.quantization import aware_verdicts, grid_comparison
 from imckit.experiments.sensitivity import TableConfig
+from imckit.quantization.aware import AwareConfig
 from imckit.memory.cells import CellConfig
 
 from ..conftest import IDENTITY4, toy_dataset
@@ -17,12 +18,14 @@ from ..conftest import IDENTITY4, toy_dataset
 
 def test_preset_is_the_same_in_every_profile_and_validates():
     assert QuantizationConfig.preset("default") == QuantizationConfig()
-    assert QuantizationConfig.preset("smoke") == QuantizationConfig(aware_epochs=(1, 1, 1), switchable_epochs=1)
+    assert QuantizationConfig.preset("smoke") == QuantizationConfig(aware_epochs=(1, 1, 1),
+                                                                    switchable=TableConfig.preset("smoke").aware)
+    assert TableConfig.preset("smoke").aware.frozen_epochs == 0
     assert QuantizationConfig.preset("paper").aware_epochs == (30, 30, 30)
     configs = QuantizationConfig().aware_configs()
     assert list(configs) == ["Full 8", "Full 4", "Full 2", "switchable"]
     assert configs["switchable"] == TableConfig.preset("default").aware  # the later chapters' network
-    for field, value in (("aware_epochs", (1, 1)), ("aware_epochs", (1, 0, 1)), ("switchable_epochs", 0),
+    for field, value in (("aware_epochs", (1, 1)), ("aware_epochs", (1, 0, 1)), ("switchable", AwareConfig(bits=(4,))),
                          ("seed", -1)):
         with pytest.raises(ValueError, match=field):
             QuantizationConfig(**{field: value})
@@ -113,7 +116,7 @@ def test_run_on_a_toy_network(toy):
     baseline = SimpleNamespace(model=model, test_set=data.test, test=SimpleNamespace(accuracy=0.5, loss=1.2),
                                train_set=data.train)
     result = run(baseline, QuantizationConfig(bits=(8,), alphas=("auto",), aware_epochs=(1, 1, 1),
-                                              switchable_epochs=1))
+                                              switchable=AwareConfig(epochs=1)))
     assert list(result.aware.index) == ["Full 8", "Full 4", "Full 2"]
     assert result.aware["paper, QKeras on CIFAR-10 (%)"].tolist() == [89.0, 86.8, 78.5]
     assert set(result.aware_minutes) == {"Full 8", "Full 4", "Full 2", "switchable"}
@@ -136,7 +139,7 @@ def test_aware_verdicts_follow_the_numbers():
     assert good["switchable"].startswith("The switchable network meets") and "+2.5 at 2 bits" in good["switchable"]
     assert "meaningful" in good["full2"] and "70.0 points above" in good["full2"]
     assert "lose 2.0 points, smaller than the paper's 10.5" in good["paper"]
-    bad = aware_verdicts(frame((92.0, 91.5, 30.0), (90.5, 91.5, 25.0)))
+    bad = aware_verdicts(frame((92.0, 91.5, 25.0), (90.5, 91.5, 20.0)))
     assert bad["switchable"].startswith("The switchable network misses the kit's target at 8, 2 bits")
     assert "stay doubtful" in bad["full2"]
     assert "larger than" in bad["paper"]
@@ -149,3 +152,10 @@ def test_grid_comparison_counts_words_and_errors(toy):
     assert grids.loc[(2, "auto"), "levels per weight"] == 3 and grids.loc[(4, "midrise"), "words"] == 16
     assert grids.loc[(2, "midrise"), "relative squared error"] < grids.loc[(2, "auto"), "relative squared error"]
     assert grids.loc[(4, "midrise"), "relative squared error"] < grids.loc[(2, "midrise"), "relative squared error"]
+
+
+def test_epochs_text():
+    from imckit.experiments.quantization import epochs_text
+
+    assert epochs_text(AwareConfig(epochs=3, frozen_epochs=1)) == "3 epochs and 1 with BatchNorm frozen"
+    assert epochs_text(AwareConfig(epochs=1)) == "1 epoch"

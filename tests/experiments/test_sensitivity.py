@@ -36,10 +36,10 @@ CI = [[1.0, 0.1, 0.0],
 
 
 def test_table_config_presets_and_bad_values():
-    assert TableConfig.preset("smoke") == TableConfig(2, 256, 0, aware_epochs=1)
+    assert TableConfig.preset("smoke") == TableConfig(2, 256, 0, aware_epochs=1, frozen_epochs=0)
     assert TableConfig.preset("default", seed=3) == TableConfig(100, 1000, 3, aware_epochs=3)
-    assert TableConfig.preset("paper", network="float") == TableConfig(100, None, 0, 30, "float")
-    assert TableConfig.preset("smoke").aware.bits == (8, 4, 2)
+    assert TableConfig.preset("paper", network="float") == TableConfig(100, None, 0, 30, 1, "float")
+    assert TableConfig.preset("smoke").aware.bits == (8, 4, 2) and TableConfig.preset("paper").aware.frozen_epochs == 1
     assert TableConfig.preset("smoke").quant.alpha == "midrise"
     for field, value in (("repetitions", 0), ("repetitions", True), ("test_images", 0), ("seed", 1.5),
                          ("seed", -1), ("network", "fp32"), ("alpha", "ternary"), ("epochs", 0)):
@@ -65,15 +65,17 @@ def test_table_network_is_the_baseline_for_float_and_a_finetuned_copy_for_switch
 def test_network_text_names_the_network():
     from imckit.experiments.sensitivity import network_text
 
-    assert network_text(TableConfig(2, 8, aware_epochs=1)).startswith("the switchable quantization-aware network, 1 epoch ")
-    assert "3 epochs" in network_text(TableConfig(2, 8))
+    assert network_text(TableConfig(2, 8, aware_epochs=1, frozen_epochs=0)).startswith(
+        "the switchable quantization-aware network, 1 epoch of fine-tuning with 8, 4 and 2 bits drawn per layer, on")
+    assert "3 epochs of fine-tuning with 8, 4 and 2 bits drawn per layer and one with BatchNorm frozen" in \
+        network_text(TableConfig(2, 8))
     assert network_text(TableConfig(2, 8, network="float")).startswith("the float baseline")
 
 
 def test_chapter_preset_overrides_only_nonzero_values():
     assert SensitivityConfig.preset("smoke").table == TableConfig.preset("smoke")
-    assert SensitivityConfig.preset("smoke", repetitions=5).table == TableConfig(5, 256, 0, aware_epochs=1)
-    assert SensitivityConfig.preset("paper", test_images=300, seed=2).table == TableConfig(100, 300, 2, 30)
+    assert SensitivityConfig.preset("smoke", repetitions=5).table == TableConfig(5, 256, 0, 1, 0)
+    assert SensitivityConfig.preset("paper", test_images=300, seed=2).table == TableConfig(100, 300, 2, 30, 1)
     with pytest.raises(ValueError, match="repetitions"):
         SensitivityConfig.preset("smoke", repetitions=-1)
     with pytest.raises(ValueError, match="tolerance"):

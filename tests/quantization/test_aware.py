@@ -89,7 +89,7 @@ def test_frozen_epochs_keep_the_batchnorm_statistics_and_still_train():
     data = toy_dataset(n_train=32).train
     a, b = small_model(), small_model()
     train_aware(a, data, AwareConfig(epochs=1, batch_size=16), seed=0)
-    records = train_aware(b, data, AwareConfig(epochs=1, frozen_epochs=1, batch_size=16), seed=0)
+    records = train_aware(b, data, AwareConfig(epochs=1, frozen_epochs=1, batch_size=16, frozen_lr=0.5), seed=0)
     assert [r["batchnorm"] for r in records] == ["train", "frozen"]
     sa, sb = a.state_dict(), b.state_dict()
     running = [k for k in sa if "running" in k]
