@@ -59,6 +59,9 @@ from imckit.core.data import (  # noqa: F401
 from imckit.core.models import (  # noqa: F401
     ResNet8,
     resnet8,
+    resnet8_paper,
+    RESNET8_WIDTHS,
+    PAPER_RESNET8_WIDTHS,
     VGGSmall,
     vgg_small,
     MobileNetSmall,
@@ -90,13 +93,17 @@ from imckit.core.engine import (  # noqa: F401
 from imckit.core.fit import (  # noqa: F401
     StepInfo,
     EpochRecord,
+    fit,
     cross_entropy_step,
     batch_sum,
     cosine_decay,
+    random_crop_flip,
     SCHEDULES,
 )
 from imckit.core.training import (  # noqa: F401
     EVAL_BATCH_SIZE,
+    AUGMENTATIONS,
+    PAPER_EPOCHS,
     TrainConfig,
     Metrics,
     History,

@@ -29,6 +29,11 @@ kit; and the chapters, run by papermill, need batch orders that are drawn from a
 known order (compensation draws its batch order from the same generator that drew the error pattern, so
 the order of the draws is part of the result).
 
+Data augmentation: ``augment`` (plain training passes :func:`random_crop_flip` for colour 32x32 images,
+:attr:`imckit.core.training.TrainConfig.augment`) transforms each batch on the training device after it is
+drawn, with its random numbers drawn from the same generator, after the epoch's permutation; without it
+nothing else is drawn, so the batches and results are those of the loop without augmentation.
+
 Devices: ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``; :func:`imckit.core.compute.resolve_device`) is where
 the model, the data and the steps run; the batch order is still drawn on the CPU generator and its indices
 moved, so the same seed gives the same batches everywhere, and a run with ``device="cpu"`` or ``"auto"`` on a
@@ -50,7 +55,8 @@ from tqdm import tqdm
 from imckit.core.compute import resolve_device
 from imckit.core.data import check_image_tensors
 
-__all__ = ["StepInfo", "EpochRecord", "fit", "cross_entropy_step", "batch_sum", "cosine_decay", "SCHEDULES"]
+__all__ = ["StepInfo", "EpochRecord", "fit", "cross_entropy_step", "batch_sum", "cosine_decay", "random_crop_flip",
+           "SCHEDULES"]
 
 SCHEDULES = ("cosine", "constant")
 
@@ -113,6 +119,33 @@ def cosine_decay(total: int) -> Callable[[int], float]:
     return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
 
 
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int = 4) -> torch.Tensor:
+    """The standard CIFAR augmentation of a batch, vectorized on its device: each image is padded with
+    ``padding`` zeros on every side, cropped back to its size at a random offset (0 to ``2 * padding`` in
+    each direction, uniform) and mirrored left-right with probability 1/2.
+
+    The images are the kit's normalized tensors, so a zero is the training split's mean colour. The random
+    numbers (per image: the row offset, the column offset, then, for the whole batch, the flips) are drawn
+    from the CPU ``generator`` and moved to ``x``'s device, so the same generator state gives the same batch
+    on any device. ``x`` is (N, C, H, W); the result has its shape, dtype and device (default layout).
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() != 4:
+        raise ValueError(f"x must be a batch of images (N, C, H, W); got {getattr(x, 'shape', type(x).__name__)}")
+    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator; got {generator!r}")
+    _check_int("padding", padding, 0, 64)
+    n, _, height, width = x.shape
+    offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator).to(x.device)
+    flips = torch.randint(0, 2, (n,), generator=generator, dtype=torch.bool).to(x.device)
+    padded = nn.functional.pad(x, (padding, padding, padding, padding))
+    rows = offsets[:, :1] + torch.arange(height, device=x.device)  # (N, H): padded row of each output row
+    columns = torch.arange(width, device=x.device).expand(n, width)
+    columns = offsets[:, 1:] + torch.where(flips[:, None], columns.flip(1), columns)  # (N, W)
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    channel = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+    return padded[batch, channel, rows[:, None, :, None], columns[:, None, None, :]].contiguous()
+
+
 def _probe(model: nn.Module, x: torch.Tensor, layout: torch.memory_format, device: torch.device):
     """``(output, failed)`` of one eval-mode forward of a copy of ``model`` on ``x`` in ``layout`` (the model,
     its state and the random generators are left as they were); ``(None, False)`` when the model cannot be
@@ -152,6 +185,7 @@ def fit(
     grad_masks: dict[torch.Tensor, torch.Tensor] | None = None,
     after_step: Callable[[StepInfo], None] | None = None,
     on_epoch: Callable[[EpochRecord], None] | None = None,
+    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     channels_last: bool | str = True,
     progress: bool = False,
     desc: str = "training",
@@ -189,6 +223,9 @@ def fit(
         after_step: called after every optimizer step (e.g. to remap weights).
         on_epoch: called after every epoch with its record, the model in the default memory layout
             (e.g. to evaluate on test data and keep a history).
+        augment: ``augment(x, generator) -> x``, applied to each batch's images on ``device`` before the
+            step, drawing its random numbers from ``generator`` (e.g. :func:`random_crop_flip`); ``None``:
+            the images as they are (and nothing more is drawn from the generator).
         channels_last: run the steps in the channels-last memory layout, ~15-30 % faster on CPU
             (benchmarks/bench_training.py): ``True`` converts the model and the images, ``"inputs"`` the
             images only (the model keeps its layout; regularized QAT runs so, as it did before the loop was
@@ -224,6 +261,8 @@ def fit(
     if not (callable(schedule) or schedule in SCHEDULES):
         raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))} or a function of the step; "
                          f"got {schedule!r}")
+    if augment is not None and not callable(augment):
+        raise ValueError(f"augment must be None or a function (images, generator) -> images; got {augment!r}")
     if channels_last not in (True, False, "inputs"):
         raise ValueError(f"channels_last must be True, False or 'inputs'; got {channels_last!r}")
     target = resolve_device(device)
@@ -288,6 +327,8 @@ def fit(
                     continue  # e.g. BatchNorm cannot take batch statistics of one image
                 index = index.to(target)
                 x, y = x_all[index], y_all[index]
+                if augment is not None:
+                    x = augment(x, generator)
                 if x.dim() == 4:
                     x = x.contiguous(memory_format=layout)
                 loss, stats = step(model, x, y, StepInfo(epoch, done, total))

@@ -18,6 +18,22 @@ first convolution of its stack, so the kit bundles it with that convolution: bot
 crossbars that receive the stack's input. Convolutions followed by BatchNorm carry no bias (it would be
 absorbed by BatchNorm); the skip convolution (no BatchNorm in MLPerf Tiny) and the dense layer do.
 
+Two sizes of ResNet-8 are registered in :data:`MODELS`, with the same layout and module names:
+
+``"resnet8"`` (:func:`resnet8`)
+    MLPerf Tiny's stack widths 16/32/64 (:data:`RESNET8_WIDTHS`): 77k mapped weights (77,072 on 1-channel
+    Fashion-MNIST, 77,360 on 3-channel CIFAR-10). The default and smoke profiles train it (time).
+``"resnet8_paper"`` (:func:`resnet8_paper`)
+    The size of the seed paper's network: stack widths 16/48/144 (:data:`PAPER_RESNET8_WIDTHS`) on
+    3-channel CIFAR-10, 290,640 mapped weights, about 3.8 times MLPerf Tiny's. The widths are not printed
+    in the paper's text; they are the only multiples of 4 up to 256 whose per-layer weight shares match
+    its Table I (column "Quantized 8, MLC 0": 3x each %ΔMemory is a layer's share of all weights) to the
+    table's rounding, and whose weight count times 8 devices per weight is Table II's "Full 8" memory,
+    2,325.1k devices (:func:`imckit.experiments.baseline.fit_paper_widths` finds them by brute force).
+    The paper profile trains it. The same fit shows that the paper counted each skip 1x1 convolution
+    with the *second* convolution of its stack (the one whose output it is added to), where the kit
+    bundles it with the first (above); the layer list of the kit is unchanged.
+
 Two more small networks, built from standard modules only, show that the kit works for any network
 (:data:`MODELS`, :func:`build_model`): :func:`vgg_small`, a plain VGG-style CNN, and :func:`mobilenet_small`,
 a MobileNet-style CNN of depthwise-separable convolutions. Their mappable layers follow the generic rule of
@@ -32,8 +48,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["ResNet8", "resnet8", "VGGSmall", "vgg_small", "MobileNetSmall", "mobilenet_small", "build_model", "MODELS",
-           "MappableLayer", "mappable_layers", "layer_table"]
+__all__ = ["ResNet8", "resnet8", "resnet8_paper", "RESNET8_WIDTHS", "PAPER_RESNET8_WIDTHS", "VGGSmall", "vgg_small",
+           "MobileNetSmall", "mobilenet_small", "build_model", "MODELS", "MappableLayer", "mappable_layers",
+           "layer_table"]
+
+RESNET8_WIDTHS = (16, 32, 64)
+"""Filters of ResNet-8's three stacks in MLPerf Tiny's ``resnet_v1_eembc`` (the stem has the first's)."""
+
+PAPER_RESNET8_WIDTHS = (16, 48, 144)
+"""Filters of the three stacks of the seed paper's ResNet-8, as fitted to its Tables I and II (see the module
+docstring and :func:`imckit.experiments.baseline.fit_paper_widths`)."""
 
 
 class _Stack(nn.Module):
@@ -77,12 +101,16 @@ class _Head(nn.Module):
 class ResNet8(nn.Module):
     """ResNet-8 (MLPerf Tiny). See the module docstring for the layout and :func:`resnet8` for arguments.
 
-    The network is a sequence of stages: ``stem``, ``stack1``, ``stack2``, ``stack3``, ``head``.
+    The network is a sequence of stages: ``stem``, ``stack1``, ``stack2``, ``stack3``, ``head``. ``widths``
+    are the filters of the three stacks before the ``width`` multiplier (the stem has the first stack's);
+    :attr:`widths` holds them after it.
     """
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0):
+    def __init__(self, in_channels: int = 3, num_classes: int = 10, width: float = 1.0,
+                 widths: tuple[int, int, int] = RESNET8_WIDTHS):
         super().__init__()
-        c1, c2, c3 = (max(1, round(c * width)) for c in (16, 32, 64))
+        c1, c2, c3 = (max(1, round(c * width)) for c in widths)
+        self.widths = (c1, c2, c3)
         self.stem = _Stem(in_channels, c1)
         self.stack1 = _Stack(c1, c1, 1)
         self.stack2 = _Stack(c1, c2, 2)
@@ -116,13 +144,16 @@ def _check_int(name: str, value, low: int, high: int) -> int:
     return value
 
 
-def resnet8(in_channels: int = 3, num_classes: int = 10, width: float = 1.0) -> ResNet8:
+def resnet8(in_channels: int = 3, num_classes: int = 10, width: float = 1.0,
+            widths: tuple[int, int, int] = RESNET8_WIDTHS) -> ResNet8:
     """Build a ResNet-8.
 
     Args:
         in_channels: image channels (1 for Fashion-MNIST, 3 for CIFAR-10).
         num_classes: outputs of the dense classifier.
-        width: multiplier on the 16/32/64 filters of the three stacks (0.25 to 8).
+        width: multiplier on the filters of the three stacks (0.25 to 8).
+        widths: the filters of the three stacks (each 1 to 4,096; default MLPerf Tiny's 16/32/64,
+            :data:`RESNET8_WIDTHS`; :func:`resnet8_paper` passes the paper's 16/48/144).
 
     Returns:
         An untrained :class:`ResNet8` (PyTorch default initialization; seed it with ``torch.manual_seed``).
@@ -131,7 +162,20 @@ def resnet8(in_channels: int = 3, num_classes: int = 10, width: float = 1.0) -> 
     [('conv1', 144), ('stack1.conv1', 2304)]
     """
     _check_args(in_channels, num_classes, width)
-    return ResNet8(in_channels, num_classes, float(width))
+    if not isinstance(widths, (tuple, list)) or len(widths) != 3 \
+            or any(isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 4096 for c in widths):
+        raise ValueError(f"widths must be three integers in [1, 4096] (the stacks' filters); got {widths!r}")
+    return ResNet8(in_channels, num_classes, float(width), tuple(widths))
+
+
+def resnet8_paper(in_channels: int = 3, num_classes: int = 10, width: float = 1.0) -> ResNet8:
+    """Build the seed paper's ResNet-8: stack widths 16/48/144 (:data:`PAPER_RESNET8_WIDTHS`) times ``width``,
+    otherwise as :func:`resnet8` (same layout, module names and mappable layers).
+
+    >>> sum(l.weights for l in mappable_layers(resnet8_paper()))  # Table II: 2,325.1k devices / 8 per weight
+    290640
+    """
+    return resnet8(in_channels, num_classes, width, widths=PAPER_RESNET8_WIDTHS)
 
 
 def _check_args(in_channels, num_classes, width) -> None:
@@ -223,7 +267,8 @@ def mobilenet_small(in_channels: int = 3, num_classes: int = 10, width: float = 
     return MobileNetSmall(in_channels, num_classes, float(width))
 
 
-MODELS = {"resnet8": resnet8, "vgg_small": vgg_small, "mobilenet_small": mobilenet_small}
+MODELS = {"resnet8": resnet8, "resnet8_paper": resnet8_paper, "vgg_small": vgg_small,
+          "mobilenet_small": mobilenet_small}
 
 
 def build_model(name: str, **kwargs) -> nn.Module:

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from imckit.core.models import build_model, layer_table, mappable_layers, resnet8
+from imckit.core.models import (MODELS, PAPER_RESNET8_WIDTHS, ResNet8, build_model, layer_table, mappable_layers,
+                                 resnet8, resnet8_paper)
 
 
 def _weights(in_channels, classes=10):
@@ -64,7 +65,8 @@ def test_bad_arguments(kwargs, message):
 
 
 def test_unknown_model():
-    with pytest.raises(ValueError, match="model must be one of 'resnet8', 'vgg_small', 'mobilenet_small'; got 'vgg16'"):
+    with pytest.raises(ValueError, match="model must be one of 'resnet8', 'resnet8_paper', 'vgg_small', "
+                                         "'mobilenet_small'; got 'vgg16'"):
         build_model("vgg16")
 
 
@@ -99,3 +101,62 @@ def test_new_models_check_their_arguments(name):
         build_model(name, width=9)
     with pytest.raises(ValueError, match=r"in_channels must be an integer in \[1, 64\]; got 0"):
         build_model(name, in_channels=0)
+
+
+def _paper_weights(in_channels, classes=10):
+    # hand count of the paper-sized ResNet-8 (stack widths 16/48/144), skips bundled as the kit does
+    return [
+        ("conv1", 3 * 3 * in_channels * 16),
+        ("stack1.conv1", 3 * 3 * 16 * 16),
+        ("stack1.conv2", 3 * 3 * 16 * 16),
+        ("stack2.conv1", 3 * 3 * 16 * 48 + 16 * 48),
+        ("stack2.conv2", 3 * 3 * 48 * 48),
+        ("stack3.conv1", 3 * 3 * 48 * 144 + 48 * 144),
+        ("stack3.conv2", 3 * 3 * 144 * 144),
+        ("fc", 144 * classes),
+    ]
+
+
+def test_paper_resnet8_has_the_papers_weight_count():
+    model = build_model("resnet8_paper", in_channels=3, num_classes=10)
+    layers = mappable_layers(model)
+    assert isinstance(model, ResNet8) and model.widths == PAPER_RESNET8_WIDTHS == (16, 48, 144)
+    assert [(l.name, l.weights) for l in layers] == _paper_weights(3)
+    assert layers[3].modules == ("stack2.conv1", "stack2.skip") and layers[5].biases == 144
+    total = sum(l.weights for l in layers)
+    assert total == 290_640 and total * 8 == pytest.approx(2_325.1e3, abs=50)  # Table II "Full 8": 2325.1k
+    assert total / sum(l.weights for l in mappable_layers(resnet8(in_channels=1))) == pytest.approx(3.77, abs=0.01)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_paper_resnet8_shares_match_table_i():
+    # Table I, "Quantized 8 / MLC 0": 3x each entry is the layer's share (%), the skips counted with the
+    # stack's second convolution; the kit counts them with the first, which moves 16*48 and 48*144 weights
+    weights = [w for _, w in _paper_weights(3)]
+    weights[3], weights[4] = weights[3] - 16 * 48, weights[4] + 16 * 48
+    weights[5], weights[6] = weights[5] - 48 * 144, weights[6] + 48 * 144
+    shares = [100 * w / sum(weights) / 3 for w in weights[:7]]
+    assert shares == pytest.approx([0.050, 0.264, 0.264, 0.793, 2.466, 7.135, 22.197], abs=5e-4)
+
+
+def test_per_stack_widths_and_width_multiplier():
+    model = resnet8(in_channels=1, num_classes=4, widths=(8, 24, 40), width=0.5)
+    assert model.widths == (4, 12, 20) and model.stack3.conv2.weight.shape == (20, 20, 3, 3)
+    assert resnet8_paper(width=0.5).widths == (8, 24, 72)
+    assert MODELS["resnet8_paper"] is resnet8_paper
+    for widths in [(16, 32), (16, 0, 64), (16, 32.0, 64), "abc"]:
+        with pytest.raises(ValueError, match=r"widths must be three integers in \[1, 4096\]"):
+            resnet8(widths=widths)
+
+
+def test_default_widths_initialize_as_before():
+    # the explicit MLPerf Tiny widths and the default build the same modules, in the same order, so the
+    # same seed gives the same weights
+    torch.manual_seed(3)
+    a = resnet8(in_channels=1, width=0.5).state_dict()
+    torch.manual_seed(3)
+    b = resnet8(in_channels=1, width=0.5, widths=(16, 32, 64)).state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    torch.manual_seed(3)
+    reference = torch.nn.Conv2d(1, 8, 3, padding=1, bias=False).weight  # the first module created
+    assert torch.equal(a["stem.conv.weight"], reference)

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from imckit.core.data import Dataset, ImageTensors
-from imckit.core.training import BaselineSpec, Metrics, TrainConfig, baseline_spec, evaluate, pretrained, train
+from imckit.core.training import (PAPER_EPOCHS, BaselineSpec, Metrics, TrainConfig, baseline_spec, evaluate,
+                                   pretrained, train)
 from imckit.core.models import resnet8
 
 from ..conftest import requires_debian_fashion_mnist, toy_dataset as _toy_dataset
@@ -16,6 +17,7 @@ from ..conftest import requires_debian_fashion_mnist, toy_dataset as _toy_datase
     ({"batch_size": 0}, "batch_size must be a positive integer"),
     ({"lr": 0.0}, r"lr must be a number in \(0.0, 10.0\]"),
     ({"momentum": 1.5}, r"momentum must be a number in \[0.0, 1.0\]"),
+    ({"augment": "flip"}, "augment must be one of 'auto', 'none', 'crop_flip'; got 'flip'"),
 ])
 def test_train_config_rejects_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -198,3 +200,82 @@ def test_a_checkpoint_that_does_not_fit_its_model_is_retrained(tmp_path):
     with pytest.warns(RuntimeWarning, match="ignoring cache file"):
         again = pretrained(spec, data=data, cache=tmp_path, progress=False)
     assert not again.from_cache and again.test == first.test
+
+
+# --------------------------------------------------------------------------------------------------------
+# the paper profile: the paper-sized network and crop+flip on colour 32x32 images
+
+
+def test_profiles_choose_the_network_and_the_paper_trains_longer():
+    smoke, default, paper = (baseline_spec(p, dataset="cifar10") for p in ("smoke", "default", "paper"))
+    assert (smoke.model, default.model, paper.model) == ("resnet8", "resnet8", "resnet8_paper")
+    assert paper.train.epochs == PAPER_EPOCHS and 60 <= PAPER_EPOCHS <= 100
+    assert {smoke.train.augment, default.train.augment, paper.train.augment} == {"auto"}
+    assert paper.dataset == "cifar10" and baseline_spec("paper").dataset == "fashion-mnist"
+
+
+def test_augment_auto_is_crop_flip_on_colour_32x32_images_only():
+    auto, none, forced = TrainConfig(), TrainConfig(augment="none"), TrainConfig(augment="crop_flip")
+    colour, grey, small = torch.zeros(2, 3, 32, 32), torch.zeros(2, 1, 28, 28), torch.zeros(2, 3, 28, 28)
+    assert auto.augments(colour) and not auto.augments(grey) and not auto.augments(small)
+    assert not none.augments(colour) and forced.augments(grey)
+
+
+def _colour_data(n=256, seed=0, classes=4):
+    """Generated 3x32x32 images: the class is which quadrant holds a bright square (a learnable toy)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    images = torch.randn(n, 3, 32, 32, generator=g) * 0.3
+    for i, y in enumerate(labels.tolist()):
+        r, c = divmod(y, 2)
+        images[i, :, 16 * r + 4 : 16 * r + 12, 16 * c + 4 : 16 * c + 12] += 2.0
+    return ImageTensors(images, labels)
+
+
+def _train_state(data, config, seed=0):
+    torch.manual_seed(seed)
+    model = resnet8(in_channels=data.images.shape[1], num_classes=4, width=0.5)
+    history = train(model, data, config, seed=seed, progress=False)
+    return torch.cat([t.detach().flatten() for t in model.state_dict().values() if t.is_floating_point()]), history
+
+
+def test_training_on_colour_32x32_images_augments_and_is_reproducible():
+    data = _colour_data()
+    config = TrainConfig(epochs=1, batch_size=32)
+    a, history = _train_state(data, config)
+    b, _ = _train_state(data, config)
+    plain, _ = _train_state(data, TrainConfig(epochs=1, batch_size=32, augment="none"))
+    assert torch.equal(a, b) and not torch.equal(a, plain)  # same seed, same weights; the crops are real
+    assert len(history.train_loss) == 1 and history.train_loss[0] > 0
+
+
+def test_training_on_grey_images_is_the_training_without_augmentation():
+    data = _toy_dataset().train  # 1-channel images: "auto" draws nothing more than the batch order
+    a, _ = _train_state(data, TrainConfig(epochs=1, batch_size=16))
+    b, _ = _train_state(data, TrainConfig(epochs=1, batch_size=16, augment="none"))
+    forced, _ = _train_state(data, TrainConfig(epochs=1, batch_size=16, augment="crop_flip"))
+    assert torch.equal(a, b) and not torch.equal(a, forced)
+
+
+def test_paper_profile_recipe_on_cifar10_files(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from torchvision.datasets import CIFAR10
+
+    from imckit.core.data import load_dataset
+
+    from .test_data import _write_cifar10
+
+    md5 = _write_cifar10(tmp_path / "c10", n_per_batch=12)  # the real on-disk format, random pixels
+    monkeypatch.setattr(CIFAR10, "train_list", [[f"data_batch_{i}", md5[f"data_batch_{i}"]] for i in range(1, 6)])
+    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5["test_batch"]]])
+    monkeypatch.setitem(CIFAR10.meta, "md5", md5["batches.meta"])
+    data = load_dataset("cifar10", root=tmp_path / "c10")
+    paper = baseline_spec("paper", dataset="cifar10", seed=1)
+    spec = replace(paper, width=0.5, train=replace(paper.train, epochs=1, batch_size=16))
+    first = pretrained(spec, data=data, cache="", progress=False)
+    again = pretrained(spec, data=data, cache="", progress=False)
+    assert first.model.widths == (8, 24, 72) and spec.train.augments(first.train_set.images)
+    assert len(first.history.train_loss) == 1 and first.test == again.test
+    for a, b in zip(first.model.state_dict().values(), again.model.state_dict().values()):
+        assert torch.equal(a, b)
