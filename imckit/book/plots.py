@@ -285,22 +285,63 @@ def surrogate_scatter(predicted, simulated, agreement=None, title: str = "surrog
 
 
 def compensation_boxplots(before, after, references=None):
-    """Fig. 8 of seed paper 000: accuracy (%) of each solution over the simulated error draws (top,
-    ``{name: values}``) and over the compensated error patterns (bottom, each pattern also a dot), with the
-    uniform networks' accuracy as horizontal lines (``references``: ``{bits: accuracy}``, e.g. 8, 4, 2)."""
+    """Fig. 8 of seed paper 000 from paired runs: accuracy (%) of each solution over its error patterns
+    without retraining (top) and after one-epoch compensation (bottom), ``before`` and ``after`` both
+    ``{name: values}`` over the *same* patterns (``after[name][k]`` is pattern ``k`` of ``before[name]``
+    compensated), on one accuracy scale so that the spreads compare. Each pattern is also a dot, coloured
+    alike in both panels so that a pair can be followed; the uniform networks' accuracy are horizontal lines
+    (``references``: ``{bits: accuracy}``)."""
     import numpy as np
 
     names = list(after)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.4), sharex=True, constrained_layout=True)
-    top.boxplot([before[n] for n in names], tick_labels=names)
-    bottom.boxplot([after[n] for n in names], tick_labels=names)
-    for k, n in enumerate(names, start=1):
-        bottom.scatter(np.full(len(after[n]), k), after[n], s=10, color="tab:blue", zorder=3)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.4), sharex=True, sharey=True, constrained_layout=True)
+    colours = plt.get_cmap("viridis")
+    for ax, values in ((top, before), (bottom, after)):
+        ax.boxplot([values[n] for n in names], tick_labels=names, showfliers=False)
+        for k, n in enumerate(names, start=1):
+            v = np.asarray(values[n], dtype=float)
+            shade = colours(np.linspace(0.1, 0.9, len(v))) if len(v) > 1 else ["tab:blue"]
+            ax.scatter(np.full(len(v), k) + np.linspace(-0.12, 0.12, len(v)), v, s=12, c=shade, zorder=3)
     styles = ("-", "--", ":")
-    for ax, what in ((top, "after error injection"), (bottom, "after one-epoch compensation")):
+    for ax, what in ((top, "after error injection"), (bottom, "after one-epoch compensation (same patterns)")):
         for (bits, accuracy), style in zip((references or {}).items(), styles * 4):
             ax.axhline(accuracy, color="0.5", ls=style, lw=0.8, label=f"Full {bits}")
         ax.set(ylabel="accuracy (%)", title=what)
         ax.grid(alpha=0.3)
     top.legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def compensation_gains(gains, labels=None, confidence: float = 0.95):
+    """Paired gains (accuracy points, after minus before on the same error pattern) per solution, one marker
+    per mode side by side (``gains``: ``{mode: {solution: values}}``, e.g. the method and its ablations):
+    every pattern's gain as a small dot, the mean with its Student-t interval (``scipy.stats.t``) as a
+    marker with error bars. ``labels``: mode -> legend text. When the gains span more than 20 points (a
+    diverged pattern), the axis is linear within +-2 points and logarithmic beyond (``symlog``)."""
+    import numpy as np
+    from scipy.stats import t
+
+    modes = list(gains)
+    names = list(gains[modes[0]]) if modes else []
+    fig, ax = plt.subplots(figsize=(8, 3.6), constrained_layout=True)
+    width = 0.8 / max(len(modes), 1)
+    for j, mode in enumerate(modes):
+        offset = (j - (len(modes) - 1) / 2) * width
+        colour = f"C{j}"
+        for k, name in enumerate(names):
+            v = np.asarray(gains[mode][name], dtype=float)
+            x = k + offset
+            ax.scatter(np.full(len(v), x), v, s=8, color=colour, alpha=0.4, zorder=2)
+            half = (t.ppf(0.5 + confidence / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0
+            ax.errorbar(x, v.mean(), yerr=half, fmt="o", color=colour, capsize=3, zorder=3,
+                        label=(labels or {}).get(mode, mode) if k == 0 else None)
+    ax.axhline(0, color="0.4", lw=0.8)
+    values = np.concatenate([np.asarray(gains[m][n], dtype=float) for m in modes for n in names]) if names else []
+    if len(values) and np.ptp(values) > 20:  # a diverged pattern would flatten the rest: log beyond +-2 points
+        ax.set_yscale("symlog", linthresh=2)
+    ax.set_xticks(range(len(names)), names)
+    ax.set(ylabel="paired gain (points)",
+           title=f"accuracy gain per error pattern, mean with {100 * confidence:.0f} % interval")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
     return fig

@@ -6,6 +6,7 @@ Modules:
 """
 
 from imckit.compensation.compensate import (  # noqa: F401
+    MODES,
     CompensationConfig,
     CompensationResult,
     requantize,

@@ -14,20 +14,33 @@ written again. For each of ``patterns`` independent error patterns this module:
    weights fake-quantized onto the layer's fixed grid (straight-through estimator) elsewhere; gradients of
    faulty weights are masked to zero, so neither the gradient nor the optimizer's momentum ever moves them;
 5. re-quantizes the retrained healthy weights onto the same grid, writes them (see ``fresh_write_errors``)
-   and evaluates again with the same faults in place (the accuracy "with retraining").
+   and evaluates again with the same faults in place, on the same images (the accuracy "with
+   retraining"). Steps 3 and 5 measure the same pattern, so their difference is a *paired* gain.
 
-Choices where the paper is silent (documented in the book's chapter): by default the epoch is an ordinary
-training epoch apart from the frozen weights, as Keras' ``fit`` would run it: BatchNorm normalizes with
-batch statistics and updates its running averages, and the full-precision parameters the kit does not
-store in cells (BatchNorm scales and shifts, the dense bias) are trained too (``train_full_precision``;
-with ``False`` only stored weights move and BatchNorm stays frozen, which diverged at lr 0.01 on the
-default baseline during development: without batch statistics the network loses BatchNorm's scale
-invariance). The grid (per-channel step) is the one of the first write, so the faulty codes keep their
-meaning. SGD with Nesterov momentum, a cosine learning-rate decay over the epoch, no weight decay. The
-model itself is never modified: the epoch trains a copy made once per error pattern. The epoch is the
-kit's one training loop, :func:`imckit.core.fit.fit`, with this module's step (the forward pass above) and
-the faulty entries' gradients masked; its batch order is drawn from the pattern's generator right after
-the pattern's errors.
+What the epoch may change is :attr:`CompensationConfig.mode` (:data:`MODES`); the two modes besides the
+method itself are ablations that split its recovery into parts, each run on the very same error patterns
+and batch orders (the same ``seed``):
+
+- ``"full"`` (the method, the default): an ordinary training epoch apart from the frozen weights, as Keras'
+  ``fit`` would run it: BatchNorm normalizes with batch statistics and updates its running averages, and
+  the full-precision parameters the kit does not store in cells (BatchNorm scales and shifts, the dense
+  bias) are trained too;
+- ``"healthy_only"``: only the stored healthy weights move; BatchNorm is frozen (eval mode: it normalizes
+  with its stored running statistics and keeps them; its scales and shifts and the dense bias are not
+  trained). During development this diverged at lr 0.01 on a float-trained default baseline: without
+  batch statistics the network loses BatchNorm's scale invariance;
+- ``"bn_recalibration"``: no weight moves at all: the epoch's forward passes run in train mode with the
+  written (faulty) weights, so BatchNorm re-estimates its running statistics for the network as stored
+  (with the model's own BatchNorm momentum, the same update the full method's epoch makes); nothing else
+  changes and nothing is rewritten.
+
+Choices where the paper is silent (documented in the book's chapter): the grid (per-channel step) is the
+one of the first write, so the faulty codes keep their meaning. SGD with Nesterov momentum, a cosine
+learning-rate decay over the epoch, no weight decay. The model itself is never modified: the epoch trains a
+copy made once per error pattern. The epoch is the kit's one training loop, :func:`imckit.core.fit.fit`,
+with this module's step (the forward pass above) and the faulty entries' gradients masked; its batch order
+is drawn from the pattern's generator right after the pattern's errors (the BatchNorm recalibration draws
+the same order the same way and runs the forward passes itself, without gradients).
 By default the retrained weights are written without new errors (``fresh_write_errors=False``): the
 paper's program-verify scheme writes and verifies them. With ``True`` every healthy weight whose code
 changed is written again and read back through its device, so it may draw a new error (which then stays).
@@ -51,7 +64,10 @@ from imckit.memory.devices import SLC, FeFETMLC
 from imckit.injection.errors import PerturbedEvaluator, QuantSpec, inject_cell_errors, quantize_layer
 from imckit.quantization.qkeras import QuantizedTensor
 
-__all__ = ["CompensationConfig", "CompensationResult", "requantize", "compensate"]
+__all__ = ["MODES", "CompensationConfig", "CompensationResult", "requantize", "compensate"]
+
+# What the compensation epoch may change (see the module docstring): the method and its two ablations.
+MODES = ("full", "healthy_only", "bn_recalibration")
 
 
 @dataclass(frozen=True)
@@ -67,8 +83,11 @@ class CompensationConfig:
         momentum: SGD momentum (Nesterov).
         fresh_write_errors: whether rewritten healthy weights draw new read errors (default ``False``,
             the paper's assumption: program-verify writes them correctly).
-        train_full_precision: train BatchNorm (batch statistics, running averages, scale and shift) and
-            biases during the epoch too (default ``True``); ``False`` freezes them.
+        mode: what the epoch changes (:data:`MODES`, see the module docstring): ``"full"`` (the method:
+            healthy weights, BatchNorm with batch statistics and running averages, its scales and shifts and
+            the biases), ``"healthy_only"`` (healthy weights only, BatchNorm frozen in eval mode) or
+            ``"bn_recalibration"`` (no weight moves; train-mode forward passes re-estimate BatchNorm's
+            running statistics).
     """
 
     epochs: int = 1
@@ -77,7 +96,7 @@ class CompensationConfig:
     lr: float = 0.01
     momentum: float = 0.9
     fresh_write_errors: bool = False
-    train_full_precision: bool = True
+    mode: str = "full"
 
     def __post_init__(self):
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 100:
@@ -91,9 +110,21 @@ class CompensationConfig:
             raise ValueError(f"lr must be a number in (0, 10]; got {self.lr!r}")
         if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be a number in [0, 1); got {self.momentum!r}")
-        for name in ("fresh_write_errors", "train_full_precision"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False; got {getattr(self, name)!r}")
+        if not isinstance(self.fresh_write_errors, bool):
+            raise ValueError(f"fresh_write_errors must be True or False; got {self.fresh_write_errors!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}; got {self.mode!r}")
+
+    @property
+    def trains_weights(self) -> bool:
+        """Whether the epoch retrains the healthy stored weights (all modes but ``"bn_recalibration"``)."""
+        return self.mode != "bn_recalibration"
+
+    @property
+    def batch_statistics(self) -> bool:
+        """Whether BatchNorm runs in train mode during the epoch (batch statistics, running averages
+        updated): ``"full"`` and ``"bn_recalibration"``."""
+        return self.mode != "healthy_only"
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,12 +231,17 @@ def compensate(
         faulty = {m: read[m] != quantized[m][0].codes for m in quantized}
         written = {m: quantized[m][0].with_codes(read[m]).dequantize() for m in quantized}
         before = evaluator.evaluate([written])
-        trained, retrained_model = _retrain(model, train_data, quantized, read, faulty, n_train, config, generator,
-                                            target)
-        codes = {m: torch.where(faulty[m], read[m], requantize(quantized[m][0], trained[m])) for m in quantized}
+        if config.trains_weights:
+            trained, retrained_model = _retrain(model, train_data, quantized, read, faulty, n_train, config,
+                                                generator, target)
+            codes = {m: torch.where(faulty[m], read[m], requantize(quantized[m][0], trained[m])) for m in quantized}
+        else:  # BatchNorm recalibration: the stored codes stay as read, only running statistics change
+            retrained_model = _recalibrate(model, train_data, written, n_train, config, generator, target)
+            trained = {m: model.get_submodule(m).weight.detach().clone() for m in quantized}
+            codes = dict(read)
         rewritten = {m: (codes[m] != quantized[m][0].codes) & ~faulty[m] for m in quantized}
         new_faults = 0
-        if config.fresh_write_errors:
+        if config.fresh_write_errors and config.trains_weights:
             for m, (q, c) in quantized.items():
                 again = inject_cell_errors(q.with_codes(codes[m]), c, mlc, slc, 1, generator)[0]
                 changed = rewritten[m] & (again != codes[m])
@@ -213,7 +249,7 @@ def compensate(
                 new_faults += int(changed.sum())
         final = {m: quantized[m][0].with_codes(codes[m]).dequantize() for m in quantized}
         after_evaluator = PerturbedEvaluator(retrained_model, test_data, quant, BASELINE_BITS, device=target) \
-            if config.train_full_precision else evaluator  # its BatchNorm and biases changed
+            if config.batch_statistics else evaluator  # its BatchNorm (and, in "full", its biases) changed
         after = after_evaluator.evaluate([final])
         healthy = total_weights - sum(int(f.sum()) for f in faulty.values())
         for key, value in (("before_loss", before.loss[0]), ("before_accuracy", before.accuracy[0]),
@@ -232,11 +268,12 @@ def _retrain(model, data, quantized, read, faulty, n_train, config, generator, d
     """One compensation run on a copy of ``model`` (the loop is :func:`imckit.core.fit.fit`): float shadows of
     the stored weights are trained with the faulty entries fixed. Returns the trained float weights (faulty
     entries unchanged from the original float weights) and the copy (with its retrained BatchNorm and
-    biases when ``train_full_precision``), both on the CPU."""
+    biases in mode ``"full"``; unchanged in ``"healthy_only"``), both on the CPU."""
+    full = config.mode == "full"
     work = copy.deepcopy(model).to(device)
     stored = {f"{m}.weight" for m in quantized}
     for name, param in work.named_parameters():
-        param.requires_grad_(config.train_full_precision and name not in stored)
+        param.requires_grad_(full and name not in stored)
     params = {m: model.get_submodule(m).weight.detach().clone().to(device).requires_grad_(True) for m in quantized}
     grids = {m: replace(q, codes=q.codes.to(device), step=q.step.to(device)) for m, (q, _) in quantized.items()}
     fixed = {m: grids[m].with_codes(read[m].to(device)).dequantize() for m in quantized}
@@ -256,10 +293,32 @@ def _retrain(model, data, quantized, read, faulty, n_train, config, generator, d
         return nn.functional.cross_entropy(logits, y), {}
 
     fit(work, data, step, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
-        generator=generator, images=n_train, min_batch=2 if config.train_full_precision else 1,
-        train_mode=config.train_full_precision,
+        generator=generator, images=n_train, min_batch=2 if full else 1, train_mode=full,
         grad_masks={params[m]: ~faulty[m] for m in quantized},  # faulty weights get no gradient
         channels_last="inputs", desc="compensation", device=device)
     for param in work.parameters():
         param.requires_grad_(False)
     return {m: p.detach().cpu() for m, p in params.items()}, work.cpu()
+
+
+def _recalibrate(model, data, written, n_train, config, generator, device):
+    """BatchNorm recalibration on a copy of ``model``: ``config.epochs`` passes over ``n_train`` images in
+    train mode, without gradients, with the stored weights replaced by ``written`` (the faulty network as
+    read back), so that BatchNorm's running statistics follow the stored network; nothing else changes.
+    The batch order is drawn from ``generator`` exactly as :func:`imckit.core.fit.fit` draws it (one
+    ``torch.randperm`` per epoch, its first ``n_train``, batches of ``config.batch_size``, a last batch of
+    one image skipped), so the full method's epoch and this one see the same batches. Returns the copy, on
+    the CPU, in eval mode."""
+    work = copy.deepcopy(model).to(device)
+    weights = {f"{m}.weight": w.to(device) for m, w in written.items()}
+    images = data.images
+    work.train()
+    with torch.no_grad():
+        for _ in range(config.epochs):
+            order = torch.randperm(len(data), generator=generator)[:n_train]
+            for begin in range(0, n_train, config.batch_size):
+                index = order[begin : begin + config.batch_size]
+                if len(index) < 2:
+                    continue  # BatchNorm cannot take batch statistics of one image
+                torch.func.functional_call(work, weights, (images[index].to(device),))
+    return work.eval().cpu()

@@ -1,5 +1,7 @@
 """The cached computation of the chapter "Validation and one-epoch compensation"
-(:mod:`imckit.experiments.compensation`): the compensation runs of its solutions.
+(:mod:`imckit.experiments.compensation`): the compensation runs of its solutions, in the method's mode and
+in its ablation modes (``CompensationConfig.mode``, part of each run's key: a mode's runs are cached on
+their own, and with the same seed every mode compensates the same error patterns).
 
 The cache rule of the chapters: a cached computation's key names the module that holds its compute code,
 and that module holds nothing else (no sentences, plots or result classes), so that editing a chapter's
@@ -30,10 +32,11 @@ CODE = ("imckit.experiments.compensation_steps",)  # the code behind the cached 
 
 @dataclass(frozen=True, eq=False)
 class CompensationRun:
-    """One solution's compensation runs.
+    """One solution's compensation runs (in one mode).
 
     Attributes:
-        result: per error pattern, the accuracy and loss before and after compensation and the faulty share.
+        result: per error pattern, the accuracy and loss before and after compensation (the same pattern and
+            images: a paired measurement) and the faulty share.
         seconds: how long the runs took when they were computed (read back from the cache afterwards).
         from_cache: whether they were read from the cache.
     """
@@ -50,7 +53,8 @@ def compensation_runs(model, train_data: ImageTensors, test_data: ImageTensors, 
     name -> :class:`imckit.memory.cells.CellConfig`) on ``device``, each cached on its own by the model, both
     image sets, its configurations, the devices, the patterns, the seed, the training settings, the device
     type (when not the CPU) and the code (this module's and the compensation's); the model and images are
-    digested once for all. Returns name -> :class:`CompensationRun`."""
+    digested once for all. ``config.mode`` selects the method (``"full"``) or an ablation. Returns name ->
+    :class:`CompensationRun`."""
     if not isinstance(config, CompensationConfig):
         raise ValueError(f"config must be a CompensationConfig; got {type(config).__name__}")
     common = {"model_test": model_data_digest(model, test_data), "model_train": model_data_digest(model, train_data),

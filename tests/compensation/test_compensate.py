@@ -5,9 +5,10 @@ import pytest
 import torch
 
 from imckit.memory.cells import CellConfig
-from imckit.compensation.compensate import CompensationConfig, compensate, requantize
+from imckit.compensation.compensate import MODES, CompensationConfig, compensate, requantize
 from imckit.core.models import mappable_layers, resnet8
-from imckit.quantization.qkeras import quantize
+from imckit.injection.errors import quantize_layer
+from imckit.quantization.qkeras import QuantSpec, quantize
 from imckit.core.training import TrainConfig, train
 
 from ..conftest import IDENTITY4, toy_dataset as _toy_dataset
@@ -33,12 +34,12 @@ def test_requantize_round_trips_codes():
     assert int(requantize(q, q.dequantize() * 100).max()) == 7  # clipped to the 4-bit word range
 
 
-@pytest.mark.parametrize("full_precision", [True, False])
-def test_faulty_weights_stay_bit_identical_and_healthy_ones_change(trained, full_precision):
+@pytest.mark.parametrize("mode", ["full", "healthy_only"])
+def test_faulty_weights_stay_bit_identical_and_healthy_ones_change(trained, mode):
     model, data = trained
     before = {n: p.detach().clone() for n, p in model.state_dict().items()}
     result, kept = compensate(model, data.train, data.test, _configs(model), patterns=2, seed=1,
-                              config=CompensationConfig(lr=0.05, train_full_precision=full_precision),
+                              config=CompensationConfig(lr=0.05, mode=mode),
                               progress=False, return_weights=True)
     assert all(torch.equal(before[n], p) for n, p in model.state_dict().items())  # the model is not modified
     assert np.all(result.faulty_share > 0) and np.all(result.rewritten_share > 0)
@@ -85,7 +86,7 @@ def test_seeds_reproduce_and_fresh_write_errors(trained):
     ({"lr": 0}, r"lr must be a number in \(0, 10\]"),
     ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\)"),
     ({"fresh_write_errors": "yes"}, "fresh_write_errors must be True or False"),
-    ({"train_full_precision": 1}, "train_full_precision must be True or False"),
+    ({"mode": "bn"}, "mode must be one of 'full', 'healthy_only', 'bn_recalibration'; got 'bn'"),
 ])
 def test_bad_config(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -138,3 +139,91 @@ def test_the_batch_order_comes_from_the_pattern_generator_after_its_errors(train
     for p, state in enumerate(seen):
         fresh = torch.Generator().manual_seed(module._pattern_seed(4, p)).get_state()
         assert not torch.equal(state, fresh)  # the errors were drawn from it first
+
+
+def _batchnorm_state(model):
+    return {n: b.detach().clone() for n, b in model.named_buffers() if "running" in n}
+
+
+def test_the_three_modes_run_on_the_same_patterns(trained):
+    # the ablations are paired with the method: same errors, same images before, same batch order
+    model, data = trained
+    runs = {mode: compensate(model, data.train, data.test, _configs(model, CellConfig(2, 1)), patterns=2, seed=5,
+                             config=CompensationConfig(lr=0.05, mode=mode), progress=False)
+            for mode in MODES}
+    for mode in ("healthy_only", "bn_recalibration"):
+        for key in ("before_accuracy", "before_loss", "faulty_share"):
+            assert np.array_equal(getattr(runs[mode], key), getattr(runs["full"], key)), (mode, key)
+    assert not np.array_equal(runs["bn_recalibration"].after_loss, runs["full"].after_loss)
+
+
+def test_batchnorm_recalibration_moves_no_weight(trained, monkeypatch):
+    module = importlib.import_module("imckit.compensation.compensate")
+    model, data = trained
+    buffers = _batchnorm_state(model)
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(args[0])
+        return recalibrate(*args, **kwargs)
+
+    recalibrate = module._recalibrate
+    monkeypatch.setattr(module, "_recalibrate", spy)
+    result, kept = compensate(model, data.train, data.test, _configs(model, CellConfig(2, 1)), patterns=2, seed=0,
+                              config=CompensationConfig(mode="bn_recalibration"), progress=False,
+                              return_weights=True)
+    assert len(seen) == 2 and all(m is model for m in seen)
+    assert all(torch.equal(b, buffers[n]) for n, b in _batchnorm_state(model).items())  # the model is untouched
+    assert np.all(result.faulty_share > 0) and np.all(result.rewritten_share == 0)
+    assert np.all(result.new_fault_share == 0)
+    for pattern in kept:
+        for m, w in pattern["final"].items():
+            assert torch.equal(w, pattern["written"][m])  # nothing rewritten
+            assert torch.equal(pattern["trained"][m], model.get_submodule(m).weight.detach())
+    assert not np.array_equal(result.after_loss, result.before_loss)  # the running statistics changed
+
+
+def test_batchnorm_recalibration_follows_the_stored_network(trained):
+    # the running statistics it leaves are those of the network as stored: recalibrating the error-free
+    # network on the data it was trained on changes little, the heavily faulty one much more
+    module = importlib.import_module("imckit.compensation.compensate")
+    model, data = trained
+    configs = _configs(model, CellConfig(2, 1))
+    quant = QuantSpec()
+    written = {}
+    for layer in mappable_layers(model):
+        written.update({m: q.dequantize() for m, q in quantize_layer(model, layer.modules, configs[layer.name].bits,
+                                                                      quant).items()})
+    config = CompensationConfig(mode="bn_recalibration")
+    clean = module._recalibrate(model, data.train, written, 256, config, torch.Generator().manual_seed(0), "cpu")
+    noisy = {m: w + 0.5 * w.std() * torch.randn(w.shape, generator=torch.Generator().manual_seed(1))
+             for m, w in written.items()}
+    shifted = module._recalibrate(model, data.train, noisy, 256, config, torch.Generator().manual_seed(0), "cpu")
+    old = _batchnorm_state(model)
+    change = lambda m: sum(float((b - old[n]).abs().sum()) for n, b in _batchnorm_state(m).items())  # noqa: E731
+    assert not clean.training and change(clean) < change(shifted)
+
+
+def test_the_recalibration_starts_where_the_retraining_starts(trained, monkeypatch):
+    # the same generator state after the errors: both draw the same batch order
+    module = importlib.import_module("imckit.compensation.compensate")
+    model, data = trained
+    states = {}
+
+    def spy_fit(*args, generator, **kwargs):
+        states.setdefault("full", []).append(generator.get_state().clone())
+        return real_fit(*args, generator=generator, **kwargs)
+
+    def spy_recalibrate(model, data, written, n_train, config, generator, device):
+        states.setdefault("bn_recalibration", []).append(generator.get_state().clone())
+        return real_recalibrate(model, data, written, n_train, config, generator, device)
+
+    real_fit, real_recalibrate = module.fit, module._recalibrate
+    monkeypatch.setattr(module, "fit", spy_fit)
+    monkeypatch.setattr(module, "_recalibrate", spy_recalibrate)
+    for mode in ("full", "bn_recalibration"):
+        compensate(model, data.train, data.test, _configs(model), patterns=2, seed=4,
+                   config=CompensationConfig(lr=0.05, mode=mode), progress=False)
+    assert len(states["full"]) == len(states["bn_recalibration"]) == 2
+    for a, b in zip(states["full"], states["bn_recalibration"]):
+        assert torch.equal(a, b)

@@ -57,3 +57,23 @@ def test_compensation_runs_are_cached_and_equal_compensate(trained, tmp_path):
     assert both["slc"].result.faulty_share.tolist() == [0.0]  # SLC cells are error-free
     with pytest.raises(ValueError, match="CompensationConfig"):
         run({"mixed": configs}, config={"lr": 0.01})
+
+
+def test_each_mode_is_its_own_entry_on_the_same_patterns(trained, tmp_path):
+    model, data = trained
+    configs = {layer.name: CellConfig(4, 2) if layer.kind == "conv" else CellConfig(8, 0)
+               for layer in mappable_layers(model)}
+    runs = {mode: compensation_runs(model, data.train, data.test, {"mixed": configs}, 2, 1,
+                                    CompensationConfig(train_images=64, batch_size=32, mode=mode),
+                                    cache=tmp_path)["mixed"]
+            for mode in ("full", "healthy_only", "bn_recalibration")}
+    assert len(list((tmp_path / "compensation").iterdir())) == 3
+    assert not any(run.from_cache for run in runs.values())
+    for mode in ("healthy_only", "bn_recalibration"):
+        assert np.array_equal(runs[mode].result.before_accuracy, runs["full"].result.before_accuracy)
+        assert np.array_equal(runs[mode].result.faulty_share, runs["full"].result.faulty_share)
+    assert np.all(runs["bn_recalibration"].result.rewritten_share == 0)
+    direct = compensate(model, data.train, data.test, configs, patterns=2, seed=1,
+                        config=CompensationConfig(train_images=64, batch_size=32, mode="bn_recalibration"),
+                        progress=False)
+    assert np.array_equal(runs["bn_recalibration"].result.after_accuracy, direct.after_accuracy)
