@@ -20,8 +20,6 @@ from seeded generators, whatever ``device`` the evaluation runs on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 

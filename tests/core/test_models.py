@@ -5,17 +5,18 @@ from imckit.core.models import (MODELS, PAPER_RESNET8_WIDTHS, ResNet8, build_mod
                                  resnet8, resnet8_paper)
 
 
-def _weights(in_channels, classes=10):
+def _weights(in_channels, classes=10, widths=(16, 32, 64)):
     # hand count: kernels only, skip 1x1 convs bundled with the first conv of their stack
+    a, b, c = widths
     return [
-        ("conv1", 3 * 3 * in_channels * 16),
-        ("stack1.conv1", 3 * 3 * 16 * 16),
-        ("stack1.conv2", 3 * 3 * 16 * 16),
-        ("stack2.conv1", 3 * 3 * 16 * 32 + 16 * 32),
-        ("stack2.conv2", 3 * 3 * 32 * 32),
-        ("stack3.conv1", 3 * 3 * 32 * 64 + 32 * 64),
-        ("stack3.conv2", 3 * 3 * 64 * 64),
-        ("fc", 64 * classes),
+        ("conv1", 3 * 3 * in_channels * a),
+        ("stack1.conv1", 3 * 3 * a * a),
+        ("stack1.conv2", 3 * 3 * a * a),
+        ("stack2.conv1", 3 * 3 * a * b + a * b),
+        ("stack2.conv2", 3 * 3 * b * b),
+        ("stack3.conv1", 3 * 3 * b * c + b * c),
+        ("stack3.conv2", 3 * 3 * c * c),
+        ("fc", c * classes),
     ]
 
 
@@ -104,17 +105,8 @@ def test_new_models_check_their_arguments(name):
 
 
 def _paper_weights(in_channels, classes=10):
-    # hand count of the paper-sized ResNet-8 (stack widths 16/48/144), skips bundled as the kit does
-    return [
-        ("conv1", 3 * 3 * in_channels * 16),
-        ("stack1.conv1", 3 * 3 * 16 * 16),
-        ("stack1.conv2", 3 * 3 * 16 * 16),
-        ("stack2.conv1", 3 * 3 * 16 * 48 + 16 * 48),
-        ("stack2.conv2", 3 * 3 * 48 * 48),
-        ("stack3.conv1", 3 * 3 * 48 * 144 + 48 * 144),
-        ("stack3.conv2", 3 * 3 * 144 * 144),
-        ("fc", 144 * classes),
-    ]
+    # the paper-sized ResNet-8: stack widths 16/48/144, skips bundled as the kit does
+    return _weights(in_channels, classes, widths=(16, 48, 144))
 
 
 def test_paper_resnet8_has_the_papers_weight_count():
