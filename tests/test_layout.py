@@ -15,6 +15,7 @@ LEVELS = {
     "injection": 3,
     "search": 4, "compensation": 4, "crossbars": 4, "qat": 4,  # the seed papers' methods, side by side
     "book.plots": 5,  # figures: may draw any method's results
+    "papers": 5,  # the papers' numbers and the verdicts on them
     "experiments": 6,
     "book": 7,
 }

@@ -14,6 +14,7 @@ the injected-parameters cell, the run record or the notebook's metadata. Command
     python -m imckit.book run --profile smoke      # execute the notebooks
     python -m imckit.book build                    # jupyter-book build -W -n --keep-going
     python -m imckit.book all --profile default    # both
+    python -m imckit.book scorecard --readme       # verdict counts of the last run, into the README
 """
 
 from __future__ import annotations
@@ -344,14 +345,21 @@ def build_book(root: str | Path = ROOT, strict: bool = True) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m imckit.book", description=__doc__.split("\n\n")[0])
-    parser.add_argument("action", choices=("run", "build", "all"))
+    parser.add_argument("action", choices=("run", "build", "all", "scorecard"))
     parser.add_argument("--profile", default="default", choices=PROFILES)
     parser.add_argument("--only", nargs="*", help="notebook names to run (default: all)")
     parser.add_argument("--data-root", default=os.environ.get("IMCKIT_DATA_ROOT", ""),
                         help="passed to every notebook as data_root")
     parser.add_argument("--no-strict", action="store_true", help="build without -W -n")
+    parser.add_argument("--readme", action="store_true",
+                        help="scorecard: also write the counts into README.md (needs a complete default run)")
     args = parser.parse_args(argv)
     try:
+        if args.action == "scorecard":
+            from imckit.book.scorecard import scorecard_counts
+
+            print(scorecard_counts(readme=args.readme).to_string(), flush=True)
+            return 0
         if args.action in ("run", "all"):
             # relative to where the command was typed; the runner shows it relative to the project
             extra = {"data_root": str(Path(args.data_root).resolve())} if args.data_root else None

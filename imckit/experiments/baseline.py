@@ -32,7 +32,7 @@ from imckit.search.sensitivity import PAPER_Q8_MLC0_REDUCTION
 __all__ = ["BaselineConfig", "BaselineResult", "largest_layer", "load_baseline", "run", "PAPER_FULL8_DEVICES",
            "PAPER_FULL8_BITS", "PAPER_TABLE_I_DECIMALS", "SKIP_BUNDLINGS", "paper_weight_shares",
            "resnet8_layer_weights", "PaperWidthFit", "fit_paper_widths", "paper_network_table", "paper_size_sentence",
-           "augmentation_phrase"]
+           "augmentation_phrase", "q8_mlc0_reductions", "scorecard"]
 
 # Seed paper 000, Table II, row "Full 8", column "Memory (Kilo Devices)": 2325.1k devices. The row's variables
 # are solution index 4 for every layer, Table I's "Quantized 8, MLC 0": 8-bit weights, one SLC device per
@@ -375,11 +375,12 @@ def paper_size_sentence(fit: PaperWidthFit) -> str:
         raise ValueError(f"fit must be a PaperWidthFit; got {type(fit).__name__}")
     widths = "/".join(map(str, fit.widths))
     if not fit.within_rounding:
-        return (f"No ResNet-8 among the {fit.candidates:,} candidates matches the paper's layer shares to the "
-                f"rounding of its Table I: the closest, stack widths {widths} on {fit.in_channels}-channel "
-                f"images, is off by up to {fit.error:.4f} points.")
+        return (f"None of the {fit.candidates:,} candidate ResNet-8s gives the layer shares that Table I implies "
+                f"to the rounding of its three decimals: the closest, stack widths {widths} on "
+                f"{fit.in_channels}-channel images, is off by up to {fit.error:.4f} points.")
     parts = [f"Of {fit.candidates:,} candidates, stack widths {widths} on {fit.in_channels}-channel images "
-             f"match the paper's layer shares to within {fit.error:.4f} points, inside the rounding of Table I; "
+             f"give the layer shares that Table I implies to within {fit.error:.4f} points, inside the rounding "
+             f"of its three decimals; "
              f"the next best candidate is off by {fit.runner_up_error:.3f} points."]
     if abs(fit.weights_gap) < 1e-3:
         parts.append(f"Its {fit.weights:,} weights are Table II's {fit.paper_weights / 1e3:,.1f}k "
@@ -398,3 +399,33 @@ def augmentation_phrase(augmented: bool) -> str:
     """How the baseline's training images were augmented, for the chapter's text."""
     return ("random 4-pixel crops of the zero-padded images and random horizontal flips" if augmented
             else "no data augmentation")
+
+
+# --------------------------------------------------------------------------------------------------------
+# paper vs this kit
+
+
+def q8_mlc0_reductions(layers) -> dict[str, float]:
+    """Each convolution's Table I "Q8 MLC0" memory reduction (% of the 12-bit network): its share of the
+    weights times the 4 of 12 devices per weight that 8-bit SLC words save."""
+    saved = (BASELINE_BITS - PAPER_FULL8_BITS) / BASELINE_BITS
+    rows = layers[layers["kind"] == "conv"]
+    return {name: float(share) * saved for name, share in zip(rows["name"], rows["share of weights (%)"])}
+
+
+def scorecard(result: BaselineResult, fit: PaperWidthFit, profile: str):
+    """The chapter's "Paper vs this kit" table: the network's layers and memory split, and the paper-size
+    network's device count (:func:`fit_paper_widths`)."""
+    from imckit.experiments.setting import kit_setting
+    from imckit.papers import Scorecard
+
+    card = Scorecard("baseline", setting=kit_setting(result.trained), profile=profile)
+    card.add("000/network-layers", float(len(result.layers)))
+    reductions = q8_mlc0_reductions(result.layers)
+    card.add("000/table1-q8mlc0-memory-order", reductions)
+    card.add("000/table1-largest-layer-memory", reductions[result.layers["name"].iloc[-2]],
+             note=f"the kit's last convolution is {result.layers['name'].iloc[-2]}")
+    card.add("000/table2-full8-devices", fit.weights * PAPER_FULL8_BITS / 1e3,
+             setting={"network": "ResNet-8", "dataset": "CIFAR-10"},
+             note=f"the paper-size network fitted to Table I's shares (widths {'/'.join(map(str, fit.widths))})")
+    return card

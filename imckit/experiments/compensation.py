@@ -23,9 +23,9 @@ The statistics (all tested on hand-made numbers):
 
 :func:`table_two` is the paper's Table II in its own format, with the paper's values
 (:data:`PAPER_TABLE2_VARIABLES`, :data:`PAPER_TABLE2_ACCURACY`,
-:data:`imckit.search.simulate.PAPER_TABLE2_KILO_DEVICES`) beside the kit's. :func:`claim_saving_vs_8`,
-:func:`claim_matches_8`, :func:`claim_saving_vs_4` and :func:`claim_spread` check the paper's claims as it
-states them, each returning a :class:`Claim` (one of :data:`VERDICTS` and the sentence the chapter prints).
+:data:`imckit.search.simulate.PAPER_TABLE2_KILO_DEVICES`) beside the kit's. :func:`scorecard` checks the
+paper's claims on Table II, its abstract's (a)-(c) and Fig. 8's (d) included, against the data file
+``imckit/papers/data/seed000.yaml`` with the verdicts of :mod:`imckit.papers.verdict`.
 """
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ from imckit.search.genetic import GeneticSearchConfig, GeneticSearchResult
 from imckit.search.simulate import (PAPER_TABLE2_KILO_DEVICES, GenomeSimulation, genome_configs, genome_devices,
                                     paper_memory_targets, select_solutions, simulate_genomes)
 
-__all__ = ["PAPER_TABLE2_VARIABLES", "PAPER_TABLE2_ACCURACY", "PAPER_SAVING_VS_8", "PAPER_SAVING_VS_4", "VERDICTS",
+__all__ = ["PAPER_TABLE2_VARIABLES", "PAPER_TABLE2_ACCURACY",
            "MODE_LABELS", "COLLAPSE", "CompensationChapterConfig", "CompensationChapterResult", "CompensationRun",
            "compensation_runs", "validation_set", "uniform_genomes", "paper_indices", "savings", "closest_solution",
            "PairedGain", "t_interval", "paired_gain", "VarianceChange", "variance_change", "paired_table",
-           "ablation_summary", "ablation_sentence", "table_two", "savings_table", "Claim", "claim_saving_vs_8",
-           "claim_matches_8", "claim_saving_vs_4", "claim_spread", "count_word", "held_out_text", "run"]
+           "ablation_summary", "ablation_sentence", "table_two", "savings_table", "count_word", "held_out_text", "run",
+           "scorecard"]
 
 # Seed paper 000, Table II ("Selected Pareto optimal solutions with corresponding variables, memory, and
 # accuracy before and after compensation training"): per row the variables for each layer (the solution
@@ -69,15 +69,9 @@ PAPER_TABLE2_ACCURACY = {
     "Solution 1": (87.0, 89.5), "Solution 2": (86.0, 89.0), "Solution 3": (84.5, 88.4),
     "Solution 4": (80.6, 86.4), "Solution 5": (61.0, 83.8), "Solution 6": (18.8, 77.0),
 }
-# The savings behind the paper's headline claims (abstract, Sec. V, conclusion), from Table II's memory:
-# its Solution 2 against Full 8 (1172.3k vs 2325.1k devices, "50 %") and its Solution 4 against Full 4
-# (628.1k vs 1162.6k, "46 %").
-PAPER_SAVING_VS_8 = 100 * (1 - PAPER_TABLE2_KILO_DEVICES["Solution 2"] / PAPER_TABLE2_KILO_DEVICES["Full 8"])
-PAPER_SAVING_VS_4 = 100 * (1 - PAPER_TABLE2_KILO_DEVICES["Solution 4"] / PAPER_TABLE2_KILO_DEVICES["Full 4"])
 
 # How a claim compares with the paper: it holds as stated; it goes the paper's way but misses its bound;
 # it does not hold; or the kit has nothing to check it on.
-VERDICTS = ("reproduced", "same direction", "differs", "not comparable")
 
 MODE_LABELS = {"full": "full method", "healthy_only": "healthy weights only (BatchNorm frozen)",
                "bn_recalibration": "BatchNorm recalibration only"}
@@ -513,164 +507,7 @@ def savings_table(devices: dict, paper_devices=PAPER_TABLE2_KILO_DEVICES):
 
 
 # ------------------------------------------------------------------------------------------------------
-# the paper's claims
-
-
-@dataclass(frozen=True)
-class Claim:
-    """One of the paper's claims checked on the kit's numbers.
-
-    Attributes:
-        verdict: one of :data:`VERDICTS`.
-        sentence: what the chapter prints (its numbers included).
-        solution: the kit's solution the claim was checked on (``None``: none).
-    """
-
-    verdict: str
-    sentence: str
-    solution: str | None = None
-
-
-def _loss_words(loss: float) -> str:
-    return f"loses {loss:.1f} points" if loss >= 0 else f"gains {-loss:.1f} points"
-
-
-def _pick(saving: dict, target: float, tolerance: float, against: str):
-    """The solution closest in saving to ``target``, or a not-comparable :class:`Claim`."""
-    name = closest_solution(saving, target)
-    if name is None:
-        return None, Claim("not comparable", "There is no compensated solution to check the claim on.")
-    if abs(saving[name] - target) > tolerance:
-        return None, Claim("not comparable", (
-            f"No solution saves within {tolerance:.0f} points of the paper's {target:.1f} % against {against} "
-            f"(the closest, {name}, saves {saving[name]:.1f} %), so the claim cannot be checked here."), name)
-    return name, None
-
-
-def claim_saving_vs_8(saving_8: dict, before: dict, accuracy_8: float, paper_saving: float = PAPER_SAVING_VS_8,
-                      max_loss: float = 3.0, saving_tolerance: float = 5.0) -> Claim:
-    """Claim (a), abstract and Sec. V: "reducing memory usage by 50 % while sacrificing only 3 % accuracy
-    compared to the 8-bit ResNet baseline", before any compensation (the paper's Solution 2: 1172.3k against
-    2325.1k devices, 86 % against 89 %).
-
-    "That solution" is the kit's solution whose saving against Full 8 (``saving_8``: name -> %) is closest to
-    the paper's (``paper_saving``, 49.6 %); beyond ``saving_tolerance`` points away the verdict is "not
-    comparable". Its loss is ``accuracy_8`` minus its mean accuracy over the error patterns (``before``:
-    name -> % per pattern), with the Student-t interval of that mean. Verdict: "reproduced" when the loss is
-    at most ``max_loss`` points; "same direction" up to twice that; "differs" beyond.
-    """
-    name, missing = _pick(saving_8, paper_saving, saving_tolerance, "Full 8")
-    if missing:
-        return missing
-    mean = t_interval(before[name])
-    loss = accuracy_8 - mean.mean
-    interval = (f"; 95 % CI of the loss {accuracy_8 - mean.high:.1f} to {accuracy_8 - mean.low:.1f} over "
-                f"{mean.n} error patterns" if not math.isnan(mean.low) else "")
-    head = (f"{name} saves {saving_8[name]:.1f} % of Full 8's devices (the paper's Solution 2: "
-            f"{paper_saving:.1f} %) and {_loss_words(loss)} before compensation ({mean.mean:.1f} % against "
-            f"{accuracy_8:.1f} %{interval})")
-    if loss <= max_loss:
-        return Claim("reproduced", head + f": within the paper's {max_loss:.0f} points, as the paper reports.", name)
-    if loss <= 2 * max_loss:
-        return Claim("same direction", head + (f": more than the paper's {max_loss:.0f} points, but less than twice "
-                                               f"that; the trade-off goes the paper's way at a higher price."), name)
-    return Claim("differs", head + (f": far more than the paper's {max_loss:.0f} points, so the claim does not hold "
-                                    f"for this network."), name)
-
-
-def claim_matches_8(name: str | None, before, after, accuracy_8: float, tolerance: float = 0.5) -> Claim:
-    """Claim (b), abstract: "after a single epoch of retraining, the accuracy matches the baseline while fully
-    retaining the memory savings" (the paper's Solution 2: 89 % against 89 % for Full 8).
-
-    ``name`` is claim (a)'s solution (``None``: "not comparable"); ``before``/``after``: its accuracy (%) per
-    error pattern, the same patterns. Verdict: "reproduced" when its mean after compensation is at least
-    ``accuracy_8 - tolerance`` (surpassing Full 8 counts as matching, as the paper's Solution 1 does);
-    "same direction" when it stays lower but the paired gain's interval lies above 0; "differs" otherwise.
-    """
-    if name is None:
-        return Claim("not comparable", "Claim (a) found no solution at the paper's saving, so there is none to "
-                                       "check after compensation either.")
-    gain = paired_gain(before, after)
-    after_mean = float(np.mean(after))
-    diff = after_mean - accuracy_8
-    head = (f"After one epoch {name} reaches {after_mean:.1f} % against {accuracy_8:.1f} % for Full 8 "
-            f"({diff:+.1f} points; the paper's Solution 2: 89 % against 89 %); compensation changed it by "
-            f"{gain.text()}")
-    if diff >= -tolerance:
-        how = "matches Full 8 within" if diff <= tolerance else "surpasses Full 8, beyond"
-        return Claim("reproduced", head + f": it {how} the paper's {tolerance} points, as the paper reports.", name)
-    if gain.low > 0:
-        return Claim("same direction", head + (f": compensation recovers accuracy, as in the paper, but the "
-                                               f"solution stays {-diff:.1f} points below Full 8."), name)
-    return Claim("differs", head + (f": compensation does not measurably recover accuracy here, and the solution "
-                                    f"stays {-diff:.1f} points below Full 8, unlike the paper."), name)
-
-
-def claim_saving_vs_4(saving_4: dict, before: dict, after: dict, accuracy_4: float,
-                      paper_saving: float = PAPER_SAVING_VS_4, tolerance: float = 0.5,
-                      saving_tolerance: float = 5.0) -> Claim:
-    """Claim (c), abstract: "when compared to the 4-bit baseline, a 46 % memory reduction is achieved with
-    virtually no loss in accuracy" after retraining (the paper's Solution 4: 628.1k against 1162.6k devices,
-    86.4 % after retraining against 86.8 % for Full 4).
-
-    "That solution" is the kit's solution whose saving against Full 4 (``saving_4``: name -> %) is closest to
-    the paper's (45.97 %); beyond ``saving_tolerance`` points away: "not comparable". ``before``/``after``:
-    name -> accuracy (%) per error pattern, the same patterns. Verdict: "reproduced" when its mean after
-    compensation is at least ``accuracy_4 - tolerance``; "same direction" when lower but the paired gain's
-    interval lies above 0; "differs" otherwise.
-    """
-    name, missing = _pick(saving_4, paper_saving, saving_tolerance, "Full 4")
-    if missing:
-        return missing
-    gain = paired_gain(before[name], after[name])
-    after_mean = float(np.mean(after[name]))
-    diff = after_mean - accuracy_4
-    head = (f"{name} saves {saving_4[name]:.1f} % of Full 4's devices (the paper's Solution 4: "
-            f"{paper_saving:.1f} %) and reaches {after_mean:.1f} % after compensation against "
-            f"{accuracy_4:.1f} % for Full 4 ({diff:+.1f} points; the paper: 86.4 % against 86.8 %), from "
-            f"{float(np.mean(before[name])):.1f} % before ({gain.text()})")
-    if diff >= -tolerance:
-        return Claim("reproduced", head + (f": within the paper's {tolerance} points (or above), virtually no loss, "
-                                           f"as the paper reports."), name)
-    if gain.low > 0:
-        return Claim("same direction", head + (f": compensation recovers accuracy, as in the paper, but "
-                                               f"{-diff:.1f} points are still lost against Full 4."), name)
-    return Claim("differs", head + (f": compensation does not measurably recover accuracy, and {-diff:.1f} points "
-                                    f"are lost against Full 4, unlike the paper."), name)
-
-
-def claim_spread(before: dict, after: dict, alpha: float = 0.05) -> Claim:
-    """Claim (d), Fig. 8 and the conclusion: after compensation "both accuracy and stability are noticeably
-    improved, as reflected by the reduced variance" across the error draws.
-
-    Per solution (``before``/``after``: name -> accuracy (%) per error pattern, the same patterns):
-    :func:`variance_change`. Solutions with fewer than three patterns or no spread before are left out
-    (none left: "not comparable"). Verdict: "reproduced" when the standard deviation shrinks in every
-    solution and significantly (one-sided Pitman-Morgan, level ``alpha``) in at least half; "same direction"
-    when it shrinks in more than half; "differs" otherwise.
-    """
-    changes = {name: variance_change(before[name], after[name]) for name in after}
-    kept = {n: c for n, c in changes.items() if c.n >= 3 and c.sd_before > 0 and not math.isnan(c.p_value)}
-    if not kept:
-        return Claim("not comparable", "With fewer than three error patterns per solution (or no spread before "
-                                       "compensation) the spread cannot be compared.")
-    left_out = [n for n in changes if n not in kept]
-    ratios = [c.ratio for c in kept.values()]
-    shrink = sum(r < 1 for r in ratios)
-    significant = sum(c.ratio < 1 and c.p_value < alpha for c in kept.values())
-    m = len(kept)
-    head = (f"After compensation the standard deviation across error patterns is smaller in {shrink} of {m} "
-            f"solutions (ratio after/before {min(ratios):.2f} to {max(ratios):.2f}), significantly so in "
-            f"{significant} (one-sided Pitman-Morgan test on the paired patterns, {100 * alpha:.0f} % level, "
-            f"{min(c.n for c in kept.values())} patterns or more per solution"
-            + (f"; left out: {', '.join(left_out)}, with fewer than three patterns or no spread before "
-               f"compensation)" if left_out else ")"))
-    if shrink == m and 2 * significant >= m:
-        return Claim("reproduced", head + ": the spread shrinks, as the paper's Fig. 8 shows.")
-    if 2 * shrink > m:
-        return Claim("same direction", head + (": mostly smaller, as in the paper's Fig. 8, but not clearly so in "
-                                               "every solution."))
-    return Claim("differs", head + ": unlike the paper's Fig. 8, the spread does not shrink in most solutions.")
+# words
 
 
 _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -802,17 +639,6 @@ class CompensationChapterResult:
     def ablation_summary(self):
         return ablation_summary(self.gains())
 
-    def claims(self) -> dict[str, Claim]:
-        """The paper's claims (a)-(d) on the kit's numbers (:func:`claim_saving_vs_8`, :func:`claim_matches_8`,
-        :func:`claim_saving_vs_4`, :func:`claim_spread`)."""
-        acc = self.uniform_accuracy
-        saving = {name: self.savings[name] for name in self.solutions}
-        a = claim_saving_vs_8({n: s[8] for n, s in saving.items()}, self.before, acc[8])
-        chosen = a.solution if a.verdict != "not comparable" else None
-        b = claim_matches_8(chosen, self.before.get(chosen), self.after.get(chosen), acc[8])
-        c = claim_saving_vs_4({n: s[4] for n, s in saving.items()}, self.before, self.after, acc[4])
-        return {"a": a, "b": b, "c": c, "d": claim_spread(self.before, self.after)}
-
     @property
     def faulty_share(self) -> tuple[float, float]:
         """The mean and the largest share (%) of stored weights program-verify found faulty."""
@@ -867,3 +693,68 @@ def run(baseline, config: CompensationChapterConfig, device: str = "cpu") -> Com
     train_images = config.training.train_images or len(baseline.train_set)
     return CompensationChapterResult(config, inputs, front, picks, genomes, devices, validation, simulation,
                                      runs, ablations, train_images)
+
+
+def scorecard(result: CompensationChapterResult, baseline, profile: str):
+    """The chapter's "Paper vs this kit" table: Table II's memory savings and accuracy orders, the abstract's
+    claims (a)-(c) on the kit's Solutions 2 and 4 (selected at the paper's memory targets), each solution's
+    retrained accuracy against its uniform network (the 95 % t-interval of the patterns as margin), the
+    smallest compensation gain and the spread before and after (Fig. 8, claim (d))."""
+    from imckit.experiments.setting import FEFET_DEVICE, TRAINING, kit_setting
+    from imckit.papers import Scorecard
+
+    training = TRAINING[result.config.table.network]
+    card = Scorecard("compensation", profile=profile, setting=kit_setting(
+        baseline, device=FEFET_DEVICE, training=training,
+        other=f"{result.config.patterns} error patterns per solution"))
+    names, acc = result.solutions, result.uniform_accuracy
+    before = {n: float(np.mean(result.before[n])) for n in names}
+    after = {n: float(np.mean(result.after[n])) for n in names}
+    missing = "the kit's front has no solution at this memory target"
+    card.add("000/table2-memory", {n: v / 1e3 for n, v in result.devices.items()})
+    for k, bits in ((1, 8), (2, 8), (3, 4), (4, 4), (5, 2), (6, 2)):
+        name = f"Solution {k}"
+        card.add(f"000/saving-solution{k}-vs-full{bits}", result.savings[name][bits] if name in names else None,
+                 reason=missing)
+    uniform = {f"Full {b}": acc[b] for b in (8, 4, 2)}
+    if set(names) >= {f"Solution {k}" for k in range(1, 7)}:
+        card.add("000/table2-accuracy-before-order", {**uniform, **before})
+        card.add("000/table2-accuracy-after-order", after)
+    else:
+        for key in ("000/table2-accuracy-before-order", "000/table2-accuracy-after-order"):
+            card.add(key, None, reason="the kit's front lacks some of the six solutions")
+    for key, name, bits, column in (("000/abstract-half-memory-costs-3pts", "Solution 2", 8, before),
+                                    ("000/abstract-retrained-matches-full8", "Solution 2", 8, after),
+                                    ("000/abstract-46pct-no-loss-vs-full4", "Solution 4", 4, after),
+                                    ("000/solution1-retrained-vs-full8", "Solution 1", 8, after),
+                                    ("000/solution6-retrained-vs-full2", "Solution 6", 2, after)):
+        card.add(key, column[name] - acc[bits] if name in names else None, reason=missing)
+    for key, name, bits in (("000/solution3-retrained-vs-full4", "Solution 3", 4),
+                            ("000/solution5-retrained-vs-full2", "Solution 5", 2)):
+        if name not in names:
+            card.add(key, None, reason=missing)
+            continue
+        interval = t_interval(result.after[name])
+        card.add(key, after[name] - acc[bits], margin=_half_width(interval))
+    gains = {n: paired_gain(result.before[n], result.after[n]) for n in names}
+    if gains:
+        smallest = min(gains, key=lambda n: gains[n].mean)
+        card.add("000/compensation-gain-smallest", gains[smallest].mean, margin=_half_width(gains[smallest]),
+                 note=f"the kit's smallest: {smallest}")
+    else:
+        card.add("000/compensation-gain-smallest", None, reason=missing)
+    spread = [variance_change(result.before[n], result.after[n]) for n in names]
+    spread = [v for v in spread if np.isfinite(v.sd_before) and np.isfinite(v.sd_after)]
+    if spread:
+        card.add("000/compensation-spread-shrinks",
+                 {"before compensation": float(np.mean([v.sd_before for v in spread])),
+                  "after compensation": float(np.mean([v.sd_after for v in spread]))},
+                 kit_text=(f"mean std {np.mean([v.sd_before for v in spread]):.2f} before, "
+                           f"{np.mean([v.sd_after for v in spread]):.2f} after (pts)"))
+    else:
+        card.add("000/compensation-spread-shrinks", None, reason="fewer than two error patterns per solution")
+    return card
+
+
+def _half_width(interval: PairedGain) -> float | None:
+    return None if math.isnan(interval.low) else (interval.high - interval.low) / 2

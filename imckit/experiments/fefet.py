@@ -21,7 +21,7 @@ import torch
 from imckit.core.profiles import check_profile
 from imckit.memory.devices import FeFETMLC, MeasurementCampaign, bit_error_rate, fit_fefet_mlc, simulate_campaign
 
-__all__ = ["FefetConfig", "FefetResult", "state_table", "far_error_share", "neighbour_share", "run"]
+__all__ = ["FefetConfig", "FefetResult", "state_table", "far_error_share", "neighbour_share", "run", "scorecard"]
 
 
 @dataclass(frozen=True)
@@ -184,3 +184,24 @@ def run(config: FefetConfig) -> FefetResult:
                             bitlines=config.bitlines, seed=config.seed + 1)
     fitted = fit_fefet_mlc(big.written.flatten(), big.currents.flatten())
     return FefetResult(config, device, state_table(device), campaign, big, fitted)
+
+
+def scorecard(result: FefetResult, profile: str):
+    """The chapter's "Paper vs this kit" table: the simulated campaign's BER and where its errors land."""
+    from imckit.papers import Scorecard
+
+    config = result.config
+    cells = config.wordlines * config.bitlines
+    card = Scorecard("fefet", profile=profile, setting={
+        "dataset": "none (device measurement)", "bits": "2-bit MLC cells",
+        "device": "the kit's FeFET MLC model calibrated to the paper's 4 % BER, simulated",
+        "other": f"{config.arrays} arrays x {cells} FeFETs, simulated"})
+    card.add("000/mlc-average-ber", 100 * result.campaign.error_rate)
+    neighbour = result.campaign_neighbour_share
+    if result.campaign_errors == 0 or not np.isfinite(neighbour):
+        card.add("000/mlc-errors-neighbouring", None, reason="the simulated campaign read no cell wrong")
+    else:
+        card.add("000/mlc-errors-neighbouring",
+                 {"neighbouring state": neighbour, "two or more states away": 100 - neighbour},
+                 kit_text=f"{neighbour:.0f} % of errors in a neighbouring state")
+    return card

@@ -24,7 +24,7 @@ from imckit.search.simulate import GenomeSimulation, rank_agreement, simulate_ge
 __all__ = ["SearchConfig", "SearchResult", "search_front", "on_front_count", "top_share", "never_selected_share",
            "reach_text", "format_or_na",
            "uniform_references", "region_summary", "favourite_configs", "spread_picks", "rank_agreement_text",
-           "median_ratio_offset", "run"]
+           "median_ratio_offset", "run", "rate_fluctuation", "scorecard"]
 
 # Front genomes simulated and error draws per genome, per profile.
 SIMULATION_PRESETS = {"smoke": (4, 2), "default": (24, 10), "paper": (48, 100)}
@@ -322,3 +322,41 @@ def run(baseline, config: SearchConfig, device: str = "cpu") -> SearchResult:
     return SearchResult(config, inputs, memory, loss, exact_genomes, exact, hypervolume(exact, reference),
                         reference, ga, nsga, regions, references, picks, simulation,
                         {"GA": ga_cached, "NSGA-II": nsga_cached})
+
+
+def rate_fluctuation(rates, share: float = 0.2) -> dict[str, float]:
+    """How much a self-adaptive rate (population mean per generation) moves from one generation to the next
+    early and late in the search: the standard deviation of its generation-to-generation changes over the
+    first and the last ``share`` of the generations (the paper's Fig. 5b: rates "fluctuate" early and
+    "stabilize" near convergence). Needs at least 3 generations in each part."""
+    rates = np.asarray(rates, dtype=float)
+    if not 0 < share <= 0.5:
+        raise ValueError(f"share must lie in (0, 0.5]; got {share!r}")
+    part = int(len(rates) * share)
+    if part < 3:
+        raise ValueError(f"rates must cover at least {int(np.ceil(3 / share))} generations for share {share}; "
+                         f"got {len(rates)}")
+    return {"early generations": float(np.std(np.diff(rates[:part]))),
+            "late generations": float(np.std(np.diff(rates[-part:])))}
+
+
+def scorecard(result, baseline, profile: str):
+    """The chapter's "Paper vs this kit" table: the GA's schedules and how its self-adaptive rates settle."""
+    from imckit.experiments.setting import FEFET_DEVICE, kit_setting
+    from imckit.papers import Scorecard
+
+    card = Scorecard("search", profile=profile, setting=kit_setting(baseline, device=FEFET_DEVICE))
+    history = result.ga.history
+    for key, name in (("000/ga-tournament-grows", "tournament"), ("000/ga-elite-grows", "elite")):
+        first, last = float(history[name][0]), float(history[name][-1])
+        card.add(key, {"first generation": first, "last generation": last},
+                 kit_text=f"{first:g} → {last:g} (first → last generation)")
+    for key, name in (("000/ga-mutation-stabilizes", "mutation"), ("000/ga-crossover-stabilizes", "crossover")):
+        try:
+            moves = rate_fluctuation(history[name])
+        except ValueError as error:
+            card.add(key, None, reason=f"too few generations: {error}")
+            continue
+        card.add(key, moves, kit_text=f"std of changes {moves['early generations']:.2g} early, "
+                                      f"{moves['late generations']:.2g} late")
+    return card

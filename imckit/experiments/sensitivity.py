@@ -31,7 +31,7 @@ from imckit.search.sensitivity import PAPER_Q8_MLC0_REDUCTION, SensitivityTable,
 
 __all__ = ["TableConfig", "NETWORKS", "TableInputs", "table_images", "table_network", "network_text", "table_for", "SensitivityConfig", "Observations",
            "SensitivityResult", "paper_format", "PAPER_TABLE_I", "paper_loss_changes", "loss_side_by_side",
-           "ranking_agreement", "ranking_sentence", "paper_layer_shares", "share_table", "split_difference",
+           "ranking_agreement", "table_one_entries", "scorecard", "paper_layer_shares", "share_table", "split_difference",
            "split_sentence", "tolerant_layers",
            "significant_improvements", "quantization_gains", "entries_text", "check_observations", "run"]
 
@@ -292,18 +292,12 @@ def ranking_agreement(table: SensitivityTable) -> tuple[float, int]:
     return float(spearmanr(ours[both], paper[both]).statistic), int(both.sum())
 
 
-def ranking_sentence(rho: float, entries: int, strong: float = 0.7, weak: float = 0.3) -> str:
-    """Whether the kit ranks Table I's entries as the paper does: ``rho >= strong`` "reproduced",
-    ``rho >= weak`` "same direction", below that "differs" (the kit's thresholds)."""
-    if rho >= strong:
-        verdict = "ranks them much as the paper does (reproduced)"
-    elif rho >= weak:
-        verdict = "ranks them in the same direction as the paper, loosely"
-    else:
-        verdict = "does not rank them as the paper does (differs)"
-    return (f"Over the {entries} entries both tables have, Spearman's rank correlation between the kit's and "
-            f"the paper's loss changes is {rho:.2f}: this network {verdict}. The levels differ (another network "
-            "and dataset); only the order compares.")
+def table_one_entries(table: SensitivityTable) -> dict[str, float]:
+    """The table's %ΔLoss entries keyed ``"<layer>/<configuration label>"`` (the keys of the paper's Table I
+    in ``imckit/papers/data/seed000.yaml``), NaN entries left out."""
+    labels = [c.label for c in table.configs]
+    return {f"{name}/{labels[j]}": float(table.loss_change[i, j]) for i, name in enumerate(table.layers)
+            for j in range(len(labels)) if not np.isnan(table.loss_change[i, j])}
 
 
 def share_table(table: SensitivityTable, paper_shares=None):
@@ -481,3 +475,33 @@ def run(baseline, config: SensitivityConfig, device: str = "cpu") -> Sensitivity
     table = inputs.table
     return SensitivityResult(config, inputs, paper_format(table), share_table(table),
                              check_observations(table, config.tolerance))
+
+
+def scorecard(result: SensitivityResult, baseline, profile: str):
+    """The chapter's "Paper vs this kit" table: Table I's ranking, its Q8 MLC4 column's layer order, and the
+    paper's three observations, each from this run's table (with the entry's 95 % half-width as margin)."""
+    from imckit.experiments.setting import FEFET_DEVICE, TRAINING, kit_setting
+    from imckit.papers import Scorecard
+
+    table = result.table
+    labels = [c.label for c in table.configs]
+    loss, ci = table.loss_change, table.loss_ci
+    training = TRAINING[result.config.table.network]
+    card = Scorecard("sensitivity", profile=profile, setting=kit_setting(
+        baseline, device=FEFET_DEVICE, training=training,
+        other=f"one layer perturbed at a time, {table.repetitions} error draws per entry"))
+    card.add("000/table1-loss-ranking", table_one_entries(table))
+    conv = [i for i, name in enumerate(table.layers) if name != "fc"]
+    q8m4, q8m2 = labels.index("Q8 MLC4"), labels.index("Q8 MLC2")
+    card.add("000/table1-q8mlc4-layer-order", {table.layers[i]: float(loss[i, q8m4]) for i in conv})
+    best = conv[int(np.nanargmin(loss[conv, q8m4]))]
+    card.add("000/q8mlc4-hurts-every-layer", float(loss[best, q8m4]), margin=float(ci[best, q8m4]),
+             note=f"the least sensitive convolution here: {table.layers[best]}")
+    card.add("000/q8mlc2-tolerated", float(np.nanmax(loss[conv, q8m2])))
+    for key, with_mlc in (("000/mlc-errors-lower-loss", True), ("000/quantization-lowers-loss", False)):
+        entries = [(i, j) for i in range(len(table.layers)) for j, c in enumerate(table.configs)
+                   if (c.mlc_cells > 0) == with_mlc and not np.isnan(loss[i, j])]
+        i, j = min(entries, key=lambda e: loss[e])
+        card.add(key, float(loss[i, j]), margin=float(ci[i, j]) if with_mlc else None,
+                 note=f"the kit's lowest entry: {table.layers[i]} {labels[j]}")
+    return card

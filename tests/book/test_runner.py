@@ -343,3 +343,44 @@ def test_regularization_chapter_shows_glued_numbers_and_writes_its_tables(smoke_
     faults = pd.read_csv(out / "faults.csv", index_col=0)
     assert {"basic", "passive", "active", "active+passive"} <= set(faults.columns)
     assert faults.loc[0.0, "faulty weights (%)"] == 0
+
+
+@pytest.mark.book
+def test_no_chapter_states_more_agreement_than_its_verdict_table(smoke_book):
+    """Every chapter with claims ends with its verdict table (all its claims, measured or not), and no
+    sentence of any chapter says it agrees or disagrees with a paper unless the scorecard chose it."""
+    from imckit.papers import agreement_problems, collect, load_claims
+    from imckit.papers.scorecard import expected_chapters
+
+    root, html, results = smoke_book
+    chapters = root / "book" / "chapters"
+    problems = {r.run.output: agreement_problems(chapters / r.run.output) for r in results}
+    assert not {k: v for k, v in problems.items() if v}, problems
+    frame = collect(chapters)
+    for chapter in expected_chapters():
+        shown = list(frame.loc[frame["chapter"] == chapter, "key"])
+        assert shown == [c.key for c in load_claims(chapter=chapter)], chapter
+        assert "Paper vs this kit" in (html / "book" / "chapters" / f"{chapter}.html").read_text(), chapter
+
+
+@pytest.mark.book
+def test_scorecard_page_and_readme_counts_come_from_the_chapters(smoke_book):
+    from imckit.book.scorecard import scorecard_counts
+    from imckit.papers import collect, counts_sentence
+    from imckit.papers.scorecard import README_BEGIN, README_END
+
+    root, html, _ = smoke_book
+    frame = collect(root / "book" / "chapters")
+    page = (html / "book" / "chapters" / "scorecard.html").read_text()
+    assert counts_sentence(frame) in page
+    for claim in frame["claim"]:
+        assert claim.split(" ")[0] in page
+    shutil.copy(ROOT / "README.md", root / "README.md")
+    with pytest.raises(BookError, match="default"):
+        scorecard_counts(root, readme=True)  # a smoke run never reaches the README
+    table = scorecard_counts(root, readme=True, profile="smoke")
+    readme = (root / "README.md").read_text()
+    block = readme[readme.index(README_BEGIN):readme.index(README_END)]
+    total = table.loc["all papers"]
+    assert f"| all papers | {' | '.join(str(int(v)) for v in total.values)} |" in block
+    assert int(total["claims"]) == len(frame)

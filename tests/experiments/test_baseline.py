@@ -96,14 +96,14 @@ def test_fit_recovers_the_papers_widths():
     assert fit.weights == 290_640 and fit.paper_weights == PAPER_FULL8_DEVICES / 8 == 290_637.5
     assert abs(fit.weights_gap) < 1e-5
     sentence = paper_size_sentence(fit)
-    assert "16/48/144 on 3-channel images match" in sentence and "290,640 weights are Table II's 290.6k" in sentence
+    assert "16/48/144 on 3-channel images give the layer shares" in sentence and "290,640 weights are Table II's 290.6k" in sentence
     assert "with the second convolution" in sentence
 
 
 def test_fit_sentence_when_nothing_matches():
     fit = fit_paper_widths(reductions=(1, 1, 1, 1, 1, 1, 1), step=16, max_width=64, in_channels=3)
     assert not fit.within_rounding and fit.candidates == 4**3 * 2
-    assert paper_size_sentence(fit).startswith("No ResNet-8 among the 128 candidates matches")
+    assert paper_size_sentence(fit).startswith("None of the 128 candidate ResNet-8s gives")
     close = fit_paper_widths(step=16, max_width=160)  # holds 16/48/144
     far = replace(close, weights=100_000)  # as if Table II held another size
     assert close.within_rounding and "differ from Table II's 290.6k by -65.6%" in paper_size_sentence(far)

@@ -213,7 +213,7 @@ def paper_shaped_table(loss):
 
 def test_paper_table_one_beside_the_kit_and_its_ranking():
     from imckit.experiments.sensitivity import (PAPER_TABLE_I, loss_side_by_side, paper_loss_changes,
-                                                ranking_agreement, ranking_sentence)
+                                                ranking_agreement, table_one_entries)
 
     paper = paper_loss_changes()
     assert paper.shape == (8, 10) and paper[0, 0] == 157.00 and paper[7, 9] == 0.40 and np.isnan(paper[7, 0])
@@ -224,9 +224,15 @@ def test_paper_table_one_beside_the_kit_and_its_ranking():
     assert ranking_agreement(paper_shaped_table(-paper))[0] == pytest.approx(-1.0)
     cells = loss_side_by_side(same)
     assert cells.iloc[0, 0] == "157.00 | 157.00" and cells.iloc[7, 0] == "-" and cells.shape == (8, 10)
-    assert "(reproduced)" in ranking_sentence(0.8, 73)
-    assert "same direction" in ranking_sentence(0.5, 73)
-    assert "(differs)" in ranking_sentence(0.1, 73)
+    from dataclasses import replace
+
+    from imckit.papers import get_claim
+
+    names = ("conv1", "stack1.conv1", "stack1.conv2", "stack2.conv1", "stack2.conv2", "stack3.conv1",
+             "stack3.conv2", "fc")
+    entries = table_one_entries(replace(same, layers=names))
+    assert len(entries) == 73 and entries["conv1/Q8 MLC4"] == 157.00 and "fc/Q8 MLC4" not in entries
+    assert get_claim("000/table1-loss-ranking").value == entries  # the data file holds the same Table I
     with pytest.raises(ValueError, match="shape"):
         ranking_agreement(SensitivityTable(
             ("a",), (1,), CONFIGS, np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 3)),
