@@ -8,6 +8,7 @@ Modules, each importing only from the ones above it (inside this package)::
       |
     hessian     Hutchinson traces per model, layer and strip; strip scores from any diagonal; reliability
     fisher      empirical Fisher diagonal, FIM distance, FIM-guided threshold search (Algorithm 1)
+    ggn         exact Gauss-Newton diagonal (per-sample output Jacobians, BackPACK's DiagGGNExact)
     mapping     crossbar capacity, mapping, utilization, capacity-aligned thresholds (Table 4)
     precision   accuracy of assignments and the compression-ratio sweep (Tables 2-3)
       |
@@ -56,6 +57,11 @@ from imckit.crossbars.fisher import (  # noqa: F401
     fisher_diagonal,
     fisher_diagonal_halves,
     fisher_distance,
+)
+from imckit.crossbars.ggn import (  # noqa: F401
+    ggn_diagonal,
+    ggn_diagonal_halves,
+    loss_hessian_factor,
 )
 from imckit.crossbars.mapping import (  # noqa: F401
     PAPER_TABLE4,

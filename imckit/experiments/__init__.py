@@ -7,7 +7,8 @@ narrative, parameters, calls, figures and glue.
 
 Cache rule: every expensive step a chapter caches lives in its ``<chapter>_steps`` module
 (``hessian_steps``, ``regularization_steps``, ``search_steps``, ``quantization_steps``,
-``compensation_steps``), which holds nothing else and imports only library modules. A cache key names that
+``compensation_steps``), which holds nothing else and imports only library modules (``curvature``, the
+strip-score comparison of the hessian chapter, still keeps its cached steps in its own module). A cache key names that
 module (:func:`imckit.core.cache.code_version` follows its imports), so editing a sentence or a plot in a
 chapter module never throws away a computed result, while editing the computation does. ``stats`` holds the
 noise statistics the verdicts share (standard errors, the two-standard-error rule).

@@ -25,8 +25,10 @@ Rules per comparison kind (``Claim.compare.kind``):
 ``order``
     The paper's order (a list, best first; or a mapping sorted by ``higher_is_better``) against the kit's
     values (a mapping). Every pair the paper orders is *concordant* when the kit orders it the same way,
-    *tied* when the kit's two values are within ``tolerance``, *reversed* otherwise. No reversed pair:
-    reproduced; more concordant than reversed pairs: same direction; else differs.
+    *tied* when the kit's two values are within ``tolerance``, *reversed* otherwise; with
+    ``tau = (concordant - reversed) / pairs`` (Kendall's tau with ties as zero): no reversed pair and
+    ``tau >= 0.5`` is reproduced (mostly ordered, never against the paper); ``tau > 0`` same direction;
+    else differs (a kit whose values all tie shows no order: differs).
 ``ranking``
     Many entries (e.g. the cells of a table): Spearman's rho over the keys both have (ties get average
     ranks), ``rho >= min_rho`` reproduced, ``rho > 0`` same direction, else differs. Fewer than three
@@ -149,14 +151,22 @@ def _order(claim: Claim, kit: Mapping[str, float]) -> Verdict:
                 concordant += 1
             else:
                 reversed_pairs.append((better, worse))
-    if not reversed_pairs:
+    compared = sum(1 for i, better in enumerate(order) for worse in order[i + 1:]
+                   if not (isinstance(claim.value, Mapping) and claim.value[better] == claim.value[worse]))
+    tau = (concordant - len(reversed_pairs)) / compared if compared else 0.0
+    ties = compared - concordant - len(reversed_pairs)
+    if not reversed_pairs and tau >= 0.5:
         return Verdict(REPRODUCED)
-    pairs = ", ".join(f"{b} above {w}" for b, w in reversed_pairs[:3])
-    more = f" and {len(reversed_pairs) - 3} more" if len(reversed_pairs) > 3 else ""
-    reason = f"the paper has {pairs}{more}; the kit reverses {'them' if len(reversed_pairs) > 1 else 'it'}"
-    if concordant > len(reversed_pairs):
-        return Verdict(SAME_DIRECTION, reason)
-    return Verdict(DIFFERS, reason)
+    if not reversed_pairs:
+        reason = (f"no pair differs beyond the tolerance of {format_number(claim.compare.tolerance, claim.unit)}"
+                  if not concordant else
+                  f"only {concordant} of {compared} pairs are ordered beyond the tolerance; the others are ties")
+    else:
+        pairs = ", ".join(f"{b} above {w}" for b, w in reversed_pairs[:3])
+        more = f" and {len(reversed_pairs) - 3} more" if len(reversed_pairs) > 3 else ""
+        reason = (f"the paper has {pairs}{more}; the kit reverses {'them' if len(reversed_pairs) > 1 else 'it'}"
+                  + (f" ({ties} of {compared} pairs tie)" if ties else ""))
+    return Verdict(SAME_DIRECTION if tau > 0 else DIFFERS, reason)
 
 
 def spearman(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[float, int]:
