@@ -16,6 +16,8 @@ Modules, each importing only from the ones above it (inside this package)::
 """
 
 from imckit.crossbars.strips import (  # noqa: F401
+    ACCUMULATIONS,
+    accumulation_comparison,
     StripQuantized,
     assign_precision,
     assignment_weights,
@@ -52,6 +54,8 @@ from imckit.crossbars.hessian import (  # noqa: F401
     weight_sensitivity,
 )
 from imckit.crossbars.fisher import (  # noqa: F401
+    joint_threshold,
+    pareto_front,
     fim_sweep,
     fim_threshold,
     fisher_diagonal,
@@ -76,11 +80,16 @@ from imckit.crossbars.mapping import (  # noqa: F401
     weight_level_utilization,
 )
 from imckit.crossbars.precision import (  # noqa: F401
+    PAPER_TABLE2,
+    mcnemar,
+    paired_difference,
+    per_image_outcomes,
     PAPER_TABLE2_ACCURACY,
     evaluate_assignments,
     precision_sweep,
 )
 from imckit.crossbars.energy import (  # noqa: F401
+    ENERGY_COLUMNS,
     PAPER_TABLE3,
     ADCSpec,
     energy_proxy,

@@ -19,9 +19,28 @@ What it counts, per inference (one image) and layer, for each precision's crossb
   columns as an 8-bit one, so it costs half the bit decisions and 1/16 of the level units; the sharing of
   ADCs (``columns_per_adc``) changes how long the conversions take, not how many there are. The paper's
   Table 3 (ADC energy falling ~2,500x from 0 % to 100 % compression) is closer to the second model.
-* **Latency proxy**: within a layer all crossbars run in parallel and the two precisions side by side;
-  each ADC serves its columns one after another, each conversion taking ``bits`` cycles. Cycles per layer =
-  MVMs x input_bits x columns_per_adc x bits, the larger of the two precisions; layers run in sequence.
+* **Latency proxies**, in *ADC cycles per image*: one cycle is one comparator decision of a
+  successive-approximation ADC, so a conversion at ``b`` bits takes ``b`` cycles; an ADC serves its
+  ``columns_per_adc`` columns one after another; layers run in sequence. Two models bracket how the
+  crossbars of one layer share time (both the kit's assumptions):
+
+  ``latency cycles`` (parallel crossbars): every crossbar has its own ADCs and all crossbars of a layer, of
+  both precisions, are read at once. Cycles per layer = MVMs x input_bits x columns_per_adc x bits, the
+  larger of the two precisions. It does not depend on how many crossbars a layer needs, so crossbar
+  utilization cannot change it; it is the *ADC read latency* of one crossbar read.
+
+  ``serial latency cycles`` (one ADC bank per layer): the crossbars of a layer are read one after another
+  through one crossbar's ADCs, so each crossbar adds MVMs x input_bits x columns_per_adc x bits. Every
+  partly filled crossbar costs a full read: this is the model in which utilization changes latency.
+
+  The paper's latency (Table 2: 2.629 ms for HAP, 1.121 ms for its method; Sec. 5.1 "memory access
+  latency"; Sec. 1 "ReRAM latency" and "ADC read latency") is DNN+NeuroSim's simulated inference latency
+  of the whole chip, in ms; neither proxy is that, and only relative values of one network compare.
+
+Assignments may be strip masks (the paper's) or weight masks (an unstructured, HAP-like assignment): as in
+:func:`imckit.crossbars.mapping.weight_level_utilization`, a strip holding weights of both precisions is
+mapped onto crossbars of both precisions (the cells of the other precision's weights stay unused), so it
+counts once on each side.
 """
 
 from __future__ import annotations
@@ -33,9 +52,9 @@ import torch
 from torch import nn
 
 from imckit.crossbars.mapping import CrossbarSpec, map_strips
-from imckit.crossbars.strips import check_ratio, strip_assignment
+from imckit.crossbars.strips import check_ratio, is_strip_mask, strip_assignment, strip_view
 
-__all__ = ["ADCSpec", "output_positions", "energy_proxy", "energy_sweep", "PAPER_TABLE3"]
+__all__ = ["ADCSpec", "output_positions", "energy_proxy", "energy_sweep", "PAPER_TABLE3", "ENERGY_COLUMNS"]
 
 # Seed paper 001, Table 3 (ResNet18 on CIFAR-10, DNN+NeuroSim): compression ratio (%) -> top-1 accuracy (%),
 # system energy (mJ) and ADC energy (mJ), for comparison with this kit's proxy (relative values only).
@@ -101,13 +120,27 @@ def output_positions(model: nn.Module, input_shape: tuple[int, ...], modules: li
     return positions
 
 
+def _strip_counts(model: nn.Module, module: str, mask: torch.Tensor) -> tuple[int, int]:
+    """Strips mapped onto high- and onto low-precision crossbars (a mixed strip of a weight mask on both)."""
+    weight = model.get_submodule(module).weight
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise ValueError(f"assignment[{module!r}] must be a bool tensor (True = high precision); got "
+                         f"{getattr(mask, 'dtype', type(mask).__name__)}")
+    if is_strip_mask(mask, weight):
+        return int(mask.sum()), int((~mask).sum())
+    strips = strip_view(mask)
+    return int(strips.any(-1).sum()), int((~strips).any(-1).sum())
+
+
 def energy_proxy(model: nn.Module, assignment: dict[str, torch.Tensor], input_shape: tuple[int, ...],
                  spec: CrossbarSpec = CrossbarSpec(), adc: ADCSpec = ADCSpec(), high_bits: int = 8,
                  low_bits: int = 4):
-    """The proxy per module and precision for a strip assignment (module -> bool strips, True = high).
+    """The proxy per module and precision for an assignment (module -> bool strip mask, or bool weight mask
+    for an unstructured assignment; True = high).
 
     Returns a pandas DataFrame, one row per module plus ``"all"``: crossbars, ADC conversions, ADC bit
-    decisions and ADC level units at each precision and in total, and latency cycles (module docstring).
+    decisions and ADC level units at each precision and in total, ``latency cycles`` (parallel crossbars)
+    and ``serial latency cycles`` (one ADC bank per layer), both in ADC cycles per image (module docstring).
     """
     import pandas as pd
 
@@ -115,26 +148,30 @@ def energy_proxy(model: nn.Module, assignment: dict[str, torch.Tensor], input_sh
     rows = {}
     for module, high in assignment.items():
         depth = int(model.get_submodule(module).weight.shape[1])
-        row, cycles = {"MVMs": positions[module]}, 0
-        for name, mask, bits in (("high", high, high_bits), ("low", ~high, low_bits)):
-            crossbars = map_strips(spec, int(mask.sum()), depth, bits)["crossbars"]
+        counts = dict(zip(("high", "low"), _strip_counts(model, module, high)))
+        row, cycles, serial = {"MVMs": positions[module]}, 0, 0
+        for name, bits in (("high", high_bits), ("low", low_bits)):
+            crossbars = map_strips(spec, counts[name], depth, bits)["crossbars"]
             conversions = positions[module] * adc.input_bits * crossbars * spec.columns  # every column, every cycle
             row[f"{name} crossbars"] = crossbars
             row[f"{name} ADC conversions"] = conversions
             row[f"{name} ADC bit decisions"] = conversions * adc.resolution(bits)
             row[f"{name} ADC level units"] = conversions * adc.levels[bits]
+            read = positions[module] * adc.input_bits * adc.columns_per_adc[bits] * adc.resolution(bits)
             if crossbars:
-                cycles = max(cycles, positions[module] * adc.input_bits * adc.columns_per_adc[bits] * adc.resolution(bits))
+                cycles = max(cycles, read)
+            serial += crossbars * read
         row["ADC bit decisions"] = row["high ADC bit decisions"] + row["low ADC bit decisions"]
         row["ADC level units"] = row["high ADC level units"] + row["low ADC level units"]
         row["latency cycles"] = cycles
+        row["serial latency cycles"] = serial
         rows[module] = row
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.loc["all"] = frame.sum(numeric_only=True)
     return frame
 
 
-ENERGY_COLUMNS = ("ADC bit decisions", "ADC level units", "latency cycles")
+ENERGY_COLUMNS = ("ADC bit decisions", "ADC level units", "latency cycles", "serial latency cycles")
 
 
 def energy_sweep(model: nn.Module, scores: dict[str, torch.Tensor], ratios, input_shape: tuple[int, ...],
@@ -143,8 +180,9 @@ def energy_sweep(model: nn.Module, scores: dict[str, torch.Tensor], ratios, inpu
     """The proxy's totals for the strip assignment at each compression ratio (the paper's Table 3).
 
     Returns a pandas DataFrame indexed by ``compression ratio (%)``: ``crossbars`` (both precisions), ``ADC bit
-    decisions``, ``ADC level units``, ``latency cycles`` and each of the last three relative to the first
-    ratio (``... (rel.)``; put ratio 0 first to read them against every strip at high precision).
+    decisions``, ``ADC level units``, ``latency cycles``, ``serial latency cycles`` and each of the last four
+    relative to the first ratio (``... (rel.)``; put ratio 0 first to read them against every strip at high
+    precision).
     """
     import pandas as pd
 

@@ -12,6 +12,14 @@ of the scores): :func:`fim_sweep` evaluates a grid of ratios (the paper's experi
 FIM-guided sweep"), and :func:`fim_threshold` bisects for the largest ratio whose relative distance
 ``||F - F_0|| / ||F_0||`` (Frobenius norm over the diagonal) stays within a tolerance, the paper's stopping
 rule ``||F - F_0||_F <= epsilon`` made scale-free.
+
+Joint ranking with energy (Sec. 5): "for each candidate T, the FIM serves as a sensitivity proxy to estimate
+accuracy degradation; candidates are ranked jointly by the FIM-predicted accuracy and an energy proxy to
+identify near-Pareto settings, from which the operating point is chosen". The paper gives neither the
+map from FIM to accuracy nor the rule that picks the operating point; :func:`joint_threshold` makes both
+the kit's choice, stated there: the relative FIM distance is the predicted degradation (any FIM-predicted
+accuracy that falls as the distance grows ranks the candidates alike and has the same Pareto set), and the
+operating point is the Pareto candidate nearest the ideal point after both costs are scaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ from imckit.core.compute import resolve_device
 from imckit.crossbars.strips import assign_precision, assignment_weights, compression_ratio, model_on_device, \
     threshold_at_ratio
 
-__all__ = ["fisher_diagonal", "fisher_diagonal_halves", "fisher_distance", "fim_sweep", "fim_threshold"]
+__all__ = ["fisher_diagonal", "fisher_diagonal_halves", "fisher_distance", "fim_sweep", "fim_threshold", "pareto_front",
+           "joint_threshold"]
 
 
 def fisher_diagonal(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, modules: list[str],
@@ -153,3 +162,74 @@ def fim_threshold(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
                 high = middle
     return {"threshold": threshold_at_ratio(scores, best[0]), "ratio": best[0], "distance": best[1],
             "met": best[1] <= tolerance, "history": history}
+
+
+def _costs(name, values) -> np.ndarray:
+    array = np.asarray(values, dtype=float)
+    if array.ndim != 1 or len(array) == 0 or not np.isfinite(array).all():
+        raise ValueError(f"{name} must be a non-empty list of finite numbers; got {values!r}")
+    return array
+
+
+def pareto_front(*costs) -> np.ndarray:
+    """Which candidates are Pareto-optimal for the costs (each a list, one value per candidate, lower is
+    better): a candidate is dominated when another is no worse in every cost and better in one. Returns a
+    bool array, one entry per candidate (equal candidates are all kept)."""
+    if not costs:
+        raise ValueError("pareto_front needs at least one list of costs")
+    arrays = [_costs(f"costs[{k}]", c) for k, c in enumerate(costs)]
+    if len({len(a) for a in arrays}) != 1:
+        raise ValueError(f"every list of costs must have one value per candidate; got lengths "
+                         f"{[len(a) for a in arrays]}")
+    matrix = np.stack(arrays, axis=1)
+    no_worse = (matrix[:, None, :] <= matrix[None, :, :]).all(-1)  # [i, j]: i no worse than j everywhere
+    better = (matrix[:, None, :] < matrix[None, :, :]).any(-1)
+    return ~(no_worse & better).any(0)
+
+
+def joint_threshold(ratios, fim_distance, energy, weight: float = 0.5, scores: dict[str, torch.Tensor] | None = None):
+    """The operating point of the paper's joint ranking (Sec. 5) among candidate compression ratios.
+
+    Args:
+        ratios: the candidates' compression ratios (each in [0, 1]; e.g. the grid of :func:`fim_sweep`).
+        fim_distance: each candidate's relative FIM distance (:func:`fim_sweep`): the FIM-predicted
+            degradation, lower is better.
+        energy: each candidate's energy proxy (:func:`imckit.crossbars.energy.energy_sweep`), lower is better.
+        weight: weight of the FIM cost against the energy cost, in [0, 1] (the kit's default 0.5: equal).
+        scores: the strip scores, to return the threshold ``T`` of the chosen ratio as well (optional).
+
+    The kit's choice (the paper names the ranking, not the rule): both costs are min-max scaled over the
+    candidates to [0, 1]; the candidates on the Pareto front of the two (:func:`pareto_front`) are the
+    near-Pareto settings; the operating point is the one of them nearest the ideal point (0, 0), by
+    ``sqrt(weight * fim**2 + (1 - weight) * energy**2)``, the smaller ratio on a tie.
+
+    Returns a dict: ``ratio``, ``index`` (of the chosen candidate), ``threshold`` (``None`` without
+    ``scores``) and ``table`` (pandas DataFrame: ``ratio``, ``FIM distance``, ``energy``, ``FIM (scaled)``,
+    ``energy (scaled)``, ``Pareto``, ``distance to ideal``, ``chosen``).
+    """
+    import pandas as pd
+
+    from imckit.crossbars.strips import check_ratio
+
+    ratios = [check_ratio(r, "each ratio") for r in ratios]
+    fim, cost = _costs("fim_distance", fim_distance), _costs("energy", energy)
+    if not len(ratios) == len(fim) == len(cost):
+        raise ValueError(f"ratios, fim_distance and energy must have one value per candidate; got lengths "
+                         f"{len(ratios)}, {len(fim)}, {len(cost)}")
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
+        raise ValueError(f"weight must be a number in [0, 1]; got {weight!r}")
+
+    def scaled(values):
+        span = values.max() - values.min()
+        return (values - values.min()) / span if span > 0 else np.zeros_like(values)
+
+    f, e = scaled(fim), scaled(cost)
+    front = pareto_front(fim, cost)
+    distance = np.sqrt(weight * f**2 + (1 - weight) * e**2)
+    candidates = [k for k in np.flatnonzero(front)]
+    index = int(min(candidates, key=lambda k: (distance[k], ratios[k])))
+    table = pd.DataFrame({"ratio": ratios, "FIM distance": fim, "energy": cost, "FIM (scaled)": f,
+                          "energy (scaled)": e, "Pareto": front, "distance to ideal": distance,
+                          "chosen": np.arange(len(ratios)) == index})
+    threshold = threshold_at_ratio(scores, ratios[index]) if scores is not None else None
+    return {"ratio": ratios[index], "index": index, "threshold": threshold, "table": table}

@@ -18,6 +18,14 @@ differs; the unstructured method is matched on the weight share, which is what m
 
 The assignments themselves live in :mod:`imckit.crossbars.strips`; this module evaluates them
 (:func:`evaluate_assignments`, :func:`precision_sweep`).
+
+Paired comparisons (seed 001 gap (c)): two assignments evaluated on the same test images are paired
+observations, so their accuracy difference is tested on the images where they disagree, not with two
+independent binomial errors. ``per_image=True`` keeps each image's correctness (one whole forward per
+assignment: the evaluation engine, :mod:`imckit.core.engine`, reports means only); :func:`mcnemar` tests
+one pair (exact and mid-p McNemar test on the discordant images), :func:`paired_difference` the mean of
+several pairs on the same images (e.g. a method against random strips averaged over compression ratios:
+a paired t-test on each image's mean difference).
 """
 
 from __future__ import annotations
@@ -25,22 +33,156 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from imckit.core.compute import resolve_device
+from imckit.core.compute import model_on_device, resolve_device
 from imckit.core.data import ImageTensors
 from imckit.crossbars.strips import assignment_weights, check_ratio, compression_ratio, is_strip_mask, \
     low_weight_share, random_strip_assignment, strip_assignment, weight_assignment
 from imckit.injection.errors import PerturbedEvaluator
 
-__all__ = ["PAPER_TABLE2_ACCURACY", "evaluate_assignments", "precision_sweep"]
+__all__ = ["PAPER_TABLE2_ACCURACY", "PAPER_TABLE2", "evaluate_assignments", "precision_sweep", "per_image_outcomes",
+           "mcnemar", "paired_difference"]
 
 # Seed paper 001, Table 2 (ResNet20, CIFAR-10, 74 % compression): top-1 accuracy (%) of HAP and of the
 # paper's strip-wise method.
 PAPER_TABLE2_ACCURACY = {"HAP": 74.8, "strips": 84.63}
+# The whole of Table 2: top-1 and top-5 accuracy (%), latency (ms) and energy (mJ) from DNN+NeuroSim.
+PAPER_TABLE2 = {"HAP": {"top-1 (%)": 74.8, "top-5 (%)": 98.45, "latency (ms)": 2.629, "energy (mJ)": 19.42},
+                "strips": {"top-1 (%)": 84.63, "top-5 (%)": 99.22, "latency (ms)": 1.121, "energy (mJ)": 7.86}}
+PER_IMAGE_BATCH_SIZE = 256  # images per forward of per_image_outcomes (channels-last; fastest on 2 CPU cores)
+
+
+@torch.no_grad()
+def per_image_outcomes(model: nn.Module, data: ImageTensors, weight_sets: list[dict[str, torch.Tensor]],
+                       device: str | torch.device = "cpu", batch_size: int = PER_IMAGE_BATCH_SIZE,
+                       progress: bool = False) -> dict[str, torch.Tensor]:
+    """Each image's correctness and loss under each weight set (module -> replacement weight; ``{}``: the
+    model's own weights), by one whole forward per set in eval mode (the caller's model is never moved or
+    modified).
+
+    Returns ``{"correct": bool (S, n), "loss": float64 (S, n)}`` on the CPU, S weight sets, n images.
+    """
+    from tqdm.auto import tqdm
+
+    if not weight_sets:
+        raise ValueError("weight_sets must hold at least one weight set")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+    if len(data) == 0:
+        raise ValueError("data must hold at least one image; got 0")
+    device = resolve_device(device)
+    work = model_on_device(model, device)
+    images = data.images.to(device)
+    if images.ndim == 4:
+        images = images.contiguous(memory_format=torch.channels_last)
+    labels = data.labels.to(device)
+    n = len(data)
+    correct = torch.zeros(len(weight_sets), n, dtype=torch.bool)
+    loss = torch.zeros(len(weight_sets), n, dtype=torch.float64)
+    training = {m: m.training for m in work.modules()}
+    work.eval()
+    try:
+        for s, ws in enumerate(tqdm(weight_sets, desc="evaluating", unit="set", disable=not progress)):
+            params = {f"{m}.weight": w.detach().to(device).contiguous(
+                memory_format=torch.channels_last if w.ndim == 4 else torch.contiguous_format) for m, w in ws.items()}
+            for start in range(0, n, batch_size):
+                x, y = images[start : start + batch_size], labels[start : start + batch_size]
+                logits = torch.func.functional_call(work, params, (x,)) if params else work(x)
+                correct[s, start : start + len(y)] = (logits.argmax(1) == y).cpu()
+                loss[s, start : start + len(y)] = nn.functional.cross_entropy(
+                    logits.double(), y, reduction="none").cpu()
+    finally:
+        for m, flag in training.items():
+            m.training = flag
+    return {"correct": correct, "loss": loss}
+
+
+def _check_correct(value, name: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor) or value.dtype != torch.bool or value.ndim not in (1, 2) \
+            or value.shape[-1] == 0:
+        raise ValueError(f"{name} must be a bool tensor of per-image correctness, shape (images,) or "
+                         f"(pairs, images); got {getattr(value, 'dtype', type(value).__name__)} "
+                         f"{tuple(getattr(value, 'shape', ()))}")
+    return value
+
+
+def mcnemar(correct_a: torch.Tensor, correct_b: torch.Tensor, confidence: float = 0.95) -> dict:
+    """McNemar's test of two classifiers' accuracies on the same images (``correct_a``, ``correct_b``: bool
+    tensors (n,), each image's correctness).
+
+    Only the discordant images count: ``a_only`` (right under a, wrong under b) and ``b_only``. Under the null
+    hypothesis of equal accuracy each discordant image is a fair coin, so ``a_only ~ Binomial(a_only + b_only,
+    1/2)``: ``p_exact`` is the two-sided exact binomial p-value, ``p_mid`` the mid-p value (the exact one less
+    the probability of the observed count, which is conservative; Fagerland et al. 2013 recommend it), 1
+    when no image is discordant.
+
+    Returns a dict: ``difference`` (accuracy of a minus b, points), ``half_width`` (half-width of its
+    ``confidence`` interval, points, normal approximation of the paired difference: ``z sqrt(((a_only +
+    b_only) / n - d**2) / n)``), ``a_only``, ``b_only``, ``p_exact``, ``p_mid``, ``images``.
+    """
+    from scipy.stats import binom
+
+    a, b = _check_correct(correct_a, "correct_a"), _check_correct(correct_b, "correct_b")
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"correct_a and correct_b must be bool tensors of one shape (images,); got "
+                         f"{tuple(a.shape)} and {tuple(b.shape)}")
+    n = len(a)
+    a_only, b_only = int((a & ~b).sum()), int((~a & b).sum())
+    discordant = a_only + b_only
+    if discordant == 0:
+        p_exact = p_mid = 1.0
+    else:
+        k = min(a_only, b_only)
+        tail = float(binom.cdf(k, discordant, 0.5))
+        point = float(binom.pmf(k, discordant, 0.5))
+        p_exact = min(1.0, 2 * tail)
+        p_mid = min(1.0, 2 * (tail - point / 2))
+    d = (a_only - b_only) / n
+    return {"difference": 100 * d, "half_width": 100 * _z(confidence) * ((discordant / n - d * d) / n) ** 0.5,
+            "a_only": a_only, "b_only": b_only, "p_exact": p_exact, "p_mid": p_mid, "images": n}
+
+
+def _z(confidence) -> float:
+    from scipy.stats import norm
+
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ValueError(f"confidence must be a number in (0, 1); got {confidence!r}")
+    return float(norm.ppf(0.5 + confidence / 2))
+
+
+def paired_difference(correct_a: torch.Tensor, correct_b: torch.Tensor, confidence: float = 0.95) -> dict:
+    """The mean accuracy difference of several pairs of assignments on the same images (``correct_a``,
+    ``correct_b``: bool tensors (pairs, images) or (images,)), tested as paired data: each image's
+    difference averaged over the pairs, ``d_i = mean_r (a[r, i] - b[r, i])``, and a two-sided one-sample
+    t-test of the ``d_i`` against 0 (for one pair prefer :func:`mcnemar`).
+
+    Returns a dict: ``difference`` (mean of a minus b, points), ``half_width`` (of its ``confidence``
+    interval, t quantile with n - 1 degrees of freedom, points), ``p`` (1 when every ``d_i`` is 0), ``pairs``,
+    ``images``.
+    """
+    from scipy.stats import t as student
+
+    a, b = _check_correct(correct_a, "correct_a"), _check_correct(correct_b, "correct_b")
+    if a.shape != b.shape:
+        raise ValueError(f"correct_a and correct_b must have one shape; got {tuple(a.shape)} and {tuple(b.shape)}")
+    a, b = a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])
+    d = (a.double() - b.double()).mean(0)
+    n = len(d)
+    if n < 2:
+        raise ValueError(f"paired_difference needs at least 2 images; got {n}")
+    mean, sd = float(d.mean()), float(d.std(unbiased=True))
+    _z(confidence)  # checks confidence
+    quantile = float(student.ppf(0.5 + confidence / 2, n - 1))
+    if sd == 0:
+        p = 1.0 if mean == 0 else 0.0
+    else:
+        p = float(2 * student.sf(abs(mean) / (sd / n ** 0.5), n - 1))
+    return {"difference": 100 * mean, "half_width": 100 * quantile * sd / n ** 0.5, "p": p, "pairs": len(a),
+            "images": n}
 
 
 def evaluate_assignments(model: nn.Module, data: ImageTensors, assignments: list[dict[str, torch.Tensor]],
                          high_bits: int = 8, low_bits: int | list[int] = 4, device: str | torch.device = "cpu",
-                         progress: bool = False) -> dict[str, list[float]]:
+                         progress: bool = False, per_image: bool = False) -> dict:
     """Accuracy and loss on ``data`` of the network with each assignment's mixed-precision weights
     (:func:`imckit.crossbars.strips.assignment_weights`; modules not assigned keep their float weights).
 
@@ -53,9 +195,12 @@ def evaluate_assignments(model: nn.Module, data: ImageTensors, assignments: list
         low_bits: the low precision, one for all or one per assignment.
         device: where the network is evaluated (``"cpu"``, ``"cuda"``, ``"auto"``).
         progress: show a progress bar.
+        per_image: also return each image's correctness (:func:`per_image_outcomes`: a whole forward per
+            assignment, and the accuracies and losses are that forward's); ``False``: the evaluation engine.
 
     Returns:
-        ``{"accuracy": [...], "loss": [...]}``, one entry per assignment (accuracy as a fraction, 0 to 1).
+        ``{"accuracy": [...], "loss": [...]}``, one entry per assignment (accuracy as a fraction, 0 to 1), and
+        with ``per_image`` ``"correct"``: a bool tensor (assignments, images).
     """
     if not assignments:
         raise ValueError("assignments must hold at least one assignment")
@@ -64,6 +209,10 @@ def evaluate_assignments(model: nn.Module, data: ImageTensors, assignments: list
         raise ValueError(f"low_bits must be one word length or one per assignment ({len(assignments)}); "
                          f"got {len(lows)}")
     weight_sets = [assignment_weights(model, a, high_bits, low) for a, low in zip(assignments, lows)]
+    if per_image:
+        outcomes = per_image_outcomes(model, data, weight_sets, device, progress=progress)
+        return {"accuracy": outcomes["correct"].double().mean(1).tolist(), "loss": outcomes["loss"].mean(1).tolist(),
+                "correct": outcomes["correct"]}
     result = PerturbedEvaluator(model, data, base_bits=None, device=resolve_device(device)).evaluate(
         weight_sets, progress=progress)
     return {"accuracy": result.accuracy.tolist(), "loss": result.loss.tolist()}
@@ -72,7 +221,7 @@ def evaluate_assignments(model: nn.Module, data: ImageTensors, assignments: list
 def precision_sweep(model: nn.Module, data: ImageTensors, scores: dict[str, dict[str, torch.Tensor]],
                     ratios=(0.0, 0.5, 1.0), reference: str | None = None, random_strips: bool = True,
                     high_bits: int = 8, low_bits: int = 4, seed: int = 0, progress: bool = False,
-                    device: str | torch.device = "cpu"):
+                    device: str | torch.device = "cpu", per_image: bool = False):
     """Accuracy and loss on ``data`` of several assignments at each strip compression ratio.
 
     Args:
@@ -90,11 +239,13 @@ def precision_sweep(model: nn.Module, data: ImageTensors, scores: dict[str, dict
         seed: seed of the random strips (ratio k uses ``seed + k``; drawn on the CPU whatever the device).
         progress: show a progress bar.
         device: where the networks are evaluated (``"cpu"``, ``"cuda"``, ``"auto"``).
+        per_image: also return each image's correctness (see :func:`evaluate_assignments`).
 
     Returns:
         a pandas DataFrame, one row per (method, ratio): ``method``, ``ratio`` (asked), ``compression ratio``
         (strips at low precision; NaN for weight-level methods), ``low weight share``, ``accuracy`` and
-        ``loss``. Modules not scored keep their float weights.
+        ``loss``. Modules not scored keep their float weights. With ``per_image``: ``(frame, correct)``, where
+        ``correct`` is a bool tensor (rows of the frame, images).
     """
     import pandas as pd
 
@@ -139,8 +290,8 @@ def precision_sweep(model: nn.Module, data: ImageTensors, scores: dict[str, dict
                          "compression ratio": compression_ratio(assignment) if strip_level else float("nan"),
                          "low weight share": low_weight_share(model, assignment)})
             all_assignments.append(assignment)
-    result = evaluate_assignments(model, data, all_assignments, high_bits, low_bits, device, progress)
+    result = evaluate_assignments(model, data, all_assignments, high_bits, low_bits, device, progress, per_image)
     frame = pd.DataFrame(rows)
     frame["accuracy"] = result["accuracy"]
     frame["loss"] = result["loss"]
-    return frame
+    return (frame, result["correct"]) if per_image else frame

@@ -20,7 +20,10 @@ Two precisions and precision-coordinated computation
     each strip is stored at high precision (8 bits, on 8-bit crossbars) or low precision (4 bits, on 4-bit
     crossbars). The convolution is computed as two parts, ``Z_q = W_q * A`` on the high-precision crossbars
     and ``Z_p = W_p * A`` on the low-precision ones, and the low part is expanded to the high part's format
-    before they are summed: ``Z = Z_q + expand(Z_p)`` (the paper's stepwise accumulation).
+    before they are summed: ``Z = Z_q + expand(Z_p)`` (the paper's stepwise accumulation). The baseline the
+    paper argues against, strips of different precision accumulated *without* aligning their scales
+    (``Z = Z_q + Z_p``, the low part's partial sums taken in the high part's format as they are), is
+    ``aligned=False`` of the same functions (:func:`accumulation_comparison` sets the two side by side).
 
 Grids (the kit's choice; the paper does not give them): per output channel, the low-precision grid is
 QKeras' ``quantized_bits(low_bits, alpha="auto")`` grid of the whole filter (step ``max|w| / 7`` for 4 bits,
@@ -44,7 +47,7 @@ from imckit.quantization.qkeras import check_bits, quantize
 __all__ = ["strip_view", "strip_shape", "is_strip_mask", "assign_precision", "compression_ratio", "threshold_at_ratio",
            "strip_assignment", "weight_assignment", "random_strip_assignment", "low_weight_share", "StripQuantized",
            "quantize_strips", "quantize_mixed", "assignment_weights", "coordinated_conv2d", "coordinated_linear",
-           "coordinated_logits", "coordination_check", "model_on_device"]
+           "coordinated_logits", "coordination_check", "accumulation_comparison", "ACCUMULATIONS", "model_on_device"]
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -273,31 +276,47 @@ def _per_channel(step: torch.Tensor, out_ndim: int) -> torch.Tensor:
     return step.reshape(1, -1, *([1] * (out_ndim - 2)))
 
 
-def coordinated_conv2d(x: torch.Tensor, sq: StripQuantized, bias: torch.Tensor | None = None, stride=1, padding=0):
+def _expansion(sq: StripQuantized, aligned: bool) -> int:
+    if not isinstance(aligned, bool):
+        raise ValueError(f"aligned must be True (expand the low part) or False (the unaligned baseline); got "
+                         f"{aligned!r}")
+    return 2**sq.shift if aligned else 1
+
+
+def coordinated_conv2d(x: torch.Tensor, sq: StripQuantized, bias: torch.Tensor | None = None, stride=1, padding=0,
+                       aligned: bool = True):
     """A convolution computed as its high-precision part plus its expanded low-precision part:
-    ``(conv(x, high_codes) + conv(x, low_codes) << shift) * step + bias``."""
+    ``(conv(x, high_codes) + conv(x, low_codes) << shift) * step + bias``. ``aligned=False`` is the baseline
+    the paper argues against: the low part's partial sums added without the shift, in the high part's format
+    as they are (``(conv(x, high_codes) + conv(x, low_codes)) * step + bias``)."""
     F = nn.functional
+    expand = _expansion(sq, aligned)
     z_high = F.conv2d(x, sq.high_codes.to(x.dtype), None, stride, padding)
     z_low = F.conv2d(x, sq.low_codes.to(x.dtype), None, stride, padding)
-    z = (z_high + z_low * 2**sq.shift) * _per_channel(sq.step, z_high.ndim).to(x.dtype)
+    z = (z_high + z_low * expand) * _per_channel(sq.step, z_high.ndim).to(x.dtype)
     return z if bias is None else z + bias.reshape(1, -1, 1, 1)
 
 
-def coordinated_linear(x: torch.Tensor, sq: StripQuantized, bias: torch.Tensor | None = None):
-    """A dense layer computed as its high part plus its expanded low part (see :func:`coordinated_conv2d`)."""
+def coordinated_linear(x: torch.Tensor, sq: StripQuantized, bias: torch.Tensor | None = None, aligned: bool = True):
+    """A dense layer computed as its high part plus its expanded low part (see :func:`coordinated_conv2d`,
+    also for ``aligned``)."""
     F = nn.functional
-    z = (F.linear(x, sq.high_codes.to(x.dtype)) + F.linear(x, sq.low_codes.to(x.dtype)) * 2**sq.shift) \
+    expand = _expansion(sq, aligned)
+    z = (F.linear(x, sq.high_codes.to(x.dtype)) + F.linear(x, sq.low_codes.to(x.dtype)) * expand) \
         * sq.step.reshape(1, -1).to(x.dtype)
     return z if bias is None else z + bias
 
 
 @torch.no_grad()
 def coordinated_logits(model: nn.Module, quantized: dict[str, StripQuantized], inputs: torch.Tensor,
-                       device: str | torch.device = "cpu") -> torch.Tensor:
+                       device: str | torch.device = "cpu", aligned: bool = True) -> torch.Tensor:
     """The network's outputs (eval mode) with every module of ``quantized`` computed precision-coordinated
     (:func:`coordinated_conv2d` / :func:`coordinated_linear`: high part plus expanded low part) instead of
     by its own weight. Equal, up to float rounding, to the model with the dequantized mixed weights.
+    ``aligned=False``: every module accumulates its two parts without aligning their scales (the baseline).
     Computed on ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``); the logits are returned on the CPU."""
+    if not isinstance(aligned, bool):
+        raise ValueError(f"aligned must be True or False; got {aligned!r}")
     device = resolve_device(device)
     for name, sq in quantized.items():
         module = model.get_submodule(name)
@@ -318,10 +337,10 @@ def coordinated_logits(model: nn.Module, quantized: dict[str, StripQuantized], i
         sq = sq.to(device)
         if isinstance(module, nn.Conv2d):
             def run(m, args, _, sq=sq):
-                return coordinated_conv2d(args[0], sq, m.bias, m.stride, m.padding)
+                return coordinated_conv2d(args[0], sq, m.bias, m.stride, m.padding, aligned)
         else:
             def run(m, args, _, sq=sq):
-                return coordinated_linear(args[0], sq, m.bias)
+                return coordinated_linear(args[0], sq, m.bias, aligned)
         hooks.append(module.register_forward_hook(run))
     was_training = work.training
     try:
@@ -349,3 +368,43 @@ def coordination_check(model: nn.Module, quantized: dict[str, StripQuantized], i
         model.train(was_training)
     return {"difference": float((coordinated - direct).abs().max() / direct.abs().max()),
             "agreement": float((coordinated.argmax(1) == direct.argmax(1)).float().mean()), "images": len(inputs)}
+
+
+ACCUMULATIONS = ("expanded", "unaligned")  # Z_q + expand(Z_p) (the paper's), Z_q + Z_p (the baseline)
+
+
+@torch.no_grad()
+def accumulation_comparison(model: nn.Module, quantized: dict[str, StripQuantized], inputs: torch.Tensor,
+                            labels: torch.Tensor | None = None, device: str | torch.device = "cpu") -> dict:
+    """The paper's precision-coordinated accumulation against the baseline it argues against, both against
+    the network with the dequantized mixed weights in place (the intended outputs), on ``inputs``.
+
+    Returns ``{"expanded": {...}, "unaligned": {...}}`` (:data:`ACCUMULATIONS`; ``Z_q + expand(Z_p)`` and
+    ``Z_q + Z_p``), each with ``difference`` (largest absolute logit difference over the largest absolute
+    intended logit), ``agreement`` (share of predictions equal to the intended ones, 0-1) and, when
+    ``labels`` are given, ``accuracy`` (0-1) and ``correct`` (bool tensor, per image); plus ``"intended"``
+    with ``accuracy`` and ``correct`` when ``labels`` are given, and ``images``.
+    """
+    if labels is not None and (not isinstance(labels, torch.Tensor) or labels.shape != (len(inputs),)):
+        raise ValueError(f"labels must be None or a tensor of one label per input ({len(inputs)}); got "
+                         f"{tuple(getattr(labels, 'shape', ())) or type(labels).__name__}")
+    was_training = model.training
+    try:
+        model.eval()
+        direct = torch.func.functional_call(model, {f"{m}.weight": q.dequantize() for m, q in quantized.items()},
+                                            (inputs,))
+    finally:
+        model.train(was_training)
+    out = {"images": len(inputs)}
+    if labels is not None:
+        correct = direct.argmax(1) == labels
+        out["intended"] = {"accuracy": float(correct.float().mean()), "correct": correct}
+    for name in ACCUMULATIONS:
+        logits = coordinated_logits(model, quantized, inputs, device=device, aligned=name == "expanded")
+        row = {"difference": float((logits - direct).abs().max() / direct.abs().max()),
+               "agreement": float((logits.argmax(1) == direct.argmax(1)).float().mean())}
+        if labels is not None:
+            correct = logits.argmax(1) == labels
+            row.update({"accuracy": float(correct.float().mean()), "correct": correct})
+        out[name] = row
+    return out

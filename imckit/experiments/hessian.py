@@ -15,14 +15,22 @@
    scoring is noise (split-half reliability).
 2. Accuracy against the compression ratio for strips and single weights by either score and for random
    strips (:func:`imckit.crossbars.precision.precision_sweep`), at ``low_bits`` and at a harsher
-   ``contrast_low_bits``.
-3. The threshold chosen by Fisher information (:func:`imckit.crossbars.fisher.fim_sweep`,
-   :func:`imckit.crossbars.fisher.fim_threshold`) against a plain sweep by test accuracy.
+   ``contrast_low_bits``, every image's correctness kept for paired tests.
+3. The threshold chosen by Fisher information alone (:func:`imckit.crossbars.fisher.fim_threshold`), by
+   Fisher information and the energy proxy jointly (:func:`imckit.crossbars.fisher.joint_threshold`, the
+   paper's Sec. 5) and by a plain sweep of the test accuracy.
 4. Crossbar utilization before and after the capacity-aligned threshold
-   (:func:`imckit.crossbars.mapping.alignment_report`, the paper's Table 4), and against an unstructured,
-   HAP-like assignment (Table 2).
-5. The precision-coordinated computation against the mixed-precision weights, and the ADC energy and
-   latency proxy against the compression ratio (:func:`imckit.crossbars.energy.energy_sweep`, Table 3).
+   (:func:`imckit.crossbars.mapping.alignment_report`, the paper's Table 4), and the strips against an
+   unstructured, HAP-like assignment in accuracy, energy and latency (Table 2).
+5. The precision-coordinated computation against the unaligned accumulation it replaces
+   (:func:`imckit.crossbars.strips.accumulation_comparison`), and the ADC energy and latency proxy against
+   the compression ratio (:func:`imckit.crossbars.energy.energy_sweep`, Table 3).
+
+Two assignments are always compared on the same test images, so every accuracy difference is tested as
+paired data: McNemar's test (mid-p) for one pair (:func:`imckit.crossbars.precision.mcnemar`), a paired
+t-test of each image's mean difference for a method against random strips over the compression ratios
+(:func:`imckit.crossbars.precision.paired_difference`); a difference is *visible* when its p-value is below
+:data:`ALPHA`.
 
 Every expensive step is computed by :class:`imckit.experiments.hessian_steps.HessianSteps` through
 :func:`imckit.core.cache.cached`, keyed by a digest of the network and the images, the parameters, the device
@@ -32,10 +40,12 @@ the computations and nothing else: a second run with nothing changed recomputes 
 figures invalidates none of them (the cache rule of the chapters, stated in :mod:`~imckit.experiments.hessian_steps`).
 
 The decisions that turn numbers into the chapter's sentences are the small functions below
-(:func:`choice_is_visible`, :func:`hutchinson_is_noise`, :func:`quantization_is_mild`,
-:func:`alignment_empties_most_layers`, :func:`largest_ratio_within`, :func:`within_rounding`, ...; the
-statistics they share are :mod:`imckit.experiments.stats`); :func:`chapter_text` assembles the glued
-sentences from a result.
+(:func:`choice_is_visible`, :func:`hutchinson_is_noise`, :func:`alignment_empties_most_layers`,
+:func:`largest_ratio_within`, :func:`within_rounding`, ...); :func:`chapter_text` assembles the glued
+sentences from a result. Whether a result of the paper holds here is decided only by the verdict table
+(:func:`scorecard`, :mod:`imckit.papers`): :func:`kit_values` gives the kit's value for every claim of
+``imckit/papers/data/seed001.yaml`` and :func:`verdict_sentences` the chapter's sentences about the paper,
+each chosen by its claim's verdict.
 """
 
 from __future__ import annotations
@@ -52,24 +62,25 @@ from imckit.core.compute import resolve_device
 from imckit.core.data import ImageTensors
 from imckit.core.models import mappable_layers
 from imckit.core.profiles import check_profile
-from imckit.crossbars.energy import PAPER_TABLE3, ADCSpec, energy_sweep
+from imckit.crossbars.energy import PAPER_TABLE3, ADCSpec, energy_proxy, energy_sweep
+from imckit.crossbars.fisher import joint_threshold
 from imckit.crossbars.hessian import (HessianTrace, diagonal_strip_sensitivity, diagonal_weight_sensitivity,
                                       negative_share, probes_for_reliability, rank_agreement, score_reliability,
                                       spearman_brown, strip_reliability, strip_sensitivity, weight_sensitivity)
 from imckit.crossbars.mapping import PAPER_TABLE4, AlignmentReport, CrossbarSpec, alignment_report, \
     strips_per_crossbar, weight_level_utilization
-from imckit.crossbars.precision import PAPER_TABLE2_ACCURACY
-from imckit.crossbars.strips import coordination_check, low_weight_share, quantize_strips, strip_assignment, \
-    weight_assignment
+from imckit.crossbars.precision import PAPER_TABLE2, mcnemar, paired_difference
+from imckit.crossbars.strips import ACCUMULATIONS, low_weight_share, strip_assignment, weight_assignment
 from imckit.experiments.hessian_steps import HessianSteps
-from imckit.experiments.stats import beyond_noise, noise_tolerance, standard_error_of_difference
 
 __all__ = ["HessianConfig", "HessianResult", "run", "chapter_text", "mean_gains", "choice_is_visible",
-           "low_bits_sentence", "contrast_sentence", "hutchinson_is_noise", "quantization_is_mild",
-           "paper_drop_sentence", "within_rounding", "coordination_sentence", "split_cost_sentence",
-           "alignment_empties_most_layers", "largest_ratio_within", "needed_probes_sentence", "utilization_phrase",
-           "alignment_sentence", "plot_traces", "plot_sweeps", "plot_fisher", "plot_energy", "METHODS",
-           "PAPER_METHOD", "CONTROL", "ROUNDING_TOLERANCE"]
+           "visible", "paired_phrase", "low_bits_sentence", "contrast_sentence", "hutchinson_is_noise",
+           "quantization_is_mild", "within_rounding", "coordination_sentence", "accumulation_sentence",
+           "split_cost_sentence", "alignment_empties_most_layers", "largest_ratio_within", "needed_probes_sentence",
+           "utilization_phrase", "alignment_sentence", "rules_sentence", "change_percent", "kit_values", "scorecard",
+           "verdict_sentences", "plot_traces", "plot_sweeps", "plot_fisher", "plot_joint", "plot_energy",
+           "plot_accumulation", "METHODS", "PAPER_METHOD", "CONTROL", "ROUNDING_TOLERANCE", "ALPHA", "RULES",
+           "ENERGY_MODELS", "TABLE3_RATIOS"]
 
 HUTCHINSON_STRIPS = "strips, Hutchinson (paper)"
 FISHER_STRIPS = "strips, Fisher"
@@ -80,6 +91,12 @@ METHODS = (HUTCHINSON_STRIPS, FISHER_STRIPS, HUTCHINSON_WEIGHTS, FISHER_WEIGHTS)
 PAPER_METHOD = {"hutchinson": HUTCHINSON_STRIPS, "fisher": FISHER_STRIPS}  # strip method of each score_diagonal
 # largest logit difference (over the logits' range) that float rounding explains; a misaligned grid gives 1e-2 or more
 ROUNDING_TOLERANCE = 1e-3
+ALPHA = 0.05  # a paired difference is visible when its p-value (McNemar mid-p, paired t) is below this
+FIM_RULE, JOINT_RULE, SWEEP_RULE = "FIM threshold search", "FIM + energy, joint ranking", "score sweep by test accuracy"
+RULES = (FIM_RULE, JOINT_RULE, SWEEP_RULE)
+ENERGY_MODELS = ("ADC level units", "ADC bit decisions")  # the energy proxy's two models (imckit.crossbars.energy)
+STRIPS, HAP_LIKE = "strips (paper)", "single weights (HAP-like)"
+TABLE3_RATIOS = (0.0, 0.1, 0.5, 0.7, 0.9, 1.0)  # the compression ratios of the paper's Table 3
 
 # the sizes of each profile: training images of the Hessian/Fisher batch, probes, test images (None: all)
 _PROFILES = {
@@ -114,15 +131,24 @@ class HessianConfig:
         high_bits: word length of high-precision strips, bits (the paper: 8; the energy proxy knows 8 and 4).
         low_bits: word length of low-precision strips, bits (the paper: 4), below ``high_bits``.
         contrast_low_bits: a harsher low precision swept as well, bits in [2, high_bits); 0: no contrast sweep.
-        ratio_step: step of the compression-ratio sweeps, in (0, 1], dividing 1 (the sweeps end at 1).
-        fim_tolerance: relative Fisher distance ``||F - F0|| / ||F0||`` the threshold search allows, > 0.
-        accuracy_drop: accuracy points the plain sweep may lose against the all-high network, in [0, 100].
-        table4_ratio: compression ratio (share of strips at low precision, in [0, 1]) of the utilization and
-            HAP comparisons (the paper: 0.8 and 0.74).
+        ratio_step: step of the compression-ratio sweeps, in (0, 0.5], dividing 1 (the sweeps end at 1).
+        fim_tolerance: relative Fisher distance ``||F - F0|| / ||F0||`` the threshold search allows, > 0 (the
+            kit's choice: the paper gives no value for its tolerance).
+        accuracy_drop: accuracy points the plain sweep may lose against the all-high network, in [0, 100]
+            (the kit's choice: the paper's sweep has no such rule).
+        table4_ratio: compression ratio (share of strips at low precision, in [0, 1]) of the utilization
+            comparison and of the accumulation check (the paper's Table 4: 0.8).
+        table2_ratio: compression ratio of the comparison with single weights (HAP-like), in [0, 1] (the
+            paper's Table 2: 0.74).
+        energy_model: the energy proxy behind the joint threshold ranking and the energy claims,
+            ``"ADC level units"`` (energy growing with the ADC's levels, the closer to the paper's Table 3)
+            or ``"ADC bit decisions"`` (linear in its bits); the chapter shows both.
+        joint_weight: weight of the FIM cost against the energy cost in the joint ranking, in [0, 1]
+            (:func:`imckit.crossbars.fisher.joint_threshold`; the kit's choice: 0.5).
         crossbar_sizes: square crossbar sizes (rows = columns, 1 to 4096) of the utilization table; the first
             is also the energy proxy's (the paper: 128 and 32).
         cell_bits: bits per ReRAM cell, 1 to 8 (the paper: 2).
-        coordinated_images: test images (at most) the coordinated computation is checked on.
+        coordinated_images: test images (at most) the two accumulations are checked on.
         reliability_target: split-half-based reliability the chapter says how many probes would reach, in (0, 1).
         fim_steps: halvings of the bisection of :func:`imckit.crossbars.fisher.fim_threshold`, 1 to 30.
         min_probes: probes before ``probe_tolerance`` is checked, >= 1.
@@ -141,6 +167,9 @@ class HessianConfig:
     fim_tolerance: float = 0.2
     accuracy_drop: float = 1.0
     table4_ratio: float = 0.8
+    table2_ratio: float = 0.74
+    energy_model: str = "ADC level units"
+    joint_weight: float = 0.5
     crossbar_sizes: tuple[int, ...] = (128, 32)
     cell_bits: int = 2
     coordinated_images: int = 512
@@ -176,14 +205,21 @@ class HessianConfig:
             fail("contrast_low_bits", "0 or an integer in [2, high_bits)")
         if not _is_number(self.ratio_step) or not 0 < self.ratio_step <= 1:
             fail("ratio_step", "a number in (0, 1]")
-        if abs(1 / self.ratio_step - round(1 / self.ratio_step)) > 1e-6:
-            fail("ratio_step", "a number in (0, 1] that divides 1 (e.g. 0.1, 0.125, 0.25) so the sweep ends at 1")
+        if abs(1 / self.ratio_step - round(1 / self.ratio_step)) > 1e-6 or self.ratio_step > 0.5:
+            fail("ratio_step", "a number in (0, 0.5] that divides 1 (e.g. 0.1, 0.125, 0.25) so the sweep ends at 1 "
+                               "and holds a ratio strictly between 0 and 1")
         if not _is_number(self.fim_tolerance) or not self.fim_tolerance > 0:
             fail("fim_tolerance", "a positive number (relative Fisher distance)")
         if not _is_number(self.accuracy_drop) or not 0 <= self.accuracy_drop <= 100:
             fail("accuracy_drop", "a number in [0, 100] (accuracy points)")
         if not _is_number(self.table4_ratio) or not 0 <= self.table4_ratio <= 1:
             fail("table4_ratio", "a number in [0, 1]")
+        if not _is_number(self.table2_ratio) or not 0 <= self.table2_ratio <= 1:
+            fail("table2_ratio", "a number in [0, 1]")
+        if self.energy_model not in ENERGY_MODELS:
+            fail("energy_model", " or ".join(map(repr, ENERGY_MODELS)))
+        if not _is_number(self.joint_weight) or not 0 <= self.joint_weight <= 1:
+            fail("joint_weight", "a number in [0, 1]")
         sizes = self.crossbar_sizes
         if not isinstance(sizes, tuple) or not sizes or not all(_is_int(s) and 1 <= s <= 4096 for s in sizes) \
                 or len(set(sizes)) != len(sizes):
@@ -251,57 +287,95 @@ def mean_gains(accuracy, control: str = CONTROL):
     return accuracy.loc[inner].sub(accuracy.loc[inner, control], axis=0).mean().drop(control)
 
 
-def choice_is_visible(largest_gain: float, standard_error: float) -> bool:
-    """Whether the strips a method picks make a difference this test can see: its largest mean gain over random
-    strips (in absolute value) exceeds twice ``standard_error``, the standard error of a difference between two
-    accuracies (:func:`imckit.experiments.stats.beyond_noise`)."""
-    if not _is_number(largest_gain) or not _is_number(standard_error) or standard_error < 0:
-        raise ValueError(f"largest_gain must be a number and standard_error a number >= 0; got {largest_gain!r}, "
-                         f"{standard_error!r}")
-    return beyond_noise(float(largest_gain), noise_tolerance(float(standard_error)))
+def visible(p: float, alpha: float = ALPHA) -> bool:
+    """Whether a paired difference with p-value ``p`` (McNemar mid-p for one pair of assignments, a paired
+    t-test for a mean over ratios) is visible: ``p < alpha``. A p-value of exactly ``alpha`` is not."""
+    if not _is_number(p) or not 0 <= p <= 1:
+        raise ValueError(f"p must be a number in [0, 1]; got {p!r}")
+    if not _is_number(alpha) or not 0 < alpha < 1:
+        raise ValueError(f"alpha must be a number in (0, 1); got {alpha!r}")
+    return p < alpha
 
 
-def low_bits_sentence(largest_gain: float, standard_error: float) -> str:
-    """The chapter's verdict on the main sweep (the choice of strips at ``low_bits``)."""
-    if not choice_is_visible(largest_gain, standard_error):
-        return (f"Every method is within {abs(largest_gain):.1f} points of random strips on average, less than twice "
-                f"the {standard_error:.1f}-point standard error of a difference between two accuracies on these "
-                "test images: at low_bits the choice of strips makes no difference this test can see.")
-    return (f"The methods differ from random strips by up to {abs(largest_gain):.1f} points on average (standard "
-            f"error of a difference between two accuracies on these test images: {standard_error:.1f} points).")
+def choice_is_visible(p_values, alpha: float = ALPHA) -> bool:
+    """Whether the strips some method picks make a difference this test can see: any of the methods' paired
+    p-values against random strips (``p_values``, one per method) is below ``alpha`` (:func:`visible`)."""
+    p_values = [float(p) for p in p_values]
+    if not p_values:
+        raise ValueError("p_values must hold at least one p-value")
+    return any(visible(p, alpha) for p in p_values)
 
 
-def contrast_sentence(gains, accuracy, contrast_low_bits: int, standard_error: float) -> str:
-    """The chapter's sentence on the contrast sweep: whether the choice of strips makes a visible difference
-    there (:func:`choice_is_visible` on the largest mean gain over random strips, ``gains`` from
-    :func:`mean_gains`), each method's gain, and, when the paper's Hutchinson strips do worse than random, why
-    and whether their curve dips below the all-low network (``accuracy``: the contrast sweep's accuracies,
-    ratio index); last, what moving every strip low costs there beside the paper's Table 3."""
-    if accuracy is None or not contrast_low_bits:
-        return "(No contrast sweep ran: contrast_low_bits = 0.)"
-    largest = float(gains.abs().max())
-    if choice_is_visible(largest, standard_error):
-        text = (f"With {contrast_low_bits}-bit low strips the choice of strips makes a visible difference (up to "
-                f"{largest:.1f} points against random strips; standard error of a difference "
-                f"{standard_error:.1f}).")
+def paired_phrase(test: dict) -> str:
+    """A paired test in words: ``"+1.2 points (95 % interval ± 0.8; McNemar mid-p 0.031)"``; ``test`` is
+    :func:`imckit.crossbars.precision.mcnemar`'s (``p_mid``) or :func:`~imckit.crossbars.precision.paired_difference`'s
+    (``p``, a paired t-test)."""
+    if "p_mid" in test:
+        p, name = test["p_mid"], "McNemar mid-p"
+    elif "p" in test:
+        p, name = test["p"], "paired t-test p"
     else:
-        text = (f"Even with {contrast_low_bits}-bit low strips every method stays within {largest:.1f} points of "
-                f"random strips, less than twice the {standard_error:.1f}-point standard error of a difference: "
-                "no visible difference.")
-    text += (f" Against random strips, the paper's Hutchinson strips average {gains[HUTCHINSON_STRIPS]:+.1f} "
-             f"points, the Fisher strips {gains[FISHER_STRIPS]:+.1f} and single weights by Fisher score "
-             f"{gains[FISHER_WEIGHTS]:+.1f}.")
-    if gains[HUTCHINSON_STRIPS] < 0:
+        raise ValueError(f"test must be a result of mcnemar or paired_difference; got keys {sorted(test)}")
+    shown = f"{p:.2g}" if p >= 1e-3 else "< 0.001"
+    return (f"{test['difference']:+.1f} points (95 % interval ± {test['half_width']:.1f}; {name} "
+            f"{'= ' if p >= 1e-3 else ''}{shown})")
+
+
+def _largest(gains):
+    """The row of ``gains`` (one low precision's rows of the gains table) a sentence reports: among the
+    visible gains (:func:`visible`) the one with the smallest p-value, else the largest absolute gain."""
+    shown = gains[[visible(p) for p in gains["p (paired t-test)"]]]
+    if len(shown):
+        return shown.loc[shown["p (paired t-test)"].idxmin()]
+    return gains.loc[gains["mean gain (pts)"].abs().idxmax()]
+
+
+def low_bits_sentence(gains) -> str:
+    """The chapter's verdict on the main sweep: ``gains`` are the rows of the gains table for ``low_bits``
+    (columns ``method``, ``mean gain (pts)``, ``± 95 % (pts)``, ``p (paired t-test)``)."""
+    top = _largest(gains)
+    test = {"difference": top["mean gain (pts)"], "half_width": top["± 95 % (pts)"], "p": top["p (paired t-test)"]}
+    if not choice_is_visible(gains["p (paired t-test)"]):
+        return (f"No method differs from random strips beyond the paired noise: the largest mean gain, "
+                f"{top['method']}'s, is {paired_phrase(test)}; at low_bits the choice of strips makes no difference "
+                "this test can see.")
+    return (f"The choice of strips makes a visible difference: {top['method']} against random strips "
+            f"{paired_phrase(test)} on average over the compression ratios.")
+
+
+def contrast_sentence(gains, accuracy, contrast_low_bits: int, drop: dict | None = None) -> str:
+    """The chapter's sentence on the contrast sweep: whether the choice of strips makes a visible difference
+    there (``gains``: the gains table's rows of the contrast precision; :func:`choice_is_visible`), each
+    method's gain, and, when the paper's Hutchinson strips do worse than random, why and whether their curve
+    dips below the all-low network (``accuracy``: the contrast sweep's accuracies, ratio index); last, what
+    moving every strip low costs there (``drop``: the paired test of all-low against all-high), beside the
+    paper's Table 3."""
+    if accuracy is None or not contrast_low_bits or gains is None:
+        return "(No contrast sweep ran: contrast_low_bits = 0.)"
+    by_method = gains.set_index("method")["mean gain (pts)"]
+    top = _largest(gains)
+    test = {"difference": top["mean gain (pts)"], "half_width": top["± 95 % (pts)"], "p": top["p (paired t-test)"]}
+    if choice_is_visible(gains["p (paired t-test)"]):
+        text = (f"With {contrast_low_bits}-bit low strips the choice of strips makes a visible difference "
+                f"({top['method']} against random strips: {paired_phrase(test)}).")
+    else:
+        text = (f"Even with {contrast_low_bits}-bit low strips no method differs from random strips beyond the "
+                f"paired noise (largest: {top['method']}, {paired_phrase(test)}).")
+    text += (f" Against random strips, the paper's Hutchinson strips average {by_method[HUTCHINSON_STRIPS]:+.1f} "
+             f"points, the Fisher strips {by_method[FISHER_STRIPS]:+.1f} and single weights by Fisher score "
+             f"{by_method[FISHER_WEIGHTS]:+.1f}.")
+    if by_method[HUTCHINSON_STRIPS] < 0:
         inner = [r for r in accuracy.index if 0 < r < 1]
         dips = bool((accuracy.loc[inner, HUTCHINSON_STRIPS] < accuracy.loc[1.0, HUTCHINSON_STRIPS]).any())
         text += (" Noisy scores can do worse than chance: a global threshold on them does not spread the "
                  "low-precision strips evenly over the layers as a random draw does, and once many layers are "
                  "coarse the accuracy is not even monotone in the precision of single strips"
                  + (" (the Hutchinson curve dips below the all-low network)." if dips else "."))
-    cost = float(accuracy.iloc[:, 0].loc[0.0] - accuracy.iloc[:, 0].loc[1.0])
-    return text + (f" Moving every strip to {contrast_low_bits} bits costs {cost:.1f} points here; the paper's "
-                   f"Table 3 loses {PAPER_TABLE3[0][0] - PAPER_TABLE3[100][0]:.1f} points from 0 % to 100 % "
-                   "low-precision strips.")
+    if drop is not None:
+        text += (f" Moving every strip to {contrast_low_bits} bits changes the accuracy by {paired_phrase(drop)} "
+                 f"here; the paper's Table 3 shows {PAPER_TABLE3[100][0] - PAPER_TABLE3[0][0]:+.2f} points from 0 % "
+                 "to 100 % 4-bit strips.")
+    return text
 
 
 def hutchinson_is_noise(hutchinson_reliability: float, fisher_reliability: float) -> bool:
@@ -316,20 +390,6 @@ def quantization_is_mild(accuracy_high: float, accuracy_low: float, points: floa
     return accuracy_high - accuracy_low < points
 
 
-def paper_drop_sentence(accuracy_high: float, accuracy_low: float, low_bits: int) -> str:
-    """What moving every strip to ``low_bits`` costs here (``accuracy_high``, ``accuracy_low``: % with every
-    strip at high and at low precision) beside the paper's Table 3 (0 % against 100 % compression). The
-    paper's quantization is called far harsher than the kit's only when the cost is mild here and not in the
-    paper (:func:`quantization_is_mild` on both)."""
-    paper_high, paper_low = PAPER_TABLE3[0][0], PAPER_TABLE3[100][0]
-    text = (f"Here moving every strip to {low_bits} bits costs {accuracy_high - accuracy_low:.1f} points, against "
-            f"the paper's {paper_high - paper_low:.1f}")
-    if quantization_is_mild(accuracy_high, accuracy_low) and not quantization_is_mild(paper_high, paper_low):
-        return text + (": the paper's 4-bit quantization is far harsher than the kit's per-channel quantized_bits "
-                       "grid.")
-    return text + "."
-
-
 def within_rounding(difference: float, tolerance: float = ROUNDING_TOLERANCE) -> bool:
     """Whether the coordinated computation's largest logit difference (over the logits' range) is float
     rounding: at most ``tolerance``."""
@@ -339,12 +399,25 @@ def within_rounding(difference: float, tolerance: float = ROUNDING_TOLERANCE) ->
 
 
 def coordination_sentence(difference: float, tolerance: float = ROUNDING_TOLERANCE) -> str:
-    """The verdict on the precision-coordinated computation (:func:`within_rounding`)."""
+    """The verdict on the kit's precision-coordinated computation against the mixed-precision weights in
+    place (:func:`within_rounding`)."""
     if within_rounding(difference, tolerance):
         return (f"within float rounding (at most {tolerance:.0e} of the range): the two computations give the same "
                 "outputs")
     return (f"more than float rounding explains (above {tolerance:.0e} of the range): the two computations "
             "differ")
+
+
+def accumulation_sentence(expanded: dict, unaligned: dict, test: dict, ratio: float) -> str:
+    """What accumulating without alignment costs at the compression ratio ``ratio``: ``expanded`` and
+    ``unaligned`` are rows of the accumulation table (``difference``, ``agreement`` 0-1, ``accuracy`` 0-1),
+    ``test`` the McNemar test of the unaligned accumulation against the expanded one."""
+    size = ("no visible change of the accuracy" if not visible(test["p_mid"])
+            else "an accuracy change of " + paired_phrase(test))
+    return (f"At {100 * ratio:.0f} % compression the unaligned sum is off by {unaligned['difference']:.2f} of the "
+            f"logits' range (the expanded sum by {expanded['difference']:.1e}), {100 * unaligned['agreement']:.1f} % "
+            f"of its predictions are the intended ones, and it makes {size} against the expanded sum "
+            f"({100 * unaligned['accuracy']:.1f} % against {100 * expanded['accuracy']:.1f} %).")
 
 
 def split_cost_sentence(energy, column: str = "ADC bit decisions (rel.)") -> str:
@@ -411,6 +484,31 @@ def alignment_sentence(table4, label: str, high_bits: int = 8) -> str:
             f"(ratio {nearest['compression ratio (%)']:.1f} %, accuracy {nearest['accuracy (%)']:.1f} %).")
 
 
+def rules_sentence(rules, joint_vs: dict[str, dict]) -> str:
+    """The three threshold rules at ``low_bits`` side by side: ``rules`` are the rows of the threshold table
+    for ``low_bits`` (``rule``, ``compression ratio (%)``, ``accuracy (%)``, ``energy (rel.)``), ``joint_vs``
+    the McNemar tests of the joint choice against the other two rules' (rule name -> test)."""
+    rows = rules.set_index("rule")
+    joint = rows.loc[JOINT_RULE]
+    parts = []
+    for rule in (FIM_RULE, SWEEP_RULE):
+        other, test = rows.loc[rule], joint_vs[rule]
+        difference = "no visible accuracy difference" if not visible(test["p_mid"]) else \
+            "an accuracy difference of " + paired_phrase(test)
+        parts.append(f"against the {rule} ({other['compression ratio (%)']:.1f} %, energy "
+                     f"{100 * other['energy (rel.)']:.0f} % of all-high) it shows {difference}")
+    return (f"The joint ranking picks {joint['compression ratio (%)']:.1f} % compression at "
+            f"{100 * joint['energy (rel.)']:.0f} % of the all-high energy; " + "; ".join(parts) + ".")
+
+
+def change_percent(ours: float, theirs: float) -> float:
+    """The relative change (%) of ``ours`` against ``theirs``: ``100 (ours / theirs - 1)`` (a reduction is
+    negative); ``theirs`` must be positive."""
+    if not _is_number(ours) or not _is_number(theirs) or theirs <= 0:
+        raise ValueError(f"ours must be a number and theirs a positive number; got {ours!r}, {theirs!r}")
+    return 100 * (ours / theirs - 1)
+
+
 # --------------------------------------------------------------------------------------------------------
 # the result
 
@@ -434,17 +532,28 @@ class HessianResult:
         scorings: the two strip scorings side by side (time, reliability, negative scores).
         sweeps: low bits -> :func:`imckit.crossbars.precision.precision_sweep` frame.
         accuracy: low bits -> accuracy (%) per ratio (index) and method (columns, the control last).
-        gains: mean gain over random strips per method (rows) and low precision (columns).
+        correct: low bits -> method -> bool tensor (ratios of the sweep, test images): each image's
+            correctness, for the paired tests.
+        gains: each method's mean gain over random strips per low precision, paired: ``low bits``, ``method``,
+            ``mean gain (pts)``, ``± 95 % (pts)``, ``p (paired t-test)``.
         float_accuracy: the float network's accuracy on the same test images (%).
-        standard_error: standard error of a difference between two accuracies (points).
         fim_sweeps: low bits -> :func:`imckit.crossbars.fisher.fim_sweep` frame with ``accuracy (%)``.
-        threshold_rules: the ratio and accuracy each threshold rule picks, per low precision.
+        joint: :func:`imckit.crossbars.fisher.joint_threshold`'s result at ``low_bits`` (its ``table`` with
+            ``accuracy (%)``).
+        threshold_rules: the ratio, accuracy, energy and paired change against all-high each rule picks, per
+            low precision.
         alignment: the :class:`imckit.crossbars.mapping.AlignmentReport` (per-layer tables, assignments).
-        table4: the alignment table with ``accuracy (%)``.
-        hap: strips against single weights at ``table4_ratio`` (accuracy, crossbars, utilization).
+        table4: the alignment table with ``accuracy (%)`` and the paired change against ``origin``.
+        hap: strips against single weights at ``table2_ratio``, per crossbar size: accuracy, crossbars,
+            utilization, mixed strips, the energy and latency proxies.
+        hap_changes: per crossbar size, each proxy of the strips relative to the single weights (%).
         hap_share: share of weights at low precision of that comparison (0-1).
-        coordinated: ``difference`` (largest logit difference over the logits' range), ``agreement`` (share of
-            equal predictions), ``images``.
+        accumulation: the two accumulations per compression ratio (``ratio``, ``accumulation``,
+            ``difference``, ``agreement``, ``accuracy``, ``intended accuracy``; shares 0-1).
+        coordinated: the expanded accumulation at ``table4_ratio`` against the mixed weights in place:
+            ``difference`` (largest logit difference over the logits' range), ``agreement`` (share of equal
+            predictions), ``images``.
+        paired: named McNemar tests (:func:`imckit.crossbars.precision.mcnemar`) of the chapter's pairs.
         energy: the energy proxy per compression ratio (%), with the paper method's accuracy.
         paper_table3: the paper's Table 3 accuracy and relative ADC energy.
         verdicts: the decisions behind the chapter's sentences (name -> bool).
@@ -464,16 +573,20 @@ class HessianResult:
     scorings: object
     sweeps: dict
     accuracy: dict
+    correct: dict
     gains: object
     float_accuracy: float
-    standard_error: float
     fim_sweeps: dict
+    joint: dict
     threshold_rules: object
     alignment: AlignmentReport
     table4: object
     hap: object
+    hap_changes: object
     hap_share: float
+    accumulation: object
     coordinated: dict
+    paired: dict
     energy: object
     paper_table3: object
     verdicts: dict = field(default_factory=dict)
@@ -495,10 +608,45 @@ class HessianResult:
         extra = self.config.swept_low_bits[1:]
         return self.accuracy[extra[0]] if extra else None
 
+    def accumulation_table(self):
+        """The two accumulations side by side per compression ratio (%, the index): accuracy (%) of the
+        intended network (mixed weights in place), of the expanded and of the unaligned sum, the unaligned
+        sum's agreement with the intended predictions (%) and its largest logit difference (over the range)."""
+        import pandas as pd
+
+        frame = self.accumulation
+        expanded = frame[frame["accumulation"] == "expanded"].set_index("ratio")
+        unaligned = frame[frame["accumulation"] == "unaligned"].set_index("ratio")
+        table = pd.DataFrame({"mixed weights (%)": 100 * expanded["intended accuracy"],
+                              "expanded (%)": 100 * expanded["accuracy"], "unaligned (%)": 100 * unaligned["accuracy"],
+                              "unaligned agreement (%)": 100 * unaligned["agreement"],
+                              "unaligned logit error": unaligned["difference"],
+                              "expanded logit error": expanded["difference"]})
+        table.index = [100 * r for r in table.index]
+        table.index.name = "compression ratio (%)"
+        return table
+
+    def gains_at(self, bits: int):
+        """The rows of :attr:`gains` for the low precision ``bits``."""
+        return self.gains[self.gains["low bits"] == bits]
+
     def per_layer(self, size: int | None = None, threshold: str = "down"):
         """The per-layer utilization table on the square crossbar ``size`` (default: the first) after ``threshold``."""
         size = self.config.crossbar_sizes[0] if size is None else size
         return self.alignment.per_layer[(f"{size}x{size}", threshold)]
+
+    def drop(self, ratio: float, reference: float = 0.0, bits: int | None = None) -> dict:
+        """The McNemar test of the paper method's strips at ``ratio`` against ``reference`` (default: every
+        strip at high precision) at the low precision ``bits`` (default ``low_bits``); both ratios must be on
+        the sweep's grid."""
+        bits = self.config.low_bits if bits is None else bits
+        ratios = self.config.ratios
+        for name, value in (("ratio", ratio), ("reference", reference)):
+            if not any(abs(value - r) < 1e-9 for r in ratios):
+                raise ValueError(f"{name} must be a compression ratio of the sweep {ratios}; got {value!r}")
+        index = {round(r, 6): k for k, r in enumerate(ratios)}
+        rows = self.correct[bits][self.paper_method]
+        return mcnemar(rows[index[round(ratio, 6)]], rows[index[round(reference, 6)]])
 
     def text(self) -> dict[str, dict[str, str]]:
         """The glued texts by chapter section (:func:`chapter_text`)."""
@@ -510,7 +658,10 @@ class HessianResult:
         folder.mkdir(parents=True, exist_ok=True)
         high = self.config.high_bits
         files = [(self.layer_traces, "layer_traces.csv", True), (self.threshold_rules, "threshold_rules.csv", False),
-                 (self.table4, "table4.csv", False), (self.hap, "hap.csv", False), (self.energy, "energy.csv", True)]
+                 (self.joint["table"], "joint_ranking.csv", False), (self.table4, "table4.csv", False),
+                 (self.hap, "hap.csv", False), (self.hap_changes, "hap_changes.csv", False),
+                 (self.gains, "gains.csv", False), (self.accumulation, "accumulation.csv", False),
+                 (self.energy, "energy.csv", True)]
         files += [(frame, f"sweep_{high}_{bits}.csv", False) for bits, frame in self.sweeps.items()]
         files += [(frame, f"fim_sweep_{high}_{bits}.csv", False) for bits, frame in self.fim_sweeps.items()]
         paths = []
@@ -522,6 +673,14 @@ class HessianResult:
 
 # --------------------------------------------------------------------------------------------------------
 # the experiment
+
+
+def _at(ratios, ratio) -> int:
+    """The index of ``ratio`` in ``ratios`` (floats from the grid)."""
+    for k, r in enumerate(ratios):
+        if abs(r - ratio) < 1e-9:
+            return k
+    raise ValueError(f"ratio {ratio!r} is not among {list(ratios)}")
 
 
 def run(model: nn.Module, train_set: ImageTensors, test_set: ImageTensors, config: HessianConfig | None = None, *,
@@ -586,19 +745,30 @@ def run(model: nn.Module, train_set: ImageTensors, test_set: ImageTensors, confi
         "negative strip scores (%)": [100 * reliability["negative hutchinson"], 100 * reliability["negative fisher"]]},
         index=[f"Hutchinson, {trace.probes} probes (the paper)", f"empirical Fisher, {len(batch)} images"])
 
-    # 2. accuracy against the compression ratio
+    # 2. accuracy against the compression ratio, every image's correctness kept
     methods = {m: scores[m] for m in METHODS}
-    sweeps, accuracy = {}, {}
+    sweeps, accuracy, correct = {}, {}, {}
     for bits in c.swept_low_bits:
-        sweeps[bits] = steps.sweep(methods, bits)
-        accuracy[bits] = sweeps[bits].pivot(index="ratio", columns="method", values="accuracy")[
-            [*METHODS, CONTROL]] * 100
+        frame, per_image = steps.sweep(methods, bits)
+        sweeps[bits] = frame
+        accuracy[bits] = frame.pivot(index="ratio", columns="method", values="accuracy")[[*METHODS, CONTROL]] * 100
+        correct[bits] = {m: per_image[torch.tensor((frame["method"] == m).to_numpy())]
+                         for m in [*METHODS, CONTROL]}
+    inner = [k for k, r in enumerate(c.ratios) if 0 < r < 1]
+    gain_rows = []
+    for bits in c.swept_low_bits:
+        for method in METHODS:
+            test_ = paired_difference(correct[bits][method][inner], correct[bits][CONTROL][inner])
+            gain_rows.append({"low bits": bits, "method": method, "mean gain (pts)": test_["difference"],
+                              "± 95 % (pts)": test_["half_width"], "p (paired t-test)": test_["p"]})
+    gains = pd.DataFrame(gain_rows)
     main = accuracy[c.low_bits]
-    gains = pd.DataFrame({f"{c.high_bits}/{bits}-bit": mean_gains(a) for bits, a in accuracy.items()})
-    standard_error = standard_error_of_difference(float(main.loc[0.0].iloc[0]), len(test))
-
-    # 3. the threshold by Fisher information against a plain sweep by test accuracy
     paper_method = PAPER_METHOD[c.score_diagonal]
+    paired = {f"all low vs all high, {c.high_bits}/{bits}": mcnemar(correct[bits][paper_method][-1],
+                                                                   correct[bits][paper_method][0])
+              for bits in c.swept_low_bits}
+
+    # 3. the threshold: Fisher information alone, jointly with the energy proxy, or a sweep of test accuracy
     strip_scores = scores[paper_method]
     weight_scores = scores[HUTCHINSON_WEIGHTS if c.score_diagonal == "hutchinson" else FISHER_WEIGHTS]
     fims, searches, fim_seconds = {}, {}, 0.0
@@ -607,71 +777,121 @@ def run(model: nn.Module, train_set: ImageTensors, test_set: ImageTensors, confi
         fim["accuracy (%)"] = accuracy[bits][paper_method].reindex(fim["ratio"]).to_numpy()
         fims[bits], searches[bits] = fim, search
         fim_seconds += seconds
+    input_shape = tuple(test.images.shape[1:])
+    spec = c.crossbar(c.crossbar_sizes[0])
+    energy = energy_sweep(model, strip_scores, c.ratios, input_shape, spec, high_bits=c.high_bits,
+                          low_bits=c.low_bits)
+    joint = joint_threshold(fims[c.low_bits]["ratio"].tolist(), fims[c.low_bits]["FIM distance"].tolist(),
+                            energy[c.energy_model].tolist(), c.joint_weight, strip_scores)
+    joint["table"]["accuracy (%)"] = main[paper_method].reindex(joint["table"]["ratio"]).to_numpy()
 
     # 4. crossbar mapping and the capacity-aligned threshold; strips against single weights
     alignment = alignment_report(model, strip_scores, c.table4_ratio, [c.crossbar(s) for s in c.crossbar_sizes],
                                  c.high_bits, c.low_bits)
-    base = alignment.assignments[(f"{c.crossbar_sizes[0]}x{c.crossbar_sizes[0]}", "origin")]
-    hap_share = low_weight_share(model, base)
+    strips2 = strip_assignment(strip_scores, c.table2_ratio)
+    hap_share = low_weight_share(model, strips2)
     hap_assignment = weight_assignment(weight_scores, hap_share)
 
     # one evaluation (cached) for the float network and every single assignment the chapter measures
     labels = [(f"{s}x{s}", method) for s in c.crossbar_sizes for method in ("origin", "down", "nearest")]
     assignments = [{}] + [strip_assignment(strip_scores, searches[bits]["ratio"]) for bits in c.swept_low_bits]
-    assignments += [alignment.assignments[label] for label in labels] + [hap_assignment]
-    lows = [c.low_bits, *c.swept_low_bits, *[c.low_bits] * (len(labels) + 1)]
-    measured = steps.accuracies(assignments, lows)
-    float_accuracy, measured = measured[0], measured[1:]
-    fim_accuracy = dict(zip(c.swept_low_bits, measured))
+    assignments += [alignment.assignments[label] for label in labels] + [strips2, hap_assignment]
+    lows = [c.low_bits, *c.swept_low_bits, *[c.low_bits] * (len(labels) + 2)]
+    measured, measured_correct = steps.accuracies(assignments, lows)
+    float_accuracy = measured[0]
+    n_bits = len(c.swept_low_bits)
+    fim_accuracy = {bits: (measured[1 + k], measured_correct[1 + k]) for k, bits in enumerate(c.swept_low_bits)}
+    start = 1 + n_bits
     table4 = alignment.table.copy()
-    table4["accuracy (%)"] = measured[len(c.swept_low_bits): len(c.swept_low_bits) + len(labels)]
-    hap_accuracy = measured[-1]
+    table4["accuracy (%)"] = measured[start: start + len(labels)]
+    label_correct = dict(zip(labels, measured_correct[start: start + len(labels)]))
+    versus = [mcnemar(label_correct[label], label_correct[(label[0], "origin")]) for label in labels]
+    table4["vs origin (pts)"] = [t["difference"] for t in versus]
+    table4["mid-p vs origin"] = [t["p_mid"] for t in versus]
+    (strip_accuracy, strip_correct), (hap_accuracy, hap_correct) = \
+        zip(measured[-2:], measured_correct[-2:])
+    paired["strips vs single weights"] = mcnemar(strip_correct, hap_correct)
 
-    picks = []
+    energy_columns = ("ADC bit decisions", "ADC level units", "latency cycles", "serial latency cycles")
+    reference = energy.iloc[0]  # every strip at high precision
+
+    def energy_of(assignment, crossbar=spec):
+        return energy_proxy(model, assignment, input_shape, crossbar, ADCSpec(), c.high_bits, c.low_bits).loc["all"]
+
+    picks, choices = [], {}  # choices: rule -> per-image correctness of its choice at low_bits
     for bits in c.swept_low_bits:
         column = accuracy[bits][paper_method]
-        sweep_ratio = largest_ratio_within(column, c.accuracy_drop)
-        picks.append({"low bits": bits, "rule": "FIM threshold search",
-                      "compression ratio (%)": 100 * searches[bits]["ratio"], "accuracy (%)": fim_accuracy[bits],
-                      "evaluations": f"{len(searches[bits]['history'])} Fisher diagonals (training batch)",
-                      "rank correlation FIM distance / accuracy": _spearman(fims[bits]["FIM distance"],
-                                                                             fims[bits]["accuracy (%)"])})
-        picks.append({"low bits": bits, "rule": "score sweep by test accuracy",
-                      "compression ratio (%)": 100 * sweep_ratio,
-                      "accuracy (%)": column.loc[sweep_ratio], "evaluations": f"{len(c.ratios)} test evaluations",
-                      "rank correlation FIM distance / accuracy": np.nan})
+        all_high = correct[bits][paper_method][0]
+        chosen = [(FIM_RULE, searches[bits]["ratio"], *fim_accuracy[bits],
+                   f"{len(searches[bits]['history'])} Fisher diagonals (training batch)")]
+        if bits == c.low_bits:
+            chosen.append((JOINT_RULE, joint["ratio"], float(column.loc[joint["ratio"]]),
+                           correct[bits][paper_method][_at(c.ratios, joint["ratio"])],
+                           f"{len(c.ratios)} Fisher diagonals + energy proxy"))
+        ratio = largest_ratio_within(column, c.accuracy_drop)
+        chosen.append((SWEEP_RULE, ratio, float(column.loc[ratio]), correct[bits][paper_method][_at(c.ratios, ratio)],
+                       f"{len(c.ratios)} test evaluations"))
+        for rule, ratio, acc, right, evaluations in chosen:
+            versus_high = mcnemar(right, all_high)
+            cost = energy_of(strip_assignment(strip_scores, ratio))[c.energy_model] / reference[c.energy_model] \
+                if bits == c.low_bits else np.nan
+            picks.append({"low bits": bits, "rule": rule, "compression ratio (%)": 100 * ratio, "accuracy (%)": acc,
+                          "energy (rel.)": cost, "vs all high (pts)": versus_high["difference"],
+                          "mid-p vs all high": versus_high["p_mid"], "evaluations": evaluations,
+                          "rank correlation FIM distance / accuracy": _spearman(fims[bits]["FIM distance"],
+                                                                                 fims[bits]["accuracy (%)"])
+                          if rule == FIM_RULE else np.nan})
+            if bits == c.low_bits:
+                choices[rule] = right
     threshold_rules = pd.DataFrame(picks)
+    for rule in (FIM_RULE, SWEEP_RULE):
+        paired[f"joint vs {rule}"] = mcnemar(choices[JOINT_RULE], choices[rule])
 
-    strip_accuracy = table4[table4["threshold"] == "origin"]["accuracy (%)"].iloc[0]
-    rows = []
+    rows, changes = [], []
     for size in c.crossbar_sizes:
-        ours = alignment.per_layer[(f"{size}x{size}", "origin")].loc["all"]
-        theirs = weight_level_utilization(model, hap_assignment, c.crossbar(size), c.high_bits, c.low_bits).loc["all"]
-        for name, r, acc in (("strips (paper)", ours, strip_accuracy), ("single weights (HAP-like)", theirs,
-                                                                        hap_accuracy)):
+        crossbar = c.crossbar(size)
+        strips_table = utilization(model, strips2, crossbar, c)
+        hap_table = weight_level_utilization(model, hap_assignment, crossbar, c.high_bits, c.low_bits).loc["all"]
+        costs = {STRIPS: energy_of(strips2, crossbar), HAP_LIKE: energy_of(hap_assignment, crossbar)}
+        for name, r, acc in ((STRIPS, strips_table, strip_accuracy), (HAP_LIKE, hap_table, hap_accuracy)):
             rows.append({"crossbar": f"{size}x{size}", "assignment": name, "accuracy (%)": acc,
                          "crossbars": int(r["high crossbars"] + r["low crossbars"]),
                          "high utilization (%)": r["high utilization (%)"],
                          "low utilization (%)": r["low utilization (%)"],
-                         "strips on both kinds": int(r.get("mixed strips", 0))})
+                         "strips on both kinds": int(r.get("mixed strips", 0)),
+                         **{column: float(costs[name][column]) for column in energy_columns}})
+        changes.append({"crossbar": f"{size}x{size}",
+                        **{f"{column} (%)": change_percent(float(costs[STRIPS][column]), float(costs[HAP_LIKE][column]))
+                           for column in energy_columns}})
     hap = pd.DataFrame(rows)
+    hap_changes = pd.DataFrame(changes)
 
-    # 5. precision-coordinated computation; the energy proxy
-    quantized = {m: quantize_strips(weight_of[m], base[m], c.high_bits, c.low_bits) for m in modules}
-    coordinated = coordination_check(model, quantized, test.images[: c.coordinated_images], device=device)
-    energy = energy_sweep(model, strip_scores, c.ratios, tuple(test.images.shape[1:]), c.crossbar(c.crossbar_sizes[0]),
-                          high_bits=c.high_bits, low_bits=c.low_bits)
+    # 5. the two accumulations; the energy proxy against the compression ratio
+    accumulation_ratios = sorted({*c.ratios, float(c.table4_ratio)})
+    rows_, accumulation_correct = steps.accumulation(strip_scores, accumulation_ratios,
+                                                     min(c.coordinated_images, len(test)))
+    accumulation = pd.DataFrame(rows_)
+    k = _at(accumulation_ratios, c.table4_ratio)
+    at_ratio = accumulation[np.isclose(accumulation["ratio"], c.table4_ratio)].set_index("accumulation")
+    coordinated = {"difference": float(at_ratio.loc["expanded", "difference"]),
+                   "agreement": float(at_ratio.loc["expanded", "agreement"]),
+                   "images": int(accumulation_correct["expanded"].shape[1])}
+    paired["unaligned vs expanded"] = mcnemar(accumulation_correct["unaligned"][k], accumulation_correct["expanded"][k])
     energy.insert(0, "accuracy (%)", [main.loc[r, paper_method] for r in c.ratios])
-    paper3 = pd.DataFrame({"paper accuracy (%)": {k: v[0] for k, v in PAPER_TABLE3.items()},
-                           "paper ADC energy (rel.)": {k: v[2] / PAPER_TABLE3[0][2] for k, v in PAPER_TABLE3.items()}})
+    paper3 = pd.DataFrame({"paper accuracy (%)": {k_: v[0] for k_, v in PAPER_TABLE3.items()},
+                           "paper ADC energy (rel.)": {k_: v[2] / PAPER_TABLE3[0][2]
+                                                       for k_, v in PAPER_TABLE3.items()}})
 
     big = f"{c.crossbar_sizes[0]}x{c.crossbar_sizes[0]}"
-    accuracy_high, accuracy_low = float(main.loc[0.0].iloc[0]), float(main.loc[1.0].iloc[0])
     verdicts = {
-        "strip choice visible at low_bits": choice_is_visible(float(mean_gains(main).abs().max()), standard_error),
+        "strip choice visible at low_bits": choice_is_visible(
+            gains[gains["low bits"] == c.low_bits]["p (paired t-test)"]),
         "hutchinson is probe noise": hutchinson_is_noise(r_hutchinson, r_fisher),
-        "low precision is mild": quantization_is_mild(accuracy_high, accuracy_low),
+        "all low visibly differs from all high": visible(
+            paired[f"all low vs all high, {c.high_bits}/{c.low_bits}"]["p_mid"]),
         "coordination within float rounding": within_rounding(coordinated["difference"]),
+        "unaligned accumulation visibly differs": visible(paired["unaligned vs expanded"]["p_mid"]),
+        "strips visibly differ from single weights": visible(paired["strips vs single weights"]["p_mid"]),
         "alignment empties most layers": alignment_empties_most_layers(len(alignment.emptied_layers(big)),
                                                                         len(modules)),
     }
@@ -679,10 +899,17 @@ def run(model: nn.Module, train_set: ImageTensors, test_set: ImageTensors, confi
         config=c, seed=seed, modules=modules, train_images=len(batch), test_images=len(test), trace=trace,
         scores=scores, seconds={"hessian": hessian_seconds, "fisher": fisher_seconds, "fim": fim_seconds},
         reliability=reliability, layer_traces=traces, scorings=scorings, sweeps=sweeps, accuracy=accuracy,
-        gains=gains, float_accuracy=float_accuracy, standard_error=standard_error, fim_sweeps=fims,
-        threshold_rules=threshold_rules, alignment=alignment, table4=table4, hap=hap, hap_share=hap_share,
-        coordinated=coordinated, energy=energy, paper_table3=paper3, verdicts=verdicts,
-        from_cache=dict(steps.from_cache))
+        correct=correct, gains=gains, float_accuracy=float_accuracy, fim_sweeps=fims, joint=joint,
+        threshold_rules=threshold_rules, alignment=alignment, table4=table4, hap=hap, hap_changes=hap_changes,
+        hap_share=hap_share, accumulation=accumulation, coordinated=coordinated, paired=paired, energy=energy,
+        paper_table3=paper3, verdicts=verdicts, from_cache=dict(steps.from_cache))
+
+
+def utilization(model, assignment, crossbar: CrossbarSpec, config: HessianConfig):
+    """The ``"all"`` row of :func:`imckit.crossbars.mapping.utilization_table` for a strip assignment."""
+    from imckit.crossbars.mapping import utilization_table
+
+    return utilization_table(model, assignment, crossbar, config.high_bits, config.low_bits).loc["all"]
 
 
 def _spearman(a, b) -> float:
@@ -697,7 +924,8 @@ def _spearman(a, b) -> float:
 
 def chapter_text(result: HessianResult) -> dict[str, dict[str, str]]:
     """The chapter's glued texts, by section: ``setup``, ``traces``, ``reliability``, ``sweep``, ``fim``,
-    ``table4``, ``hap``, ``coordinated``, ``energy``, ``summary`` (glue key -> text)."""
+    ``table4``, ``hap``, ``coordinated``, ``energy``, ``summary`` (glue key -> text). None of them says
+    whether a result of the paper holds here: those sentences are :func:`verdict_sentences`'."""
     c, r = result.config, result.reliability
     seconds, trace = result.seconds, result.trace
     size = c.crossbar_sizes[0]
@@ -706,7 +934,7 @@ def chapter_text(result: HessianResult) -> dict[str, dict[str, str]]:
     accuracy_high, accuracy_low = float(main.loc[0.0].iloc[0]), float(main.loc[1.0].iloc[0])
     top = result.layer_traces["share of trace (%)"].idxmax()
     rules = result.threshold_rules
-    fim_rules = rules[rules["rule"] == "FIM threshold search"]
+    fim_rules = rules[rules["rule"] == FIM_RULE]
     text = {"setup": {"hs_train_images": f"{result.train_images:,}", "hs_test_images": f"{result.test_images:,}"}}
     text["traces"] = {
         "hs_seconds": f"{seconds['hessian']:.0f}", "hs_probes": f"{trace.probes}",
@@ -719,22 +947,28 @@ def chapter_text(result: HessianResult) -> dict[str, dict[str, str]]:
         "hs_rel_hutchinson_full": f"{full:.2f}" if full is not None else "undefined",
         "hs_rel_fisher": f"{r['fisher']:.2f}", "hs_fisher_seconds": f"{seconds['fisher']:.1f}",
         "hs_negative": f"{100 * r['negative hutchinson']:.0f}", "hs_agreement": f"{r['agreement']:.2f}"}
+    contrast_bits = c.swept_low_bits[1] if contrast is not None else 0
     text["sweep"] = {
         "hs_acc_high": f"{accuracy_high:.1f}", "hs_acc_low": f"{accuracy_low:.1f}",
-        "hs_acc_float": f"{result.float_accuracy:.1f}", "hs_paper_acc0": f"{PAPER_TABLE3[0][0]:.1f}",
-        "hs_paper_acc100": f"{PAPER_TABLE3[100][0]:.1f}",
-        "hs_paper_drop": paper_drop_sentence(accuracy_high, accuracy_low, c.low_bits),
-        "hs_low_verdict": low_bits_sentence(float(mean_gains(main).abs().max()), result.standard_error),
-        "hs_contrast": contrast_sentence(mean_gains(contrast) if contrast is not None else None, contrast,
-                                         c.contrast_low_bits if contrast is not None else 0,
-                                         result.standard_error)}
+        "hs_acc_float": f"{result.float_accuracy:.1f}", "hs_paper_acc0": f"{PAPER_TABLE3[0][0]:.2f}",
+        "hs_paper_acc100": f"{PAPER_TABLE3[100][0]:.2f}",
+        "hs_drop_test": paired_phrase(result.paired[f"all low vs all high, {c.high_bits}/{c.low_bits}"]),
+        "hs_low_verdict": low_bits_sentence(result.gains_at(c.low_bits)),
+        "hs_contrast": contrast_sentence(
+            result.gains_at(contrast_bits) if contrast_bits else None, contrast, contrast_bits,
+            result.paired.get(f"all low vs all high, {c.high_bits}/{contrast_bits}"))}
+    joint_table = result.joint["table"]
     text["fim"] = {
         "hs_score_diagonal": "Hutchinson, the paper's" if c.score_diagonal == "hutchinson" else "the Fisher diagonal",
         "hs_fim_rho": ", ".join(f"{rho:.2f} at {bits} bits" for bits, rho in zip(
             fim_rules["low bits"], fim_rules["rank correlation FIM distance / accuracy"])),
         "hs_fim_seconds": f"{seconds['fim']:.0f}",
         "hs_fim_at_low": ", ".join(f"{f['FIM distance'].iloc[-1]:.2f} at {bits} bits"
-                                   for bits, f in result.fim_sweeps.items())}
+                                   for bits, f in result.fim_sweeps.items()),
+        "hs_energy_model": c.energy_model, "hs_joint_weight": f"{c.joint_weight:g}",
+        "hs_joint_pareto": f"{int(joint_table['Pareto'].sum())} of {len(joint_table)}",
+        "hs_joint_text": rules_sentence(rules[rules["low bits"] == c.low_bits],
+                                        {rule: result.paired[f"joint vs {rule}"] for rule in (FIM_RULE, SWEEP_RULE)})}
     strip_scores = result.scores[result.paper_method]
     depths = sorted({int(result.layer_traces.loc[m, "strip depth D"]) for m in result.modules})
     spec = c.crossbar(size)
@@ -755,19 +989,33 @@ def chapter_text(result: HessianResult) -> dict[str, dict[str, str]]:
             + (" Aligning is a rule for layers much larger than a crossbar; on a small network the crossbar size "
                "must shrink with it." if alignment_empties_most_layers(len(emptied), n) else ""))}
     first = result.hap[result.hap["crossbar"] == label].set_index("assignment")
-    strip_accuracy = result.table4[result.table4["threshold"] == "origin"]["accuracy (%)"].iloc[0]
+    change = result.hap_changes.set_index("crossbar").loc[label]
     text["hap"] = {
-        "hs_hap_share": f"{100 * result.hap_share:.1f}", "hs_paper_ours": f"{PAPER_TABLE2_ACCURACY['strips']:.2f}",
-        "hs_paper_hap": f"{PAPER_TABLE2_ACCURACY['HAP']:.1f}", "hs_t4_size": big,
-        "hs_hap_acc": f"{first.loc['single weights (HAP-like)', 'accuracy (%)']:.1f}",
-        "hs_strip_acc": f"{strip_accuracy:.1f}",
-        "hs_hap_crossbars": f"{first.loc['single weights (HAP-like)', 'crossbars']}",
-        "hs_strip_crossbars": f"{first.loc['strips (paper)', 'crossbars']}",
-        "hs_hap_mixed": f"{first.loc['single weights (HAP-like)', 'strips on both kinds']:,}"}
+        "hs_hap_share": f"{100 * result.hap_share:.1f}", "hs_hap_ratio": f"{100 * c.table2_ratio:.0f}",
+        "hs_paper_ours": f"{PAPER_TABLE2['strips']['top-1 (%)']:.2f}",
+        "hs_paper_hap": f"{PAPER_TABLE2['HAP']['top-1 (%)']:.1f}", "hs_t4_size": big,
+        "hs_hap_acc": f"{first.loc[HAP_LIKE, 'accuracy (%)']:.1f}",
+        "hs_strip_acc": f"{first.loc[STRIPS, 'accuracy (%)']:.1f}",
+        "hs_hap_test": paired_phrase(result.paired["strips vs single weights"]),
+        "hs_hap_crossbars": f"{first.loc[HAP_LIKE, 'crossbars']}",
+        "hs_strip_crossbars": f"{first.loc[STRIPS, 'crossbars']}",
+        "hs_hap_mixed": f"{first.loc[HAP_LIKE, 'strips on both kinds']:,}",
+        "hs_hap_energy": f"{change[f'{c.energy_model} (%)']:+.0f}",
+        "hs_hap_energy_other": ", ".join(f"{change[f'{m} (%)']:+.0f} % in {m}" for m in ENERGY_MODELS
+                                         if m != c.energy_model),
+        "hs_hap_serial": f"{change['serial latency cycles (%)']:+.0f}",
+        "hs_hap_parallel": f"{change['latency cycles (%)']:+.0f}",
+        **{f"hs_paper_{name}_change":
+           f"{change_percent(PAPER_TABLE2['strips'][column], PAPER_TABLE2['HAP'][column]):+.0f}"
+           for name, column in (("latency", "latency (ms)"), ("energy", "energy (mJ)"))}}
     co = result.coordinated
-    text["coordinated"] = {"hs_coord_diff": f"{co['difference']:.1e}", "hs_coord_agree": f"{100 * co['agreement']:.1f}",
-                           "hs_coord_images": f"{co['images']}",
-                           "hs_coord_verdict": coordination_sentence(co["difference"])}
+    at_ratio = result.accumulation[np.isclose(result.accumulation["ratio"], c.table4_ratio)].set_index("accumulation")
+    text["coordinated"] = {
+        "hs_coord_diff": f"{co['difference']:.1e}", "hs_coord_agree": f"{100 * co['agreement']:.1f}",
+        "hs_coord_images": f"{co['images']}", "hs_coord_verdict": coordination_sentence(co["difference"]),
+        "hs_accumulation": accumulation_sentence(at_ratio.loc["expanded"].to_dict(),
+                                                 at_ratio.loc["unaligned"].to_dict(),
+                                                 result.paired["unaligned vs expanded"], c.table4_ratio)}
     energy = result.energy
     mid = min(c.ratios, key=lambda ratio: abs(ratio - c.energy_reference_ratio))
     text["energy"] = {
@@ -777,8 +1025,6 @@ def chapter_text(result: HessianResult) -> dict[str, dict[str, str]]:
         "hs_energy_mid_levels": f"{100 * energy.loc[100 * mid, 'ADC level units (rel.)']:.0f}",
         "hs_energy_full_levels": f"{1 / energy['ADC level units (rel.)'].iloc[-1]:.1f}",
         "hs_energy_split": split_cost_sentence(energy)}
-    contrast_visible = contrast is not None and choice_is_visible(float(mean_gains(contrast).abs().max()),
-                                                                  result.standard_error)
     text["summary"] = {
         "hs_sum_scores": (
             f"Per-strip Hutchinson traces from {trace.probes} probes have a split-half reliability of "
@@ -788,18 +1034,231 @@ def chapter_text(result: HessianResult) -> dict[str, dict[str, str]]:
                "carry the stable scores through the threshold search, the mapping and the energy proxy."
                if hutchinson_is_noise(r["hutchinson"], r["fisher"]) else "")),
         "hs_sum_accuracy": (
-            "Moving every strip from high_bits to low_bits changes the accuracy by "
-            f"{accuracy_low - accuracy_high:+.1f} points here, by "
-            f"{PAPER_TABLE3[100][0] - PAPER_TABLE3[0][0]:+.1f} in the paper's Table 3"
-            + ((": the paper's strong dependence of accuracy on the compression ratio, and on which strips are "
-                "kept, shows here only with a harsher low precision (contrast_low_bits)." if contrast_visible else
-                ": the paper's strong dependence of accuracy on the compression ratio, and on which strips are "
-                "kept, does not show on this network at these precisions.")
-               if quantization_is_mild(accuracy_high, accuracy_low) else ".")),
+            f"Moving every strip from {c.high_bits} to {c.low_bits} bits changes the accuracy by "
+            f"{paired_phrase(result.paired[f'all low vs all high, {c.high_bits}/{c.low_bits}'])} on the same "
+            f"images, by {PAPER_TABLE3[100][0] - PAPER_TABLE3[0][0]:+.2f} in the paper's Table 3."),
         "hs_sum_crossbar": (
-            f"Capacity alignment rounded down, as the paper does, leaves {len(emptied)} of {n} layers without "
+            f"Capacity alignment rounded down, the paper's rule, leaves {len(emptied)} of {n} layers without "
             f"high-precision strips on {big} crossbars; the paper's ResNet-50 has layers of thousands of strips.")}
     return text
+
+
+# --------------------------------------------------------------------------------------------------------
+# paper vs this kit
+
+
+def _grid_index(config: HessianConfig, ratio: float) -> int | None:
+    return next((k for k, r in enumerate(config.ratios) if abs(r - ratio) < 1e-9), None)
+
+
+def kit_values(result: HessianResult) -> dict[str, dict]:
+    """The kit's value for every claim of seed paper 001 that the chapter shows (``imckit/papers/data/seed001.yaml``,
+    chapter ``hessian``): claim key -> keyword arguments of :meth:`imckit.papers.Scorecard.add` (``kit``, and as
+    needed ``margin``, ``reason``, ``note``, ``kit_text``, ``setting``).
+
+    Accuracy effects are paired differences on the same test images with the half-width of their 95 %
+    interval as ``margin`` (:func:`imckit.crossbars.precision.mcnemar`); energy and latency effects are
+    relative changes (%) of the deterministic proxies (:mod:`imckit.crossbars.energy`): energies in
+    ``config.energy_model`` (the other model in the note), the paper's "latency" and "memory access latency"
+    in the serial model (one ADC bank per layer: the model in which crossbar utilization can change latency),
+    its "ADC read latency" in the parallel one. Claims this run cannot measure get ``kit=None`` and the reason.
+    """
+    c = result.config
+    method = result.paper_method
+    main = result.main_accuracy[method]
+    out: dict[str, dict] = {}
+    bits = f"{c.high_bits}/{c.low_bits}-bit strips"
+    table2 = {"bits": f"{c.high_bits}/{c.low_bits}-bit, {100 * c.table2_ratio:.0f} % compression"}
+    table4 = {"bits": f"{c.high_bits}/{c.low_bits}-bit, {100 * c.table4_ratio:.0f} % compression"}
+    other_model = next(m for m in ENERGY_MODELS if m != c.energy_model)
+
+    def add(claim, kit, **kwargs):
+        out[f"001/{claim}"] = {"kit": kit, **kwargs}
+
+    def off_grid(ratios):
+        missing = [r for r in ratios if _grid_index(c, r) is None]
+        return (f"the sweep's grid (ratio_step = {c.ratio_step:g}) has no compression ratio "
+                f"{', '.join(f'{100 * r:g} %' for r in missing)}") if missing else ""
+
+    def paired_kit(claim, ratio, reference, setting=None):
+        reason = off_grid([ratio, reference])
+        if reason:
+            add(claim, None, reason=reason, setting=setting)
+            return
+        test = result.drop(ratio, reference)
+        add(claim, test["difference"], margin=test["half_width"], note=f"McNemar mid-p {test['p_mid']:.2g}",
+            setting=setting)
+
+    # accuracy against the compression ratio (Table 3, Fig. 8, the headline)
+    reason = off_grid([0.7])
+    add("headline-accuracy-at-70", None if reason else float(main.iloc[_grid_index(c, 0.7)]), reason=reason)
+    paired_kit("table3-drop-at-70", 0.7, 0.0)
+    paired_kit("table3-drop-at-100", 1.0, 0.0)
+    paired_kit("fig8-sharp-decline-beyond-90", 1.0, 0.9)
+    reason = off_grid(TABLE3_RATIOS)
+    add("table3-accuracy-order", None if reason else
+        {f"CR {100 * r:.0f} %": float(main.iloc[_grid_index(c, r)]) for r in TABLE3_RATIOS}, reason=reason)
+    upto = [k for k, r in enumerate(c.ratios) if r <= 0.8 + 1e-9]
+    lowest = float(main.iloc[upto].min())
+    add("fig8-over-80-up-to-85", lowest, kit_text=f"{lowest:.1f} % (lowest up to CR {100 * c.ratios[upto[-1]]:.0f} %)")
+    add("fig8-deeper-degrades-slower", None, reason="one network in this chapter")
+
+    # energy against the compression ratio
+    energy = result.energy
+    k70 = _grid_index(c, 0.7)
+    if k70 is None:
+        add("headline-energy-at-70", None, reason=off_grid([0.7]))
+    else:
+        add("headline-energy-at-70", 100 * (energy[f"{c.energy_model} (rel.)"].iloc[k70] - 1),
+            note=f"{c.energy_model}; {100 * (energy[f'{other_model} (rel.)'].iloc[k70] - 1):+.0f} % in {other_model}")
+    reason = off_grid(TABLE3_RATIOS)
+    add("table3-adc-energy-ranking", None if reason else
+        {f"CR {100 * r:.0f} %": float(energy[c.energy_model].iloc[_grid_index(c, r)]) for r in TABLE3_RATIOS},
+        reason=reason, note="" if reason else f"the kit's {c.energy_model} (a count, not mJ)")
+    add("table3-system-energy-ranking", None, reason="the kit's proxy counts ADC events only, no system energy")
+    add("table3-accumulation-energy-ranking", None, reason="the kit's proxy has no accumulation energy")
+    add("table3-other-energy-ranking", None, reason="the kit's proxy has no other energy")
+
+    # strips against single weights (Table 2, the introduction)
+    test = result.paired["strips vs single weights"]
+    add("table2-accuracy-vs-hap", test["difference"], margin=test["half_width"],
+        note=f"McNemar mid-p {test['p_mid']:.2g}; HAP-like: single weights by score, no pruning", setting=table2)
+    add("table2-top5-vs-hap", None, reason="the chapter measures top-1 accuracy only", setting=table2)
+    change = result.hap_changes.set_index("crossbar").iloc[0]
+    crossbar = result.hap_changes["crossbar"].iloc[0]
+    energy_note = (f"{c.energy_model} on {crossbar}; {change[f'{other_model} (%)']:+.0f} % in {other_model}")
+    serial_note = f"serial latency proxy on {crossbar}; parallel crossbars: {change['latency cycles (%)']:+.0f} %"
+    add("table2-latency-vs-hap", float(change["serial latency cycles (%)"]), note=serial_note, setting=table2)
+    add("table2-energy-vs-hap", float(change[f"{c.energy_model} (%)"]), note=energy_note, setting=table2)
+    add("intro-latency-vs-hap", float(change["serial latency cycles (%)"]), note=serial_note, setting=table2)
+    add("intro-power-vs-hap", float(change[f"{c.energy_model} (%)"]), note=energy_note, setting=table2)
+    add("intro-adc-latency-vs-hap", float(change["latency cycles (%)"]),
+        note=f"parallel latency proxy (ADC read cycles) on {crossbar}; serial: "
+             f"{change['serial latency cycles (%)']:+.0f} %", setting=table2)
+    add("intro-adc-energy-vs-hap", float(change[f"{c.energy_model} (%)"]), note=energy_note, setting=table2)
+
+    # the precision-coordinated computation against the unaligned accumulation
+    test = result.paired["unaligned vs expanded"]
+    add("sec43-expansion-prevents-errors", test["difference"],
+        kit_text=f"unaligned − expanded accumulation: {paired_phrase(test)} at CR {100 * c.table4_ratio:.0f} %")
+
+    # crossbar utilization (Table 4)
+    table = result.table4.set_index(["crossbar", "threshold"])["high utilization (%)"]
+    sizes = {f"{s}x{s}" for s in c.crossbar_sizes}
+    gains, origins = {}, {}
+    for size in ("128x128", "32x32"):
+        if size not in sizes:
+            continue
+        origins[size] = float(table.loc[(size, "origin")])
+        gains[size] = float(table.loc[(size, "down")] - table.loc[(size, "origin")])
+    for size, claim in (("128x128", "table4-gain-128"), ("32x32", "table4-gain-32")):
+        if size not in gains:
+            add(claim, None, reason=f"crossbar_sizes has no {size}", setting=table4)
+        elif math.isnan(gains[size]):
+            add(claim, None, reason=f"rounding down leaves no high-precision strip on {size} crossbars (every layer "
+                                    "holds fewer than one crossbar's worth)", setting=table4)
+        else:
+            add(claim, gains[size], setting=table4)
+    if len(gains) < 2 or any(math.isnan(v) for v in gains.values()):
+        add("table4-larger-arrays-gain-more", None, setting=table4,
+            reason="no utilization gain on both 128x128 and 32x32 in this run")
+    else:
+        add("table4-larger-arrays-gain-more", gains, setting=table4)
+    if len(origins) < 2 or any(math.isnan(v) for v in origins.values()):
+        add("table4-origin-utilization-by-size", None, setting=table4,
+            reason="no utilization before alignment on both 128x128 and 32x32 in this run")
+    else:
+        add("table4-origin-utilization-by-size", origins, setting=table4)
+    for values in out.values():
+        values.setdefault("setting", None)
+        if values["setting"] is None:
+            values["setting"] = {"bits": bits}
+    return out
+
+
+DEVICE = "the kit's ADC event-counting proxy (imckit.crossbars.energy), no circuit simulation"
+TRAINING = "post-training quantization of the float network, no fine-tuning"
+
+
+def scorecard(result: HessianResult, baseline=None, profile: str = "", setting: dict | None = None):
+    """The chapter's "Paper vs this kit" table: every claim of seed paper 001 that the chapter shows, with the
+    kit's value from :func:`kit_values`. ``setting`` (default: :func:`imckit.experiments.setting.kit_setting`
+    of ``baseline``) is the kit's setting in the papers' keys."""
+    from imckit.papers import Scorecard
+
+    c = result.config
+    if setting is None:
+        from imckit.experiments.setting import kit_setting
+
+        if baseline is None:
+            raise ValueError("scorecard needs the baseline the chapter ran on, or its setting")
+        setting = kit_setting(baseline, bits=f"{c.high_bits}/{c.low_bits}-bit strips", device=DEVICE,
+                              training=TRAINING)
+    card = Scorecard("hessian", setting=setting, profile=profile)
+    for key, values in kit_values(result).items():
+        card.add(key, **values)
+    return card
+
+
+def verdict_sentences(result: HessianResult, card) -> dict[str, str]:
+    """The chapter's sentences about the paper's results, each chosen by its claim's verdict in ``card``
+    (:meth:`imckit.papers.Scorecard.sentence`, which glues it as ``says_<name>``). Returns name -> text."""
+    c = result.config
+    low = c.low_bits
+    texts = {}
+
+    def say(name, key, **variants):
+        texts[name] = card.sentence(key, name=name, **variants)
+
+    say("hs_drop", "001/table3-drop-at-100",
+        reproduced=(f"Moving every strip to {low} bits changes the accuracy by {{kit}} here, beyond the paired "
+                    "noise: the paper's drop ({paper}, its Table 3) goes the same way on this network."),
+        differs=(f"Moving every strip to {low} bits changes the accuracy by {{kit}} here: {{reason}}. The "
+                 "paper's Table 3 ({paper}) does not carry over to this network and the kit's per-channel grids."),
+        not_comparable="The paper's Table 3 drop ({paper}) is not compared here: {reason}.")
+    say("hs_order", "001/table3-accuracy-order",
+        reproduced="The accuracies at the paper's Table 3 ratios fall in the paper's order (ties within 1 point).",
+        same_direction="The accuracies at the paper's Table 3 ratios mostly follow the paper's order: {reason}.",
+        differs="The accuracies at the paper's Table 3 ratios do not show the paper's order here: {reason}.",
+        not_comparable="The order of the paper's Table 3 accuracies is not compared: {reason}.")
+    say("hs_hap_accuracy", "001/table2-accuracy-vs-hap",
+        reproduced="The strips are more accurate than the single weights beyond the paired noise ({kit}; the "
+                   "paper's Table 2: {paper}).",
+        differs="Strips against single weights here: {reason}.",
+        not_comparable="The paper's Table 2 accuracy gap ({paper}) is not compared: {reason}.")
+    say("hs_hap_energy", "001/table2-energy-vs-hap",
+        reproduced="In the energy proxy the strips change by {kit} against the single weights, the direction of the "
+                   "paper's Table 2 ({paper}).",
+        differs="In the energy proxy the strips do not save energy against the single weights: {reason}.",
+        not_comparable="The paper's Table 2 energy ({paper}) is not compared: {reason}.")
+    say("hs_hap_latency", "001/table2-latency-vs-hap",
+        reproduced="In the serial latency proxy the strips change by {kit} against the single weights, the "
+                   "direction of the paper's Table 2 ({paper}).",
+        differs="In the serial latency proxy the strips are not faster than the single weights: {reason}.",
+        not_comparable="The paper's Table 2 latency ({paper}) is not compared: {reason}.")
+    for size in ("128", "32"):
+        say(f"hs_t4_gain_{size}", f"001/table4-gain-{size}",
+            reproduced=f"On {size}×{size} crossbars alignment raises the 8-bit utilization by {{kit}} here; the "
+                       "paper's ResNet-50 gains {paper}.",
+            differs=f"On {size}×{size} crossbars alignment does not raise the 8-bit utilization here: {{reason}} "
+                    "(the paper's ResNet-50: {paper}).",
+            not_comparable=f"The paper's gain on {size}×{size} crossbars ({{paper}}) is not compared: {{reason}}.")
+    say("hs_energy_70", "001/headline-energy-at-70",
+        reproduced="At 70 % compression the energy proxy changes by {kit} against all-high, the direction of the "
+                   "paper's headline ({paper}).",
+        differs="At 70 % compression the energy proxy does not fall against all-high: {reason}.",
+        not_comparable="The paper's headline saving at 70 % ({paper}) is not compared: {reason}.")
+    say("hs_adc_ranking", "001/table3-adc-energy-ranking",
+        reproduced="Ranked over the paper's Table 3 ratios, the energy proxy falls with the compression ratio in "
+                   "the paper's ADC energy's order.",
+        same_direction="Ranked over the paper's Table 3 ratios, the energy proxy falls with the compression ratio, "
+                       "less strictly than the paper's ADC energy: {reason}.",
+        differs="Ranked over the paper's Table 3 ratios, the energy proxy does not fall with the compression "
+                "ratio as the paper's ADC energy does: {reason}.",
+        not_comparable="The ranking of the paper's ADC energy is not compared: {reason}.")
+    say("hs_accumulation_paper", "001/sec43-expansion-prevents-errors",
+        not_comparable="The paper gives no number for the error it prevents; here: {kit}.")
+    return texts
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -858,10 +1317,13 @@ def plot_fisher(result: HessianResult):
         rows = picks[picks["low bits"] == bits].set_index("rule")
         ax.plot(fim["ratio"], fim["FIM distance"], "o-", ms=4, color="tab:purple", label="relative FIM distance")
         ax.axhline(c.fim_tolerance, color="tab:purple", ls=":", lw=0.8)
-        ax.axvline(rows.loc["FIM threshold search", "compression ratio (%)"] / 100, color="tab:purple", ls="--",
+        ax.axvline(rows.loc[FIM_RULE, "compression ratio (%)"] / 100, color="tab:purple", ls="--",
                    lw=0.8, label="FIM threshold search")
-        ax.axvline(rows.loc["score sweep by test accuracy", "compression ratio (%)"] / 100, color="tab:green",
+        ax.axvline(rows.loc[SWEEP_RULE, "compression ratio (%)"] / 100, color="tab:green",
                    ls="--", lw=0.8, label="accuracy sweep")
+        if JOINT_RULE in rows.index:
+            ax.axvline(rows.loc[JOINT_RULE, "compression ratio (%)"] / 100, color="tab:orange", ls="-.", lw=0.8,
+                       label="FIM + energy")
         ax.set(xlabel="compression ratio", ylabel="||F - F0|| / ||F0||", title=f"{c.high_bits}-bit / {bits}-bit")
         twin = ax.twinx()
         twin.plot(fim["ratio"], fim["accuracy (%)"], "s-", ms=3, color="tab:green", alpha=0.6)
@@ -879,10 +1341,54 @@ def plot_energy(result: HessianResult):
     energy, paper3 = result.energy, result.paper_table3
     fig, ax = plt.subplots(figsize=(6, 3.6), constrained_layout=True)
     for column, style in (("ADC bit decisions (rel.)", "o-"), ("ADC level units (rel.)", "s-"),
-                          ("latency cycles (rel.)", "^-")):
+                          ("latency cycles (rel.)", "^-"), ("serial latency cycles (rel.)", "v-")):
         ax.plot(energy.index, energy[column], style, ms=4, label=column.replace(" (rel.)", ""))
     ax.plot(paper3.index, paper3["paper ADC energy (rel.)"], "kx--", label="paper: ADC energy (NeuroSim)")
     ax.set(xlabel="compression ratio (%)", ylabel="relative to 0 %", yscale="log")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_joint(result: HessianResult):
+    """The joint ranking's candidates: relative FIM distance against the energy proxy (relative to all-high),
+    each labelled with its compression ratio, the Pareto front joined and the operating point circled."""
+    import matplotlib.pyplot as plt
+
+    c, table = result.config, result.joint["table"]
+    energy = table["energy"] / table["energy"].iloc[0]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), constrained_layout=True)
+    ax.scatter(table["FIM distance"], energy, s=18, color="tab:gray", label="candidates")
+    front = table["Pareto"].to_numpy()
+    order = np.argsort(table["FIM distance"].to_numpy()[front])
+    ax.plot(table["FIM distance"].to_numpy()[front][order], energy.to_numpy()[front][order], "o-", ms=4,
+            color="tab:orange", label="Pareto front")
+    chosen = table["chosen"].to_numpy()
+    ax.scatter(table["FIM distance"][chosen], energy[chosen], s=140, facecolors="none", edgecolors="k",
+               label="operating point")
+    for ratio, x, y in zip(table["ratio"], table["FIM distance"], energy):
+        ax.annotate(f"{100 * ratio:.0f}", (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
+    ax.set(xlabel="relative FIM distance (predicted degradation)", ylabel=f"{c.energy_model} (rel. to 0 %)",
+           title=f"{c.high_bits}-bit / {c.low_bits}-bit: candidates by compression ratio (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_accumulation(result: HessianResult):
+    """Accuracy against the compression ratio when each layer's two parts are summed after expanding the
+    low part (the paper's) and without aligning their scales (the baseline), with the intended network's."""
+    import matplotlib.pyplot as plt
+
+    frame = result.accumulation
+    fig, ax = plt.subplots(figsize=(5.5, 3.6), constrained_layout=True)
+    first = frame[frame["accumulation"] == ACCUMULATIONS[0]]
+    ax.plot(100 * first["ratio"], 100 * first["intended accuracy"], "k:", lw=1.5, label="mixed weights in place")
+    for name, style in zip(ACCUMULATIONS, ("o-", "s--")):
+        rows = frame[frame["accumulation"] == name]
+        label = "Z_q + expand(Z_p) (the paper's)" if name == "expanded" else "Z_q + Z_p (unaligned)"
+        ax.plot(100 * rows["ratio"], 100 * rows["accuracy"], style, ms=4, label=label)
+    ax.set(xlabel="compression ratio (%)", ylabel="accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return fig

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 
+import torch
 from torch import nn
 
 from imckit.core.cache import cached, digest, model_data_digest
@@ -22,6 +23,7 @@ from imckit.core.compute import cache_device, model_on_device
 from imckit.crossbars.fisher import fim_sweep, fim_threshold, fisher_diagonal_halves
 from imckit.crossbars.hessian import HessianTrace, hessian_trace
 from imckit.crossbars.precision import evaluate_assignments, precision_sweep
+from imckit.crossbars.strips import ACCUMULATIONS, accumulation_comparison, quantize_strips, strip_assignment
 
 __all__ = ["HessianSteps", "FISHER_BATCH_SIZE", "CODE"]
 
@@ -96,17 +98,20 @@ class HessianSteps:
         return first, second, whole, entry["seconds"]
 
     def sweep(self, methods, bits):
+        """The sweep's frame and each row's per-image correctness (bool tensor, rows x test images)."""
         c = self.config
 
         def compute():
-            return _frame_data(precision_sweep(self.work, self.test, methods, ratios=c.ratios, high_bits=c.high_bits,
-                                               low_bits=bits, seed=self.seed, progress=self.progress,
-                                               device=self.device))
+            frame, correct = precision_sweep(self.work, self.test, methods, ratios=c.ratios, high_bits=c.high_bits,
+                                             low_bits=bits, seed=self.seed, progress=self.progress,
+                                             device=self.device, per_image=True)
+            return {"frame": _frame_data(frame), "correct": correct}
 
-        return _frame(self._cached(f"precision sweep {c.high_bits}/{bits}", "precision-sweep", {
+        value = self._cached(f"precision sweep {c.high_bits}/{bits}", "precision-sweep", {
             "model_data": self.test_digest, "scores": {m: digest(s) for m, s in methods.items()},
             "ratios": c.ratios, "high_bits": c.high_bits, "low_bits": bits, "seed": self.seed,
-            "random_strips": True}, compute))
+            "random_strips": True, "per_image": True}, compute)
+        return _frame(value["frame"]), value["correct"]
 
     def fim(self, scores, bits):
         c = self.config
@@ -125,11 +130,42 @@ class HessianSteps:
                                     low_bits=bits, batch_size=FISHER_BATCH_SIZE, device=self.device)))
         return _frame(swept["value"]), searched["value"], swept["seconds"] + searched["seconds"]
 
-    def accuracies(self, assignments: list, lows: list) -> list[float]:
+    def accuracies(self, assignments: list, lows: list) -> tuple[list[float], object]:
+        """Accuracy (%) of each assignment and each one's per-image correctness (bool, assignments x images)."""
         c = self.config
         result = self._cached("assignment accuracies", "assignment-accuracy", {
             "model_data": self.test_digest, "assignments": [digest(a) for a in assignments], "high_bits": c.high_bits,
-            "low_bits": list(lows)},
+            "low_bits": list(lows), "per_image": True},
             lambda: evaluate_assignments(self.work, self.test, assignments, c.high_bits, list(lows), self.device,
-                                         self.progress))
-        return [100 * a for a in result["accuracy"]]
+                                         self.progress, per_image=True))
+        return [100 * a for a in result["accuracy"]], result["correct"]
+
+    def accumulation(self, scores, ratios, images: int):
+        """The two accumulations (:func:`imckit.crossbars.strips.accumulation_comparison`) of the strip
+        assignment at each ratio (low precision ``low_bits``) on the first ``images`` test images: a list of
+        rows (ratio, accumulation, difference, agreement, accuracy, intended accuracy) and each ratio's
+        per-image correctness (``{"intended": bool (ratios, n), "expanded": ..., "unaligned": ...}``)."""
+        c = self.config
+        modules = list(scores)
+
+        def compute():
+            inputs, labels = self.test.images[:images], self.test.labels[:images]
+            rows, correct = [], {name: [] for name in ("intended", *ACCUMULATIONS)}
+            for ratio in ratios:
+                high = strip_assignment(scores, ratio)
+                quantized = {m: quantize_strips(self.model.get_submodule(m).weight, high[m], c.high_bits, c.low_bits)
+                             for m in modules}
+                result = accumulation_comparison(self.model, quantized, inputs, labels, self.device)
+                correct["intended"].append(result["intended"]["correct"])
+                for name in ACCUMULATIONS:
+                    r = result[name]
+                    rows.append({"ratio": ratio, "accumulation": name, "difference": r["difference"],
+                                 "agreement": r["agreement"], "accuracy": r["accuracy"],
+                                 "intended accuracy": result["intended"]["accuracy"]})
+                    correct[name].append(r["correct"])
+            return {"rows": rows, "correct": {k: torch.stack(v) for k, v in correct.items()}}
+
+        value = self._cached(f"accumulation {c.high_bits}/{c.low_bits}", "accumulation", {
+            "model_data": self.test_digest, "scores": digest(scores), "ratios": list(ratios), "images": images,
+            "high_bits": c.high_bits, "low_bits": c.low_bits}, compute)
+        return value["rows"], value["correct"]

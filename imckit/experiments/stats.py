@@ -4,9 +4,10 @@ An accuracy of ``p`` measured on ``n`` test images has the binomial standard err
 ``100 sqrt(p (1 - p) / n)`` points (:func:`standard_error`). The difference of two such accuracies has
 ``sqrt(2)`` times that (:func:`standard_error_of_difference`), and the chapters call a difference *noise*
 when it is at most twice the standard error of a difference (:func:`noise_tolerance`, ``2 sqrt(2)`` standard
-errors of one accuracy) and *visible* beyond (:func:`beyond_noise`). The chapters' verdicts
-(:func:`imckit.experiments.hessian.choice_is_visible`, :func:`imckit.experiments.regularization.compare`)
-apply this one rule.
+errors of one accuracy) and *visible* beyond (:func:`beyond_noise`); :func:`imckit.experiments.regularization.compare`
+applies this rule. Two accuracies measured on the *same* images are paired: the hessian chapter compares
+assignments with McNemar's test (:func:`imckit.crossbars.precision.mcnemar`, a difference is visible at
+mid-p < 0.05) instead, which this independent-errors rule would overstate or understate.
 """
 
 from __future__ import annotations

@@ -61,3 +61,38 @@ def test_energy_sweep_totals_and_relative_columns():
     assert frame.loc[100.0, "ADC level units (rel.)"] < frame.loc[0.0, "ADC level units (rel.)"]
     with pytest.raises(ValueError, match="at least one compression ratio"):
         energy_sweep(model, scores, [], (8, 6, 6))
+
+
+def test_serial_latency_adds_a_read_per_crossbar():
+    model = nn.Sequential(nn.Conv2d(4, 8, 1))
+    spec = CrossbarSpec(rows=8, columns=8, cell_bits=2)  # 8-bit strips of depth 4: 2 down x 2 across = 4
+    high = torch.zeros(8, 1, 1, dtype=torch.bool)
+    high[:5] = True  # 5 high strips: 2 crossbars; 3 low strips at 4 bits (2 columns): 2 x 4 = 8 per crossbar
+    frame = energy_proxy(model, {"0": high}, (4, 3, 3), spec)
+    read = {8: 9 * 8 * 4 * 8, 4: 9 * 8 * 2 * 4}  # MVMs x input bits x columns per ADC x resolution
+    assert frame.loc["0", "high crossbars"] == 2 and frame.loc["0", "low crossbars"] == 1
+    assert frame.loc["0", "latency cycles"] == read[8]  # parallel: the slower precision's one read
+    assert frame.loc["0", "serial latency cycles"] == 2 * read[8] + read[4]
+    assert frame.loc["all", "serial latency cycles"] == 2 * read[8] + read[4]
+
+
+def test_weight_masks_map_mixed_strips_on_both_kinds():
+    from imckit.crossbars.mapping import weight_level_utilization
+
+    model = nn.Sequential(nn.Conv2d(4, 8, 1))
+    spec = CrossbarSpec(rows=8, columns=8, cell_bits=2)
+    strips = torch.zeros(8, 1, 1, dtype=torch.bool)
+    strips[:4] = True
+    weights = strips.unsqueeze(1).expand(8, 4, 1, 1).clone()  # the same assignment weight by weight
+    by_strip = energy_proxy(model, {"0": strips}, (4, 3, 3), spec)
+    by_weight = energy_proxy(model, {"0": weights}, (4, 3, 3), spec)
+    assert by_strip.equals(by_weight)
+    weights[4:, 0] = True  # one high weight in each of the 4 low strips: they need high crossbars too
+    mixed = energy_proxy(model, {"0": weights}, (4, 3, 3), spec)
+    utilization = weight_level_utilization(model, {"0": weights}, spec).loc["0"]
+    assert mixed.loc["0", "high crossbars"] == utilization["high crossbars"] == 2  # 8 strips with a high weight
+    assert mixed.loc["0", "low crossbars"] == utilization["low crossbars"] == 1
+    assert mixed.loc["all", "ADC level units"] > by_strip.loc["all", "ADC level units"]
+    assert mixed.loc["all", "serial latency cycles"] > by_strip.loc["all", "serial latency cycles"]
+    with pytest.raises(ValueError, match="must be a bool tensor"):
+        energy_proxy(model, {"0": weights.float()}, (4, 3, 3), spec)

@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from imckit.crossbars.fisher import fim_sweep, fim_threshold, fisher_diagonal, fisher_distance
+from imckit.crossbars.fisher import (fim_sweep, fim_threshold, fisher_diagonal, fisher_distance, joint_threshold,
+                                    pareto_front)
 from imckit.crossbars.strips import threshold_at_ratio
 
 
@@ -98,3 +99,41 @@ def test_device_gives_the_cpu_results(small, device):
     assert sweep.equals(fim_sweep(model, x, y, scores, ratios=(0.0, 0.5, 1.0)))
     search = fim_threshold(model, x, y, scores, tolerance=0.3, steps=3, device=device)
     assert search == fim_threshold(model, x, y, scores, tolerance=0.3, steps=3)
+
+
+def test_pareto_front_by_hand():
+    fim = [0.0, 0.1, 0.1, 0.3, 0.5, 0.5]
+    energy = [1.0, 0.8, 0.9, 0.5, 0.5, 0.2]
+    # (0.1, 0.9) is dominated by (0.1, 0.8); (0.5, 0.5) by (0.3, 0.5)
+    assert pareto_front(fim, energy).tolist() == [True, True, False, True, False, True]
+    assert pareto_front([1.0, 1.0], [2.0, 2.0]).tolist() == [True, True]  # equal candidates are both kept
+    with pytest.raises(ValueError, match="one value per candidate"):
+        pareto_front([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="finite numbers"):
+        pareto_front([1.0, float("nan")], [1.0, 2.0])
+
+
+def test_joint_threshold_picks_the_pareto_point_nearest_the_ideal():
+    ratios = [0.0, 0.25, 0.5, 0.75, 1.0]
+    fim = [0.0, 0.05, 0.1, 0.4, 1.0]
+    energy = [1.0, 0.9, 0.5, 0.45, 0.0]
+    chosen = joint_threshold(ratios, fim, energy)
+    # scaled: fim (0, .05, .1, .4, 1), energy (1, .9, .5, .45, 0); distances sqrt(.5 f^2 + .5 e^2): ratio 0.5 wins
+    assert chosen["ratio"] == 0.5 and chosen["index"] == 2 and chosen["threshold"] is None
+    table = chosen["table"]
+    assert table["Pareto"].all() and table["chosen"].tolist() == [False, False, True, False, False]
+    assert table.loc[2, "distance to ideal"] == pytest.approx(math.sqrt(0.5 * 0.1**2 + 0.5 * 0.5**2))
+    # the weight moves the choice: all weight on energy picks the cheapest, all on FIM the closest to F0
+    assert joint_threshold(ratios, fim, energy, weight=0.0)["ratio"] == 1.0
+    assert joint_threshold(ratios, fim, energy, weight=1.0)["ratio"] == 0.0
+    # a dominated candidate is off the front; two candidates equally near the ideal: the smaller ratio
+    tie = joint_threshold([0.0, 0.5, 1.0], [0.0, 0.2, 0.2], [1.0, 0.6, 0.5])
+    assert tie["table"]["Pareto"].tolist() == [True, False, True] and tie["ratio"] == 0.0
+    scores = {"a": torch.tensor([1.0, 2.0, 3.0, 4.0])}
+    assert joint_threshold(ratios, fim, energy, scores=scores)["threshold"] == threshold_at_ratio(scores, 0.5)
+    with pytest.raises(ValueError, match=r"weight must be a number in \[0, 1\]"):
+        joint_threshold(ratios, fim, energy, weight=1.5)
+    with pytest.raises(ValueError, match="one value per candidate"):
+        joint_threshold(ratios[:3], fim, energy)
+    with pytest.raises(ValueError, match=r"each ratio must be a number in \[0, 1\]"):
+        joint_threshold([0.0, 2.0], [0.0, 1.0], [1.0, 0.0])

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -153,3 +155,69 @@ def test_sweep_on_a_device_equals_the_cpu_sweep(small, device):
     methods = {"strips": scores, "weights": weight_scores}
     assert precision_sweep(model, data, methods, ratios=(0.0, 0.6), device=device).equals(
         precision_sweep(model, data, methods, ratios=(0.0, 0.6)))
+
+
+def test_per_image_evaluation_is_the_direct_forward(small):
+    from imckit.crossbars.precision import evaluate_assignments
+
+    model, scores, weight_scores, data = small
+    strips, weights = strip_assignment(scores, 0.5), weight_assignment(weight_scores, 0.5)
+    result = evaluate_assignments(model, data, [{}, strips, weights], low_bits=[4, 3, 4], per_image=True)
+    assert result["correct"].shape == (3, 40) and result["correct"].dtype == torch.bool
+    for k, (assignment, low) in enumerate(zip([{}, strips, weights], [4, 3, 4])):
+        w = assignment_weights(model, assignment, 8, low)
+        with torch.no_grad():
+            logits = torch.func.functional_call(model, {f"{m}.weight": v for m, v in w.items()}, (data.images,))
+        assert torch.equal(result["correct"][k], logits.argmax(1) == data.labels)
+        assert result["accuracy"][k] == pytest.approx(float(result["correct"][k].double().mean()))
+        assert result["loss"][k] == pytest.approx(float(nn.functional.cross_entropy(logits, data.labels)), rel=1e-5)
+    # the engine's accuracies are the same
+    assert evaluate_assignments(model, data, [{}, strips, weights], low_bits=[4, 3, 4])["accuracy"] == \
+        pytest.approx(result["accuracy"])
+    frame, correct = precision_sweep(model, data, {"strips": scores}, ratios=(0.0, 0.6), per_image=True)
+    assert correct.shape == (len(frame), 40)
+    assert (correct.double().mean(1)).tolist() == pytest.approx(frame["accuracy"].tolist())
+
+
+def test_mcnemar_by_hand():
+    from imckit.crossbars.precision import mcnemar
+
+    a = torch.tensor([True] * 10 + [False] * 2 + [True] * 80 + [False] * 8)
+    b = torch.tensor([False] * 10 + [True] * 2 + [True] * 80 + [False] * 8)
+    test = mcnemar(a, b)
+    assert (test["a_only"], test["b_only"], test["images"]) == (10, 2, 100)
+    assert test["difference"] == pytest.approx(8.0)
+    # exact: 2 P(X <= 2), X ~ Bin(12, 1/2) = 2 (1 + 12 + 66) / 4096; mid-p subtracts P(X = 2) = 66 / 4096
+    assert test["p_exact"] == pytest.approx(2 * 79 / 4096)
+    assert test["p_mid"] == pytest.approx(2 * (79 - 33) / 4096)
+    assert test["half_width"] == pytest.approx(100 * 1.959964 * math.sqrt((12 / 100 - 0.08**2) / 100), rel=1e-5)
+    assert mcnemar(b, a)["difference"] == pytest.approx(-8.0) and mcnemar(b, a)["p_mid"] == test["p_mid"]
+    same = mcnemar(a, a)
+    assert same["p_exact"] == same["p_mid"] == 1.0 and same["difference"] == 0 and same["half_width"] == 0
+    balanced = mcnemar(torch.tensor([True, False]), torch.tensor([False, True]))
+    assert balanced["p_exact"] == 1.0 and balanced["p_mid"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="one shape"):
+        mcnemar(a, b[:5])
+    with pytest.raises(ValueError, match="bool tensor of per-image correctness"):
+        mcnemar(a.float(), b)
+
+
+def test_paired_difference_averages_each_image_over_the_pairs():
+    from scipy.stats import ttest_1samp
+
+    from imckit.crossbars.precision import paired_difference
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(3, 200, generator=g) < 0.8
+    b = torch.rand(3, 200, generator=g) < 0.7
+    test = paired_difference(a, b)
+    per_image = (a.double() - b.double()).mean(0).numpy()
+    assert test["difference"] == pytest.approx(100 * per_image.mean())
+    assert test["difference"] == pytest.approx(100 * (a.double().mean() - b.double().mean()).item())
+    assert test["p"] == pytest.approx(ttest_1samp(per_image, 0).pvalue)
+    assert (test["pairs"], test["images"]) == (3, 200) and test["half_width"] > 0
+    assert paired_difference(a, a)["p"] == 1.0 and paired_difference(a, a)["difference"] == 0
+    with pytest.raises(ValueError, match="one shape"):
+        paired_difference(a, b[:2])
+    with pytest.raises(ValueError, match="at least 2 images"):
+        paired_difference(a[:, :1], b[:, :1])

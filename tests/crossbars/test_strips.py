@@ -150,6 +150,62 @@ def test_coordination_check_reports_agreement_and_difference(monkeypatch):
     check = coordination_check(model, quantized, x)
     assert check["images"] == 6 and check["agreement"] == 1.0 and 0 <= check["difference"] < 1e-5
     # a coordinated convolution that forgets to expand the low part is caught
-    monkeypatch.setattr(strips, "coordinated_conv2d", lambda x, sq, bias, stride, padding: nn.functional.conv2d(
-        x, (sq.high_codes + sq.low_codes).to(x.dtype) * sq.step, bias, stride, padding))
+    monkeypatch.setattr(strips, "coordinated_conv2d", lambda x, sq, bias, stride, padding, aligned:
+                        nn.functional.conv2d(x, (sq.high_codes + sq.low_codes).to(x.dtype) * sq.step, bias, stride,
+                                             padding))
     assert coordination_check(model, quantized, x)["difference"] > 0.01
+
+
+def test_unaligned_accumulation_adds_the_low_part_without_its_shift():
+    w = _weight()
+    high = torch.rand(6, 3, 3, generator=torch.Generator().manual_seed(1)) > 0.5
+    sq = quantize_strips(w, high)
+    x = torch.randn(2, 4, 7, 7, generator=torch.Generator().manual_seed(2))
+    # the baseline by hand: both parts' integer codes summed in the high part's format, no shift
+    by_hand = nn.functional.conv2d(x, (sq.high_codes + sq.low_codes).to(x.dtype) * sq.step, None, 1, 1)
+    unaligned = coordinated_conv2d(x, sq, padding=1, aligned=False)
+    assert torch.allclose(unaligned, by_hand, atol=1e-5)
+    # its error is exactly the low strips' contribution shrunk 2**(8-4) = 16 times
+    low_part = nn.functional.conv2d(x, (sq.low_codes << sq.shift).to(x.dtype) * sq.step, None, 1, 1)
+    aligned = coordinated_conv2d(x, sq, padding=1)
+    assert torch.allclose(aligned - unaligned, low_part * (1 - 1 / 16), atol=1e-5)
+    # with every strip at high precision there is nothing to align
+    all_high = quantize_strips(w, torch.ones(6, 3, 3, dtype=torch.bool))
+    assert torch.equal(coordinated_conv2d(x, all_high, aligned=False), coordinated_conv2d(x, all_high))
+    dense = quantize_strips(_weight((5, 7)), torch.tensor([True, False, True, False, False]))
+    xd = torch.randn(3, 7)
+    unaligned_weight = (dense.high_codes + dense.low_codes).float() * dense.step
+    assert torch.allclose(coordinated_linear(xd, dense, aligned=False), nn.functional.linear(xd, unaligned_weight),
+                          atol=1e-5)
+    with pytest.raises(ValueError, match="aligned must be True"):
+        coordinated_conv2d(x, sq, aligned="no")
+
+
+def test_accumulation_comparison_shows_the_unaligned_error():
+    from imckit.core.models import resnet8
+    from imckit.crossbars.strips import ACCUMULATIONS, accumulation_comparison
+
+    torch.manual_seed(0)
+    model = resnet8(in_channels=1, num_classes=10).eval()
+    g = torch.Generator().manual_seed(3)
+    quantized = {}
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            w = module.weight.detach()
+            shape = (w.shape[0], *w.shape[2:]) if w.ndim == 4 else (w.shape[0],)
+            quantized[name] = quantize_strips(w, torch.rand(shape, generator=g) > 0.5)
+    x = torch.randn(16, 1, 28, 28, generator=g)
+    weights = {f"{n}.weight": q.dequantize() for n, q in quantized.items()}
+    labels = torch.func.functional_call(model, weights, (x,)).argmax(1)  # the intended network is always right
+    result = accumulation_comparison(model, quantized, x, labels)
+    assert set(result) == {"images", "intended", *ACCUMULATIONS} and result["images"] == 16
+    assert result["intended"]["accuracy"] == 1.0 and result["intended"]["correct"].all()
+    expanded, unaligned = result["expanded"], result["unaligned"]
+    assert expanded["difference"] < 1e-4 and expanded["agreement"] == expanded["accuracy"] == 1.0
+    assert unaligned["difference"] > 0.05 and unaligned["accuracy"] == unaligned["agreement"]
+    assert unaligned["correct"].dtype == torch.bool and len(unaligned["correct"]) == 16
+    no_labels = accumulation_comparison(model, quantized, x)
+    assert "intended" not in no_labels and "accuracy" not in no_labels["unaligned"]
+    assert no_labels["unaligned"]["difference"] == unaligned["difference"]
+    with pytest.raises(ValueError, match="one label per input"):
+        accumulation_comparison(model, quantized, x, labels[:3])
