@@ -7,7 +7,10 @@ One SGD step of ResNet-8 (batch 128, channels-last, BatchNorm in train mode) on 
   vectorized over weights and levels (one (n, 2^bits) distance tensor per layer), for float weights
   (variant 1), the STE variant, fault-aware (validity mask) and variability-aware (levels per weight);
 * naive: the same fault-free loss computed with a Python loop over the levels (running minimum), the
-  straightforward way to write Eq. 6.
+  straightforward way to write Eq. 6;
+* with LSQ inputs: the float-weight variant with the quantized layers' inputs quantized by LSQ, as the
+  chapter trains (W4/A4): LSQ as imckit.qat computes it (one autograd node) and as the same formula
+  written in autograd's elementwise operations (what it replaced).
 
 Run: .venv/bin/python benchmarks/bench_regularize.py [--bits 4] [--steps 20]
 """
@@ -22,7 +25,7 @@ from torch import nn
 
 from _timing import report
 from imckit.qat.faults import stuck_at_faults, validity_mask
-from imckit.qat.training import quantized_modules
+from imckit.qat.training import LSQActivation, attach_input_quantizers, quantized_modules
 from imckit.qat.quantizers import LevelQuantizer, layer_alpha, regularization_loss, ste_quantize
 from imckit.core.training import baseline_spec, pretrained
 from imckit.qat.variability import lrs_multipliers, weight_levels
@@ -36,6 +39,17 @@ def naive_loss(weight, levels, alpha):
     return alpha * best.sum()
 
 
+class AutogradLSQ(LSQActivation):
+    """LSQ's formula in autograd's elementwise operations (the same values and gradients)."""
+
+    def forward(self, x):
+        q_n, q_p = (2 ** (self.bits - 1), 2 ** (self.bits - 1) - 1) if bool(self.signed) else (0, 2**self.bits - 1)
+        g = 1.0 / (x[0].numel() * q_p) ** 0.5
+        s = self.step * g + (self.step - self.step * g).detach()
+        v = torch.clamp(x / s, -q_n, q_p)
+        return torch.round(v).detach() * s + (v - v.detach()) * s
+
+
 def main(bits: int = 4, steps: int = 20, profile: str = "default") -> list[dict]:
     baseline = pretrained(baseline_spec(profile), progress=False)
     data = baseline.train_set.subset(min(128 * steps, len(baseline.train_set)), seed=0)
@@ -44,6 +58,16 @@ def main(bits: int = 4, steps: int = 20, profile: str = "default") -> list[dict]
 
     def run(mode: str) -> float:
         model = copy.deepcopy(baseline.model).train().to(memory_format=torch.channels_last)
+        if mode.startswith("lsq"):
+            attach_input_quantizers(model, modules, bits)
+            with torch.no_grad():  # initialize every input quantizer on the first batch
+                model(data.images[:128].contiguous(memory_format=torch.channels_last))
+            if mode == "lsq-autograd":
+                for m in modules:
+                    module = model.get_submodule(m)
+                    replacement = AutogradLSQ(bits)
+                    replacement.load_state_dict(module.input_quantizer.state_dict())
+                    module.input_quantizer = replacement
         quantizers = {m: LevelQuantizer(bits, "multipliers", model.get_submodule(m).weight) for m in modules}
         alphas = {m: layer_alpha(model.get_submodule(m).weight.numel(), bits) for m in modules}
         valid = {m: validity_mask(stuck_at_faults(model.get_submodule(m).weight.numel(), bits, 0.1, g)) for m in modules}
@@ -83,6 +107,11 @@ def main(bits: int = 4, steps: int = 20, profile: str = "default") -> list[dict]
                      "vs naive": f"{naive / t:.2f}x faster" if mode == "float" else "-"})
     rows.append({"step": "naive: Python loop over the levels", "ms/step": f"{1000 * naive:.0f}",
                  "vs plain": f"{naive / plain:.2f}x", "vs naive": "1.00x"})
+    fused, unfused = run("lsq"), run("lsq-autograd")
+    rows.append({"step": "regularized + LSQ inputs, one autograd node (imckit.qat)", "ms/step": f"{1000 * fused:.0f}",
+                 "vs plain": f"{fused / plain:.2f}x", "vs naive": f"{unfused / fused:.2f}x faster than below"})
+    rows.append({"step": "regularized + LSQ inputs, autograd's elementwise ops", "ms/step": f"{1000 * unfused:.0f}",
+                 "vs plain": f"{unfused / plain:.2f}x", "vs naive": "-"})
     n = sum(baseline.model.get_submodule(m).weight.numel() for m in modules)
     report("Regularized loss: overhead per training step", rows,
            note=f"{torch.get_num_threads()} threads ({profile} baseline), {bits}-bit, {len(modules)} quantized "

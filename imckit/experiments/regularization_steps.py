@@ -34,7 +34,7 @@ from imckit.qat.training import QATConfig, QATResult, attach_input_quantizers, d
 from imckit.qat.variability import layer_lrs_multipliers
 
 __all__ = ["CODE", "SWEEPS", "FAULT_REFERENCES", "VARIABILITY_REFERENCES", "VARIABILITY_METHODS", "FineTune",
-           "fine_tune", "accuracy", "deployed_accuracy", "sweep_point"]
+           "fine_tune", "accuracy", "deployed_accuracy", "chip_seeds", "sweep_point"]
 
 CODE = ("imckit.experiments.regularization_steps",)  # the code behind every cached value of the chapter
 
@@ -142,28 +142,39 @@ def _variability_setting(chip):
     return references, methods
 
 
+def chip_seeds(kind: str, seed: int, index: int, chip: int = 0) -> tuple[int, int]:
+    """``(generator seed, fine-tune seed)`` of chip ``chip`` (a fault map or an LRS map) at point ``index``
+    of a sweep: ``1000 seed + index`` (faults) or ``1000 seed + 500 + index`` (variability), plus
+    ``10^6 chip``; the fine-tunes' batch orders ``seed + index + 1000 chip``. Chip 0 is the sweep's."""
+    if kind not in SWEEPS:
+        raise ValueError(f"kind must be one of {SWEEPS}; got {kind!r}")
+    if isinstance(chip, bool) or not isinstance(chip, int) or chip < 0:
+        raise ValueError(f"chip must be an integer >= 0; got {chip!r}")
+    return seed * 1000 + (0 if kind == "faults" else 500) + index + 10**6 * chip, seed + index + 1000 * chip
+
+
 def sweep_point(kind: str, start: QATResult, train_set: ImageTensors, test_set: ImageTensors, modules: list[str],
                 value: float, index: int, seed: int, *, tune: QATConfig, sa1_share: float = 0.5, remaps: int = 5,
-                device: str = "cpu", cache=None, progress: bool = False) -> tuple[dict, bool]:
+                chip: int = 0, device: str = "cpu", cache=None, progress: bool = False) -> tuple[dict, bool]:
     """One point of the fault sweep (``kind="faults"``, ``value`` a bit-fault rate) or of the variability
     sweep (``"variability"``, ``value`` the LRS's sigma/mu), cached as a whole.
 
-    The chip is drawn on the CPU for ``modules`` of ``start`` (``tune.bits`` bits per weight) with seed
-    ``1000 seed + index`` (faults, stuck at 1 with share ``sa1_share``) or ``1000 seed + 500 + index``
-    (variability). ``start`` is deployed onto it without fine-tuning (the references), then fine-tuned with
-    ``tune`` and seed ``seed + index`` by each method (the four mitigation levels with ``remaps`` remappings;
-    variability-aware and chip-in-loop training) and deployed.
+    The chip is drawn on the CPU for ``modules`` of ``start`` (``tune.bits`` bits per weight) with the
+    generator seed of :func:`chip_seeds` (``kind``, ``seed``, ``index``, ``chip``; faults stuck at 1 with
+    share ``sa1_share``). ``start`` is deployed onto it without fine-tuning (the references), then
+    fine-tuned with ``tune`` and the fine-tune seed of :func:`chip_seeds` by each method (the four
+    mitigation levels with ``remaps`` remappings; variability-aware and chip-in-loop training) and deployed.
+    A fault rate of 0 leaves nothing for the mitigation levels to differ in (no stuck cell, no remapping,
+    every level valid): one fine-tune without faults stands for all four.
 
     Returns ``(value, from_cache)``: ``value["row"]`` the table row (the swept value first: bit-fault rate
     in % with the share of faulty weights in %, or sigma/mu; then the accuracies in %), ``value["seconds"]``
     the seconds of each fine-tune and ``value["computed"]`` how many fine-tunes ran (not from the cache).
     """
-    if kind not in SWEEPS:
-        raise ValueError(f"kind must be one of {SWEEPS}; got {kind!r}")
-    generator_seed = seed * 1000 + (0 if kind == "faults" else 500) + index
+    generator_seed, tune_seed = chip_seeds(kind, seed, index, chip)
     description = {"start": digest(start.model, start.quantizers), "train": digest(train_set),
                    "test": digest(test_set), "modules": list(modules), "value": value, "generator": generator_seed,
-                   "seed": seed + index, "tune": asdict(tune), "device": cache_device(device),
+                   "seed": tune_seed, "tune": asdict(tune), "device": cache_device(device),
                    **({"sa1_share": sa1_share, "remaps": remaps} if kind == "faults" else {})}
 
     def compute():
@@ -179,8 +190,16 @@ def sweep_point(kind: str, start: QATResult, train_set: ImageTensors, test_set: 
         for name, deployment in references.items():
             row[name] = deployed_accuracy(start, test_set, device, **deployment)
         seconds, computed = [], 0
+        if kind == "faults" and value == 0:  # fault-free: the four levels train and deploy the same network
+            tuned = fine_tune(start.model, train_set, tune, tune_seed, quantizers=start.quantizers, device=device,
+                              cache=cache, progress=progress)
+            seconds.append(tuned.seconds)
+            computed += not tuned.from_cache
+            accuracy_ = deployed_accuracy(tuned.result, test_set, device)
+            row.update({name: accuracy_ for name in methods})
+            return {"row": row, "seconds": seconds, "computed": computed}
         for name, (training, deployment) in methods.items():
-            tuned = fine_tune(start.model, train_set, tune, seed + index, quantizers=start.quantizers, device=device,
+            tuned = fine_tune(start.model, train_set, tune, tune_seed, quantizers=start.quantizers, device=device,
                               cache=cache, progress=progress, **training)
             seconds.append(tuned.seconds)
             computed += not tuned.from_cache

@@ -25,7 +25,7 @@ Rules per comparison kind (``Claim.compare.kind``):
 ``order``
     The paper's order (a list, best first; or a mapping sorted by ``higher_is_better``) against the kit's
     values (a mapping). Every pair the paper orders is *concordant* when the kit orders it the same way,
-    *tied* when the kit's two values are within ``tolerance``, *reversed* otherwise; with
+    *tied* when the kit's two values are within ``max(tolerance, margin)``, *reversed* otherwise; with
     ``tau = (concordant - reversed) / pairs`` (Kendall's tau with ties as zero): no reversed pair and
     ``tau >= 0.5`` is reproduced (mostly ordered, never against the paper); ``tau > 0`` same direction;
     else differs (a kit whose values all tie shows no order: differs).
@@ -133,19 +133,20 @@ def _direction(claim: Claim, kit: float, margin: float | None) -> Verdict:
                             f"{format_number(claim.value, claim.unit)}")
 
 
-def _order(claim: Claim, kit: Mapping[str, float]) -> Verdict:
+def _order(claim: Claim, kit: Mapping[str, float], margin: float | None = None) -> Verdict:
     order = _order_from(claim.value, claim.compare.higher_is_better)
     missing = [k for k in order if k not in kit]
     if missing:
         raise ValueError(f"the kit's values for claim {claim.key} lack {missing}; the paper orders {order}")
     sign = 1.0 if claim.compare.higher_is_better else -1.0
+    tolerance = max(claim.compare.tolerance, margin or 0.0)
     concordant, reversed_pairs = 0, []
     for i, better in enumerate(order):
         for worse in order[i + 1:]:
             if isinstance(claim.value, Mapping) and claim.value[better] == claim.value[worse]:
                 continue  # the paper ties them: no order to check
             gap = sign * (kit[better] - kit[worse])
-            if abs(gap) <= claim.compare.tolerance + 1e-12:
+            if abs(gap) <= tolerance + 1e-12:
                 continue  # a tie within the tolerance agrees with either order
             if gap > 0:
                 concordant += 1
@@ -158,7 +159,7 @@ def _order(claim: Claim, kit: Mapping[str, float]) -> Verdict:
     if not reversed_pairs and tau >= 0.5:
         return Verdict(REPRODUCED)
     if not reversed_pairs:
-        reason = (f"no pair differs beyond the tolerance of {format_number(claim.compare.tolerance, claim.unit)}"
+        reason = (f"no pair differs beyond the tolerance of {format_number(tolerance, claim.unit)}"
                   if not concordant else
                   f"only {concordant} of {compared} pairs are ordered beyond the tolerance; the others are ties")
     else:
@@ -205,8 +206,9 @@ def verdict(claim: Claim, kit: Any, *, margin: float | None = None, reason: str 
         kit: the kit's value in the claim's unit: a number (``value``/``direction``), a mapping name ->
             number (``order``/``ranking``), anything for ``qualitative``; ``None`` when this run did not
             measure it.
-        margin: ``direction`` only: the half-width of the kit's own interval (e.g. a 95 % confidence
-            interval of a mean difference), widening the noise margin; must be >= 0.
+        margin: ``direction``: the half-width of the kit's own interval (e.g. a 95 % confidence interval of
+            a mean difference), widening the noise margin; ``order``: the kit's own spread, widening the tie
+            tolerance; must be >= 0.
         reason: why the kit has no value (used when ``kit`` is ``None``).
 
     Returns:
@@ -226,7 +228,7 @@ def verdict(claim: Claim, kit: Any, *, margin: float | None = None, reason: str 
         return {"value": _value, "bound": _bound}[kind](claim, value) if kind != "direction" \
             else _direction(claim, value, margin)
     mapping = _kit_mapping(f"the kit's value for {claim.key}", kit)
-    return _order(claim, mapping) if kind == "order" else _ranking(claim, mapping)
+    return _order(claim, mapping, margin) if kind == "order" else _ranking(claim, mapping)
 
 
 def describe_value(value: Any, unit: str = "", higher_is_better: bool = True, ordered: bool = True) -> str:

@@ -18,6 +18,7 @@ from imckit.qat.quantizers import (  # noqa: F401
     nearest_level,
     ste_quantize,
     PAPER_LAMBDAS,
+    PAPER_RAMPS,
 )
 from imckit.qat.faults import (  # noqa: F401
     MITIGATIONS,
@@ -47,7 +48,4 @@ from imckit.qat.training import (  # noqa: F401
     deploy,
     evaluate_weights,
     VARIABILITY_MODES,
-    PAPER_TABLE1,
-    PAPER_TABLE5,
-    PAPER_TABLE6,
 )

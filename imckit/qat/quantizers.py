@@ -41,7 +41,7 @@ from imckit.core.compute import resolve_device
 from imckit.quantization.qkeras import check_bits
 
 __all__ = ["KINDS", "LevelQuantizer", "bit_patterns", "regularization_loss", "layer_alpha", "lambda_schedule",
-           "nearest_level", "ste_quantize", "PAPER_LAMBDAS"]
+           "nearest_level", "ste_quantize", "PAPER_LAMBDAS", "PAPER_RAMPS"]
 
 KINDS = ("fixed", "step", "multipliers")
 BIG_PENALTY = 1e4  # Delta of Eq. 11: far above any squared weight error (weights are O(1) at most)
@@ -49,6 +49,10 @@ BIG_PENALTY = 1e4  # Delta of Eq. 11: far above any squared weight error (weight
 # Seed paper 002, Sec. 4: lambda schedules (start, end) and learning rates of the quantizer parameters.
 PAPER_LAMBDAS = {"float": {"lambda": (100.0, 2000.0), "quantizer_lr": 1e-6},
                  "ste": {"lambda": (0.1, 1.0), "quantizer_lr": 1e-3}}
+# Seed paper 002, Secs. 4 and 4.3: the share of training over which lambda rises (``ramp`` of
+# lambda_schedule): the final 20 of the 200 epochs of QAT on CIFAR-10, the final 10 of a 20-epoch
+# fault-aware (or variability-aware) fine-tune. As shares they carry over to runs of other lengths.
+PAPER_RAMPS = {"qat": 20 / 200, "tune": 10 / 20}
 
 
 def bit_patterns(bits: int, device: str | torch.device = "cpu") -> torch.Tensor:
@@ -192,8 +196,9 @@ def lambda_schedule(progress: float, start: float, end: float, ramp: float) -> f
     Args:
         progress: share of training done, in [0, 1].
         start, end: the two values, both > 0.
-        ramp: share of training over which lambda rises, in [0, 1] (the paper: its last 20 epochs, e.g.
-            0.1 of 200 for QAT on CIFAR-10, 0.5 of a 20-epoch fine-tune); 0: lambda stays at ``start``.
+        ramp: share of training over which lambda rises, in [0, 1] (the paper, :data:`PAPER_RAMPS`: its last
+            20 epochs, 0.1 of 200 for QAT on CIFAR-10; its last 10, 0.5 of a 20-epoch fine-tune); 0: lambda
+            stays at ``start``.
     """
     if not isinstance(progress, (int, float)) or not 0 <= progress <= 1:
         raise ValueError(f"progress must be a number in [0, 1]; got {progress!r}")

@@ -49,32 +49,9 @@ from imckit.core.training import EVAL_BATCH_SIZE, Metrics, evaluate
 from imckit.qat.variability import realized_weights, weight_levels
 
 __all__ = ["QATConfig", "QATResult", "LSQActivation", "attach_input_quantizers", "quantized_modules", "post_training", "train_qat", "deploy",
-           "evaluate_weights", "VARIABILITY_MODES", "PAPER_TABLE1", "PAPER_TABLE5", "PAPER_TABLE6"]
+           "evaluate_weights", "VARIABILITY_MODES"]
 
 VARIABILITY_MODES = ("aware", "chip_in_loop")
-
-# Seed paper 002, its own rows of Tables 1, 5 and 6, for the chapter's comparisons.
-PAPER_TABLE1 = {  # ResNet-18 on CIFAR-10, top-1 accuracy (%)
-    "fixed levels": {"float": 93.26, "W4/A4": 92.23, "W3/A3": 91.68},
-    "N-multipliers": {"float": 93.26, "W4/A4": 93.50, "W3/A3": 92.84},
-}
-PAPER_TABLE5 = [  # fault-aware training (active+passive)
-    {"model": "VGG-13", "dataset": "CIFAR-10", "bits": 3, "bit-fault rate (%)": 10, "accuracy (%)": 92.3, "Δ float": -0.7},
-    {"model": "VGG-13", "dataset": "CIFAR-10", "bits": 3, "bit-fault rate (%)": 20, "accuracy (%)": 92.0, "Δ float": -1.0},
-    {"model": "ResNet-18", "dataset": "CIFAR-10", "bits": 3, "bit-fault rate (%)": 10, "accuracy (%)": 92.86, "Δ float": -0.4},
-    {"model": "ResNet-18", "dataset": "CIFAR-10", "bits": 3, "bit-fault rate (%)": 20, "accuracy (%)": 92.79, "Δ float": -0.47},
-    {"model": "ResNet-18", "dataset": "ImageNet", "bits": 4, "bit-fault rate (%)": 10, "accuracy (%)": 67.34, "Δ float": -2.3},
-    {"model": "ResNet-50", "dataset": "ImageNet", "bits": 4, "bit-fault rate (%)": 5, "accuracy (%)": 74.08, "Δ float": -1.4},
-    {"model": "ResNet-50", "dataset": "ImageNet", "bits": 4, "bit-fault rate (%)": 10, "accuracy (%)": 73.64, "Δ float": -1.85},
-]
-PAPER_TABLE6 = [  # variability-aware training
-    {"model": "VGG-13", "dataset": "CIFAR-10", "bits": 4, "σ/μ": 0.2, "accuracy (%)": 92.35, "Δ float": -0.65},
-    {"model": "ResNet-18", "dataset": "ImageNet", "bits": 4, "σ/μ": 0.2, "accuracy (%)": 68.12, "Δ float": -1.5},
-    {"model": "ResNet-18", "dataset": "ImageNet", "bits": 4, "σ/μ": 0.4, "accuracy (%)": 67.4, "Δ float": -2.2},
-    {"model": "ResNet-50", "dataset": "ImageNet", "bits": 4, "σ/μ": 0.2, "accuracy (%)": 73.42, "Δ float": -2.1},
-    {"model": "ResNet-50", "dataset": "ImageNet", "bits": 6, "σ/μ": 0.2, "accuracy (%)": 74.90, "Δ float": -0.6},
-]
-
 
 @dataclass(frozen=True)
 class QATConfig:
@@ -92,7 +69,9 @@ class QATConfig:
             variant, 1e-6 with float weights and 1e-3 with STE).
         lambdas: (start, end) of the lambda schedule (``None``: the paper's for the variant, (100, 2000) and
             (0.1, 1)).
-        ramp: share of training over which lambda rises from start to end, in [0, 1].
+        ramp: share of training over which lambda rises from start to end, in [0, 1] (the paper's:
+            :data:`imckit.qat.quantizers.PAPER_RAMPS`, 0.1 for QAT and 0.5 for fault- and variability-aware
+            fine-tunes; 0.5 by default).
         momentum: SGD momentum.
         activation_bits: LSQ bits for the inputs of the quantized layers (``None``: float activations).
     """
@@ -148,11 +127,39 @@ class QATConfig:
         return self.quantizer_lr if self.quantizer_lr is not None else PAPER_LAMBDAS[self.variant]["quantizer_lr"]
 
 
+class _LSQFunction(torch.autograd.Function):
+    """LSQ's quantizer as one autograd node: the value ``round(clamp(x / s, -Q_N, Q_P)) * s`` and LSQ's
+    gradients (Esser et al. 2019, Eqs. 3-5): to ``x`` the incoming gradient where ``-Q_N < x / s < Q_P``
+    and 0 outside (the boundaries excluded, as LSQ defines it and as autograd's ``clamp`` does), to ``s``
+    ``g * sum(grad * (round(v) - v))`` inside and ``g * sum(grad * clip level)`` outside. One node instead of
+    the dozen elementwise nodes autograd records for the same formula: the backward needs only the mask
+    and the per-element factor of ``s``, saved in the forward."""
+
+    @staticmethod
+    def forward(ctx, x, step, q_n: int, q_p: int, g: float):
+        v = x / step
+        clipped = torch.clamp(v, -q_n, q_p)
+        rounded = torch.round(clipped)
+        inside = torch.gt(v, -q_n).logical_and_(v < q_p).to(x.dtype)  # 1 inside, 0 outside (products are faster
+        ctx.save_for_backward(inside, rounded - clipped * inside)  # than torch.where with a scalar on the CPU)
+        ctx.g = g
+        return rounded * step
+
+    @staticmethod
+    def backward(ctx, grad):
+        inside, factor = ctx.saved_tensors
+        grad_x = grad * inside if ctx.needs_input_grad[0] else None
+        grad_step = (grad * factor).sum().mul(ctx.g).reshape(()) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_step, None, None, None
+
+
 class LSQActivation(nn.Module):
     """Learned step size quantization of a layer's input (Esser et al. 2019): ``round(clamp(x / s, -Q_N,
     Q_P)) * s`` with a straight-through rounding and the gradient of ``s`` scaled by ``1 / sqrt(n Q_P)``.
     Unsigned (``Q_N = 0``) when the first batch it sees has no negative value; initialized on that batch
-    to ``s = 2 mean|x| / sqrt(Q_P)``."""
+    to ``s = 2 mean|x| / sqrt(Q_P)``. The gradients are LSQ's (:class:`_LSQFunction`): to ``x`` where
+    ``-Q_N < x / s < Q_P``, else 0; to ``s``, scaled by ``g = 1 / sqrt(n Q_P)`` (``n``: features per sample),
+    ``round(v) - v`` inside and the clip level outside."""
 
     def __init__(self, bits: int):
         super().__init__()
@@ -169,11 +176,7 @@ class LSQActivation(nn.Module):
                 self.step.fill_(max(float(2 * x.abs().mean() / math.sqrt(q_p)), 1e-8))
                 self.initialized.fill_(True)
         q_n, q_p = (2 ** (self.bits - 1), 2 ** (self.bits - 1) - 1) if bool(self.signed) else (0, 2**self.bits - 1)
-        g = 1.0 / math.sqrt(x[0].numel() * q_p)
-        s = self.step * g + (self.step - self.step * g).detach()  # value s, gradient scaled by g
-        v = torch.clamp(x / s, -q_n, q_p)
-        # value exactly round(v) * s; gradient 1 to x inside the range, round(v) - v (or the clip level) to s
-        return torch.round(v).detach() * s + (v - v.detach()) * s
+        return _LSQFunction.apply(x, self.step, q_n, q_p, 1.0 / math.sqrt(x[0].numel() * q_p))
 
 
 def _quantize_input(module, args):

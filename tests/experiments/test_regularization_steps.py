@@ -56,6 +56,12 @@ def test_sweep_point_rows_and_cache(toy, tmp_path):
     faults, hit = steps.sweep_point("faults", start, train, test, modules, 0.3, 1, 0, tune=tune, remaps=1,
                                     cache=tmp_path)
     assert not hit and faults["computed"] == 4 and len(faults["seconds"]) == 4
+    clean, _ = steps.sweep_point("faults", start, train, test, modules, 0.0, 0, 0, tune=tune, remaps=1, cache=tmp_path)
+    assert clean["computed"] == 1 and len(clean["seconds"]) == 1  # no faults: one fine-tune for the four levels
+    assert len({clean["row"][m] for m in ("basic", "passive", "active", "active+passive")}) == 1
+    other, _ = steps.sweep_point("faults", start, train, test, modules, 0.3, 1, 0, tune=tune, remaps=1, chip=1,
+                                 cache=tmp_path)
+    assert other["computed"] == 4 and other["row"]["faulty weights (%)"] != faults["row"]["faulty weights (%)"]
     assert list(faults["row"]) == ["bit-fault rate (%)", "faulty weights (%)", *steps.FAULT_REFERENCES,
                                    "basic", "passive", "active", "active+passive"]
     assert faults["row"]["bit-fault rate (%)"] == 30.0 and 0 < faults["row"]["faulty weights (%)"] < 100
@@ -66,3 +72,16 @@ def test_sweep_point_rows_and_cache(toy, tmp_path):
     assert hit and again == faults
     with pytest.raises(ValueError, match=r"kind must be one of \('faults', 'variability'\); got 'drift'"):
         steps.sweep_point("drift", start, train, test, modules, 0.1, 0, 0, tune=tune, cache=tmp_path)
+
+
+def test_chip_seeds():
+    assert steps.chip_seeds("faults", 2, 3) == (2003, 5)  # chip 0: the sweep's seeds
+    assert steps.chip_seeds("variability", 2, 3) == (2503, 5)
+    assert steps.chip_seeds("faults", 2, 3, chip=2) == (2_002_003, 2005)
+    seeds = {steps.chip_seeds(kind, seed, index, chip)[0] for kind in steps.SWEEPS for seed in range(3)
+             for index in range(5) for chip in range(4)}
+    assert len(seeds) == 2 * 3 * 5 * 4  # every map of every point of both sweeps has its own seed
+    with pytest.raises(ValueError, match="chip must be an integer >= 0; got -1"):
+        steps.chip_seeds("faults", 0, 0, chip=-1)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        steps.chip_seeds("drift", 0, 0)

@@ -71,6 +71,7 @@ def test_order_with_ties_within_the_tolerance():
     assert verdict(c, {"a": 80, "b": 85, "c": 90}).verdict == DIFFERS          # all reversed
     flat = verdict(c, {"a": 85.0, "b": 85.2, "c": 84.8})                        # every pair a tie: no order
     assert flat.verdict == DIFFERS and "no pair differs beyond" in flat.reason
+    assert verdict(c, {"a": 84, "b": 86, "c": 80}, margin=2.0).verdict == REPRODUCED  # the kit's spread: a tie
     weak = verdict(c, {"a": 85.0, "b": 84.8, "c": 84.4})                        # a > c only: tau 1/3
     assert weak.verdict == SAME_DIRECTION and "only 1 of 3 pairs" in weak.reason
     with pytest.raises(ValueError, match="lack"):

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from imckit.qat.quantizers import (LevelQuantizer, bit_patterns, lambda_schedule, layer_alpha, nearest_level,
-                               regularization_loss, ste_quantize)
+from imckit.qat.quantizers import (PAPER_RAMPS, LevelQuantizer, bit_patterns, lambda_schedule, layer_alpha,
+                                   nearest_level, regularization_loss, ste_quantize)
 
 
 def test_bit_patterns_by_hand():
@@ -81,6 +81,17 @@ def test_lambda_schedule_shape():
         lambda_schedule(0.5, 1.0, 2.0, 1.5)
     with pytest.raises(ValueError, match="start and end must be positive"):
         lambda_schedule(0.5, 0.0, 2.0, 0.5)
+
+
+def test_paper_ramps_are_its_final_epochs():
+    # Sec. 4: lambda rises over the final 20 of 200 epochs of QAT; Sec. 4.3: over the final 10 of 20 epochs
+    # of a fault-aware fine-tune
+    assert PAPER_RAMPS == {"qat": 0.1, "tune": 0.5}
+    epochs = 200
+    flat = [e for e in range(epochs) if lambda_schedule(e / epochs, 100.0, 2000.0, PAPER_RAMPS["qat"]) == 100.0]
+    assert len(flat) == 181  # epochs 0..180 start at lambda = 100; it rises from epoch 180 on, over the last 20
+    assert lambda_schedule(1.0, 100.0, 2000.0, PAPER_RAMPS["qat"]) == pytest.approx(2000.0)
+    assert lambda_schedule(0.5, 100.0, 2000.0, PAPER_RAMPS["tune"]) == 100.0  # the first 10 of 20 epochs flat
 
 
 def test_alpha_and_bad_input():

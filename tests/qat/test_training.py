@@ -1,6 +1,5 @@
 import pytest
 import torch
-from torch import nn
 
 from imckit.core.data import ImageTensors
 from imckit.qat.faults import stuck_at_faults, validity_mask
@@ -207,6 +206,40 @@ def test_lsq_values_and_gradients_by_hand():
     v = [0.2, 0.52, 1.48, 3.0]
     expected = g * sum((round(t) - t) if t < 3 else 3.0 for t in v)
     assert float(lsq.step.grad) == pytest.approx(expected, rel=1e-5)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_lsq_node_equals_the_autograd_formula(signed):
+    # the fused node (one autograd Function) against LSQ written out with autograd, boundaries included
+    import math
+
+    from imckit.qat.training import LSQActivation
+
+    def reference(x, step, bits):
+        q_n, q_p = (2 ** (bits - 1), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+        g = 1.0 / math.sqrt(x[0].numel() * q_p)
+        s = step * g + (step - step * g).detach()
+        v = torch.clamp(x / s, -q_n, q_p)
+        return torch.round(v).detach() * s + (v - v.detach()) * s
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(8, 3, 5, 5, generator=g) * 3
+    x = x if signed else torch.relu(x)
+    x[0, 0, 0, :4] = torch.tensor([0.0, 3.5, -4.0, 7.5])  # on the clip levels at step 0.5 (0, 15; -8, 7 steps)
+    lsq = LSQActivation(4)
+    lsq.initialized.fill_(True)
+    lsq.signed.fill_(signed)
+    with torch.no_grad():
+        lsq.step.fill_(0.5)
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    step = torch.tensor(0.5, requires_grad=True)
+    weights = torch.randn(x.shape, generator=g)
+    out, expected = lsq(a), reference(b, step, 4)
+    (out * weights).sum().backward()
+    (expected * weights).sum().backward()
+    assert torch.equal(out, expected)
+    assert torch.equal(a.grad, b.grad)  # 0 on and beyond the clip levels, as autograd's clamp
+    assert float(lsq.step.grad) == pytest.approx(float(step.grad), rel=1e-5)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU fallback of 'auto'")
