@@ -1213,6 +1213,8 @@ def verdict_sentences(result: HessianResult, card) -> dict[str, str]:
     say("hs_drop", "001/table3-drop-at-100",
         reproduced=(f"Moving every strip to {low} bits changes the accuracy by {{kit}} here, beyond the paired "
                     "noise: the paper's drop ({paper}, its Table 3) goes the same way on this network."),
+        same_direction=(f"Moving every strip to {low} bits changes the accuracy by {{kit}} here, the way of the "
+                        "paper's Table 3 drop ({paper}) but {reason}."),
         differs=(f"Moving every strip to {low} bits changes the accuracy by {{kit}} here: {{reason}}. The "
                  "paper's Table 3 ({paper}) does not carry over to this network and the kit's per-channel grids."),
         not_comparable="The paper's Table 3 drop ({paper}) is not compared here: {reason}.")
@@ -1224,28 +1226,38 @@ def verdict_sentences(result: HessianResult, card) -> dict[str, str]:
     say("hs_hap_accuracy", "001/table2-accuracy-vs-hap",
         reproduced="The strips are more accurate than the single weights beyond the paired noise ({kit}; the "
                    "paper's Table 2: {paper}).",
+        same_direction="The strips are more accurate than the single weights ({kit}), by far less than the "
+                       "paper's Table 2 ({paper}): {reason}.",
         differs="Strips against single weights here: {reason}.",
         not_comparable="The paper's Table 2 accuracy gap ({paper}) is not compared: {reason}.")
     say("hs_hap_energy", "001/table2-energy-vs-hap",
         reproduced="In the energy proxy the strips change by {kit} against the single weights, the direction of the "
                    "paper's Table 2 ({paper}).",
+        same_direction="In the energy proxy the strips change by {kit} against the single weights, the way of "
+                       "the paper's Table 2 ({paper}) but {reason}.",
         differs="In the energy proxy the strips do not save energy against the single weights: {reason}.",
         not_comparable="The paper's Table 2 energy ({paper}) is not compared: {reason}.")
     say("hs_hap_latency", "001/table2-latency-vs-hap",
         reproduced="In the serial latency proxy the strips change by {kit} against the single weights, the "
                    "direction of the paper's Table 2 ({paper}).",
+        same_direction="In the serial latency proxy the strips change by {kit} against the single weights, the "
+                       "way of the paper's Table 2 ({paper}) but {reason}.",
         differs="In the serial latency proxy the strips are not faster than the single weights: {reason}.",
         not_comparable="The paper's Table 2 latency ({paper}) is not compared: {reason}.")
     for size in ("128", "32"):
         say(f"hs_t4_gain_{size}", f"001/table4-gain-{size}",
             reproduced=f"On {size}×{size} crossbars alignment raises the 8-bit utilization by {{kit}} here; the "
                        "paper's ResNet-50 gains {paper}.",
+            same_direction=f"On {size}×{size} crossbars alignment raises the 8-bit utilization by {{kit}} here, "
+                           "the way of the paper's ResNet-50 ({paper}) but {reason}.",
             differs=f"On {size}×{size} crossbars alignment does not raise the 8-bit utilization here: {{reason}} "
                     "(the paper's ResNet-50: {paper}).",
             not_comparable=f"The paper's gain on {size}×{size} crossbars ({{paper}}) is not compared: {{reason}}.")
     say("hs_energy_70", "001/headline-energy-at-70",
         reproduced="At 70 % compression the energy proxy changes by {kit} against all-high, the direction of the "
                    "paper's headline ({paper}).",
+        same_direction="At 70 % compression the energy proxy changes by {kit} against all-high, the way of the "
+                       "paper's headline ({paper}) but {reason}.",
         differs="At 70 % compression the energy proxy does not fall against all-high: {reason}.",
         not_comparable="The paper's headline saving at 70 % ({paper}) is not compared: {reason}.")
     say("hs_adc_ranking", "001/table3-adc-energy-ranking",

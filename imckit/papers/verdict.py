@@ -20,8 +20,9 @@ Rules per comparison kind (``Claim.compare.kind``):
     otherwise differs.
 ``direction``
     The paper's value is an effect; its sign is the claim. With ``margin = max(tolerance, kit's own
-    interval half-width)``: the kit's effect of the same sign beyond the margin is reproduced; within it,
-    differs ("no effect beyond the noise"); beyond it with the opposite sign, differs.
+    interval half-width)``: the kit's effect of the same sign beyond the margin is reproduced when it is at
+    least half the paper's in size (:data:`MAGNITUDE_SHARE`), same direction when smaller; within the
+    margin, differs ("no effect beyond the noise"); beyond it with the opposite sign, differs.
 ``order``
     The paper's order (a list, best first; or a mapping sorted by ``higher_is_better``) against the kit's
     values (a mapping). Every pair the paper orders is *concordant* when the kit orders it the same way,
@@ -52,6 +53,7 @@ from imckit.papers.claims import Claim
 
 REPRODUCED, SAME_DIRECTION, DIFFERS, NOT_COMPARABLE = "reproduced", "same direction", "differs", "not comparable"
 VERDICTS = (REPRODUCED, SAME_DIRECTION, DIFFERS, NOT_COMPARABLE)
+MAGNITUDE_SHARE = 0.5  # a direction claim's effect counts as reproduced from this share of the paper's size on
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ def _direction(claim: Claim, kit: float, margin: float | None) -> Verdict:
         return Verdict(DIFFERS, f"no effect beyond the noise: kit {format_number(kit, claim.unit)} within "
                                 f"±{format_number(noise, claim.unit)} (paper {format_number(claim.value, claim.unit)})")
     if np.sign(kit) == expected:
+        if abs(kit) < MAGNITUDE_SHARE * abs(claim.value):
+            return Verdict(SAME_DIRECTION, f"a smaller effect: kit {format_number(kit, claim.unit)}, less than "
+                                           f"{MAGNITUDE_SHARE:.0%} of the paper's {format_number(claim.value, claim.unit)}")
         return Verdict(REPRODUCED)
     return Verdict(DIFFERS, f"opposite direction: kit {format_number(kit, claim.unit)}, paper "
                             f"{format_number(claim.value, claim.unit)}")

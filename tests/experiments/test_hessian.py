@@ -505,6 +505,7 @@ def test_kit_values_on_the_papers_grid_and_crossbars(trained, tiny_run):
     # each sentence is the variant of its claim's verdict
     verdict = card.verdict("001/table3-drop-at-100").verdict
     opening = {"reproduced": "Moving every strip to 4 bits changes the accuracy by",
+               "same direction": "Moving every strip to 4 bits changes the accuracy by",
                "differs": "Moving every strip to 4 bits changes the accuracy by",
                "not comparable": "The paper's Table 3 drop"}[verdict]
     assert says["hs_drop"].startswith(opening)

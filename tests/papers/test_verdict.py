@@ -53,11 +53,14 @@ def test_bound_is_one_sided_with_its_tolerance_edge():
 
 def test_direction_needs_an_effect_beyond_the_noise():
     c = claim(-2.0, kind="direction", tolerance=0.5)
-    assert verdict(c, -0.6).verdict == REPRODUCED
+    assert verdict(c, -1.0).verdict == REPRODUCED          # half the paper's effect: the edge
+    smaller = verdict(c, -0.6)                              # beyond the noise, but under half the paper's size
+    assert smaller.verdict == SAME_DIRECTION and "smaller effect" in smaller.reason
+    assert verdict(c, -9.0).verdict == REPRODUCED          # a larger effect the same way
     assert verdict(c, -0.5).verdict == DIFFERS            # at the margin: not beyond the noise
     assert "noise" in verdict(c, -0.5).reason
     assert verdict(c, -0.6, margin=0.7).verdict == DIFFERS  # the kit's own interval widens the margin
-    assert verdict(c, -0.8, margin=0.7).verdict == REPRODUCED
+    assert verdict(c, -1.2, margin=1.1).verdict == REPRODUCED
     assert "opposite" in verdict(c, 3.0).reason
 
 
