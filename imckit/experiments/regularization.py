@@ -1338,3 +1338,49 @@ def plot_fault_order(order: FaultOrderResult):
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
     return fig
+
+
+def verdict_sentences(card, bits=(4, 3)) -> dict[str, str]:
+    """The chapter's sentences about the paper's results, each chosen by its claim's verdict in ``card``
+    (:meth:`imckit.papers.Scorecard.sentence`, glued as ``says_<name>``). Returns name -> text."""
+    texts = {}
+
+    def say(name, key, **variants):
+        texts[name] = card.sentence(key, name=name, **variants)
+
+    for b in bits:
+        say(f"rg_table1_w{b}", f"002/table1-w{b}-variant-order",
+            reproduced=(f"At {b} bits the paper's order (N-multipliers above fixed levels, "
+                        + "{paper}) holds here: {kit}."),
+            same_direction=f"At {b} bits the order goes partly the paper's way: " + "{reason}.",
+            differs=(f"At {b} bits the paper's order (N-multipliers above fixed levels) "
+                     + "does not hold here: {kit} ({reason})."),
+            not_comparable=f"At {b} bits there is no verdict: " + "{reason}.")
+    say("rg_variants", "002/table2-w4-variant-order",
+        reproduced="All four 4-bit variants rank as in the paper's ImageNet Table 2 (STE best): {kit}.",
+        same_direction="The four 4-bit variants rank partly as in the paper's Table 2: {reason}.",
+        differs="The four 4-bit variants do not rank as in the paper's Table 2 ({reason}).",
+        not_comparable="The paper's ranking of the four variants (Table 2) has no verdict: {reason}.")
+    say("rg_nearest_valid", "002/fig7a-outperforms-nearest-valid",
+        reproduced="Active+passive is ahead of passive (nearest valid level mapping) beyond the tolerance at every "
+                   "rate of the sweep, as the paper claims; where it leads least: {kit}.",
+        differs="Active+passive is not ahead of passive at every rate of the sweep, which the paper claims: where "
+                "it leads least, {kit} ({reason}).",
+        not_comparable="Active+passive against passive has no verdict: {reason}.")
+    say("rg_fault_order", "002/fig7a-mitigation-order",
+        reproduced="No pair of levels is reversed against the paper's order beyond the tolerance, and most pairs "
+                   "are ordered as in the paper: its order (active+passive, active, passive, basic) holds here.",
+        same_direction="The paper's order holds only in part: {reason}.",
+        differs="The paper's order does not hold here: {reason}.",
+        not_comparable="The paper's order has no verdict: {reason}.")
+    say("rg_variability_40", "002/abstract-variability-recovery-40",
+        reproduced="At a sigma/mu of 0.4 variability-aware fine-tuning is ahead of chip-in-loop training beyond "
+                   "the tolerance, as the paper claims: {kit}.",
+        differs="At a sigma/mu of 0.4 the paper's claim that variability-aware fine-tuning recovers more than "
+                "chip-in-loop training does not hold here ({reason}).",
+        not_comparable="The paper's claim at a sigma/mu of 0.4 has no verdict: {reason}.")
+    say("rg_variability_all", "002/fig7b-outperforms-chip-in-loop",
+        reproduced="It is ahead beyond the tolerance at every sigma/mu of the sweep (where it leads least: {kit}).",
+        differs="Over the whole sweep the paper's claim does not hold: {reason}.",
+        not_comparable="Over the whole sweep there is no verdict: {reason}.")
+    return texts
