@@ -18,7 +18,9 @@ def test_every_data_file_loads_and_names_chapters_of_the_book():
     assert {"000", "001", "002"} <= set(known)
     notebooks = {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
     for paper in known.values():
-        assert (ROOT.parent / "shared" / "seeds" / paper.source).name == paper.source
+        seeds = ROOT.parent / "shared" / "seeds"
+        if seeds.is_dir():  # the papers sit beside the repository on the developers' machines
+            assert (seeds / paper.source).is_file(), paper.source
         for claim in paper.claims:
             assert claim.chapter in notebooks, f"{claim.key} names chapter {claim.chapter!r}"
             assert claim.where, f"{claim.key} does not say where the paper states it"
