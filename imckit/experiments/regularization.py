@@ -1384,3 +1384,49 @@ def verdict_sentences(card, bits=(4, 3)) -> dict[str, str]:
         differs="Over the whole sweep the paper's claim does not hold: {reason}.",
         not_comparable="Over the whole sweep there is no verdict: {reason}.")
     return texts
+
+
+def chapter_text(result: RegularizationResult, config: RegularizationConfig) -> dict[str, str]:
+    """Every number and sentence the chapter's prose shows (glue name -> text), from ``result`` (a :func:`run`
+    with ``config``); the figures and tables are glued or shown by the notebook itself."""
+    data, quantization, levels = result.data, result.quantization, result.quantization.levels
+    faults, order, variability, seconds = result.faults, result.order, result.variability, result.seconds
+    worst, top = faults.last(), variability.last()
+    rate, epochs = order.headline
+    return {
+        "rg_fp": f"{data.fp_accuracy:.2f}", "rg_train_images": f"{len(data.train_set):,}",
+        "rg_test_images": f"{len(data.test_set):,}", "rg_qat_epochs": f"{config.qat_epochs}",
+        "rg_tune_epochs": f"{config.tune_epochs}", "rg_modules": f"{len(data.modules)}",
+        "rg_activations": activations_phrase(config.activation_bits),
+        "rg_qat_ramp": schedule_label(config.qat_ramp), "rg_tune_ramp": schedule_label(config.tune_ramp),
+        # Table 1
+        "rg_qat_seconds": f"{quantization.mean_seconds:.0f}", "rg_table1_text": quantization.summary(),
+        "rg_se": f"{data.standard_error:.1f}", "rg_multipliers_text": quantization.multipliers_verdict(),
+        # the levels the N-multipliers learn
+        "rg_moved": f"{100 * levels.moved:.1f}", "rg_quantizer_lr": f"{levels.quantizer_lr:g}",
+        "rg_levels_verdict": levels.verdict, "rg_multiplier_ratios": ", ".join(f"{r:.3f}" for r in levels.ratios),
+        "rg_distance": f"{levels.distance:.3f}",
+        # the lambda schedules
+        "rg_schedule_text": result.schedules.summary(), "rg_schedule_reason": result.schedules.reason(),
+        # the fault sweep
+        "rg_hw_bits": f"{config.hardware_bits}", "rg_tune_seconds": f"{faults.mean_seconds:.0f}",
+        "rg_worst_rate": f"{faults.largest:.0f}", "rg_worst_order": faults.ranking(),
+        "rg_worst_naive": f"{worst['no fine-tuning, naive']:.1f}",
+        "rg_worst_valid": f"{worst['no fine-tuning, nearest valid']:.1f}",
+        "rg_worst_faulty": f"{worst['faulty weights (%)']:.0f}",
+        # the mitigation order on several fault maps
+        "rg_chips": f"{config.chips}", "rg_order_epochs": " and ".join(str(e) for e in order_epochs(config)),
+        "rg_order_rate": f"{rate:g}", "rg_order_long": f"{epochs}", "rg_order_ranking": order.ranking(rate, epochs),
+        "rg_order_seconds": f"{sum(order.seconds):.0f}",
+        "rg_active_basic": order.difference_sentence("active", "basic"),
+        "rg_active_passive": order.difference_sentence("active", "passive"),
+        # the variability sweep
+        "rg_top_sigma": f"{variability.largest:.2f}", "rg_top_aware": f"{top['variability-aware']:.1f}",
+        "rg_top_loop": f"{top['chip-in-loop']:.1f}", "rg_top_ideal": f"{top['no fine-tuning, ideal mapping']:.1f}",
+        "rg_top_mapping": f"{top['no fine-tuning, aware mapping']:.1f}", "rg_aware_text": variability.aware_verdict(),
+        # cost
+        "rg_all_images": f"{data.all_train_images:,}", "rg_all_tune_seconds": f"{result.tune_seconds:.0f}",
+        "rg_total_seconds": f"{sum(seconds.values()):,.0f}",
+        "rg_seconds_parts": "; ".join(f"{k} {v:,.0f} s" for k, v in seconds.items()),
+        "rg_paper_hours": f"{result.paper_hours:.0f}",
+    }
