@@ -11,6 +11,14 @@ from imckit.memory.devices import TransitionMatrixDevice
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Property-based tests (Hypothesis): the same examples on every run (derandomized, no example database
+# written into the clone), a bounded number per property so that each runs in seconds on 2 cores.
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("imckit", max_examples=60, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("IMCKIT_HYPOTHESIS_PROFILE", "imckit"))
+
 
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 
 Modules:
 
+- :mod:`imckit.core.validate`: The kit's one validation layer: every public function and config checks its inputs with these.
 - :mod:`imckit.core.profiles`: Run profiles: the three sizes at which every chapter can run.
 - :mod:`imckit.core.provenance`: What every result carries: library versions, the machine, and the parameters it ran with.
 - :mod:`imckit.core.compute`: Where tensors are computed: ``device="cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``"auto"``.
@@ -14,6 +15,21 @@ Modules:
 - :mod:`imckit.core.training`: Training, evaluation and the shared, cached baseline every chapter starts from.
 """
 
+from imckit.core.validate import (  # noqa: F401
+    SEED_MAX,
+    check_int,
+    check_count,
+    check_number,
+    check_probability,
+    check_seed,
+    check_generator,
+    check_bool,
+    check_choice,
+    check_finite,
+    check_tensor,
+    check_shape,
+    check_writable_dir,
+)
 from imckit.core.profiles import (  # noqa: F401
     PROFILES,
     check_profile,
