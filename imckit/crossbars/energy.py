@@ -46,13 +46,16 @@ counts once on each side.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from imckit.crossbars.mapping import CrossbarSpec, map_strips
-from imckit.crossbars.strips import check_ratio, is_strip_mask, strip_assignment, strip_view
+from imckit.core.validate import check_count, check_int
+from imckit.crossbars.mapping import CrossbarSpec, _check_spec, map_strips
+from imckit.crossbars.strips import check_assignment, check_model, check_modules, check_ratios, check_scores, \
+    is_strip_mask, module_weight, strip_assignment, strip_view
 
 __all__ = ["ADCSpec", "output_positions", "energy_proxy", "energy_sweep", "PAPER_TABLE3", "ENERGY_COLUMNS"]
 
@@ -77,16 +80,20 @@ class ADCSpec:
     input_bits: int = 8
 
     def __post_init__(self):
+        for name in ("levels", "columns_per_adc"):
+            if not isinstance(getattr(self, name), Mapping) or not getattr(self, name):
+                raise TypeError(f"{name} must be a non-empty mapping weight bits -> integer; got "
+                                f"{getattr(self, name)!r}")
         if set(self.levels) != set(self.columns_per_adc):
-            raise ValueError("levels and columns_per_adc must name the same weight precisions")
+            raise ValueError("levels and columns_per_adc must name the same weight precisions; got "
+                             f"{sorted(self.levels, key=repr)} and {sorted(self.columns_per_adc, key=repr)}")
         for bits, levels in self.levels.items():
-            if not isinstance(levels, int) or levels < 2 or levels & (levels - 1):
+            check_int(bits, "levels (its keys, weight bits)", 1, 16)
+            check_int(levels, f"levels[{bits}]", 2, 2**16)
+            if levels & (levels - 1):
                 raise ValueError(f"levels[{bits}] must be a power of two >= 2; got {levels!r}")
-            cpa = self.columns_per_adc[bits]
-            if isinstance(cpa, bool) or not isinstance(cpa, int) or cpa < 1:
-                raise ValueError(f"columns_per_adc[{bits}] must be an integer >= 1; got {cpa!r}")
-        if isinstance(self.input_bits, bool) or not isinstance(self.input_bits, int) or not 1 <= self.input_bits <= 32:
-            raise ValueError(f"input_bits must be an integer in [1, 32]; got {self.input_bits!r}")
+            check_count(self.columns_per_adc[bits], f"columns_per_adc[{bits}]")
+        check_int(self.input_bits, "input_bits", 1, 32)
 
     def resolution(self, bits: int) -> int:
         if bits not in self.levels:
@@ -98,6 +105,9 @@ class ADCSpec:
 def output_positions(model: nn.Module, input_shape: tuple[int, ...], modules: list[str]) -> dict[str, int]:
     """MVMs per image of each module: output height x width for a convolution, 1 for a dense layer
     (one forward pass of a zero image of ``input_shape`` = (channels, height, width))."""
+    check_model(model)
+    modules = check_modules(model, modules)
+    input_shape = _check_input_shape(input_shape)
     positions, hooks = {}, []
     for name in modules:
         module = model.get_submodule(name)
@@ -109,8 +119,13 @@ def output_positions(model: nn.Module, input_shape: tuple[int, ...], modules: li
     try:
         was_training = model.training
         model.eval()
-        model(torch.zeros(1, *input_shape))
-        model.train(was_training)
+        try:
+            model(torch.zeros(1, *input_shape))
+        except RuntimeError as error:
+            raise ValueError(f"input_shape must be the shape of one input of the model; got {input_shape} "
+                             f"({str(error).splitlines()[0]})") from None
+        finally:
+            model.train(was_training)
     finally:
         for hook in hooks:
             hook.remove()
@@ -118,6 +133,14 @@ def output_positions(model: nn.Module, input_shape: tuple[int, ...], modules: li
     if missing:
         raise ValueError(f"module(s) {sorted(missing)} did not run in a forward pass")
     return positions
+
+
+def _check_input_shape(input_shape) -> tuple[int, ...]:
+    if isinstance(input_shape, (str, bytes, torch.Tensor)) or not isinstance(input_shape, (tuple, list, torch.Size)) \
+            or not input_shape:
+        raise ValueError(f"input_shape must be a non-empty tuple of sizes, e.g. (channels, height, width); "
+                         f"got {input_shape!r}")
+    return tuple(check_count(n, f"input_shape[{k}]", high=2**31 - 1) for k, n in enumerate(input_shape))
 
 
 def _strip_counts(model: nn.Module, module: str, mask: torch.Tensor) -> tuple[int, int]:
@@ -144,6 +167,18 @@ def energy_proxy(model: nn.Module, assignment: dict[str, torch.Tensor], input_sh
     """
     import pandas as pd
 
+    check_model(model)
+    check_assignment(assignment)
+    for module in assignment:
+        module_weight(model, module, "assignment")
+    _check_spec(spec)
+    if not isinstance(adc, ADCSpec):
+        raise TypeError(f"adc must be an ADCSpec; got {type(adc).__name__}")
+    for name, bits in (("high_bits", high_bits), ("low_bits", low_bits)):
+        check_int(bits, name, 1, 16)
+        if bits not in adc.levels:
+            raise ValueError(f"{name} must be a weight precision the ADC spec knows, one of "
+                             f"{sorted(adc.levels)}; got {bits}")
     positions = output_positions(model, input_shape, list(assignment))
     rows = {}
     for module, high in assignment.items():
@@ -186,9 +221,8 @@ def energy_sweep(model: nn.Module, scores: dict[str, torch.Tensor], ratios, inpu
     """
     import pandas as pd
 
-    ratios = [check_ratio(r, "each ratio") for r in ratios]
-    if not ratios:
-        raise ValueError("ratios must hold at least one compression ratio")
+    ratios = check_ratios(ratios)
+    check_scores(scores)
     rows = []
     for ratio in ratios:
         total = energy_proxy(model, strip_assignment(scores, ratio), input_shape, spec, adc, high_bits,

@@ -31,11 +31,24 @@ import torch
 from torch import nn
 
 from imckit.core.compute import resolve_device
-from imckit.crossbars.strips import assign_precision, assignment_weights, compression_ratio, model_on_device, \
+from imckit.core.validate import check_count, check_int, check_number, check_probability, check_tensor
+from imckit.crossbars.strips import assign_precision, assignment_weights, check_batch, check_bit_pair, \
+    check_class_targets, check_model, check_modules, check_ratios, check_scores, compression_ratio, model_on_device, \
     threshold_at_ratio
 
 __all__ = ["fisher_diagonal", "fisher_diagonal_halves", "fisher_distance", "fim_sweep", "fim_threshold", "pareto_front",
            "joint_threshold"]
+
+
+def _check_fisher(model, inputs, targets, modules, batch_size) -> None:
+
+    check_model(model)
+    check_batch(inputs, targets)
+    if targets.is_floating_point() or targets.ndim != 1:
+        raise ValueError(f"targets must be a 1-D tensor of class indices; got {targets.dtype} "
+                         f"{tuple(targets.shape)}")
+    check_modules(model, modules)
+    check_count(batch_size, "batch_size")
 
 
 def fisher_diagonal(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, modules: list[str],
@@ -44,15 +57,25 @@ def fisher_diagonal(model: nn.Module, inputs: torch.Tensor, targets: torch.Tenso
     """Empirical Fisher diagonal of the weights of ``modules``, for the model with ``weights`` (module ->
     replacement weight, e.g. compressed) in place of its own. Returns module -> tensor of the weight's shape
     (on the CPU; computed on ``device``: ``"cpu"``, ``"cuda"`` or ``"auto"``, the caller's model never moved)."""
-    if not isinstance(inputs, torch.Tensor) or len(inputs) == 0 or len(inputs) != len(targets):
-        raise ValueError("inputs and targets must be tensors with the same, non-zero number of samples")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+    _check_fisher(model, inputs, targets, modules, batch_size)
+    if weights is not None:
+        if not isinstance(weights, dict):
+            raise TypeError(f"weights must be a dict module -> replacement weight or None; got "
+                            f"{type(weights).__name__}")
+        for m, w in weights.items():
+            if m not in modules:
+                raise ValueError(f"weights must replace weights of modules only ({list(modules)}); got {m!r}")
+            check_tensor(w, f"weights[{m!r}]", floating=True)
+            if tuple(w.shape) != tuple(model.get_submodule(m).weight.shape):
+                raise ValueError(f"weights[{m!r}] must have the weight's shape "
+                                 f"{tuple(model.get_submodule(m).weight.shape)}; got {tuple(w.shape)}")
     device = resolve_device(device)
     model.eval()
     work = model_on_device(model, device)
     work.eval()
     inputs, targets = inputs.to(device), targets.to(device)
+    with torch.no_grad():  # the classes, to check the labels before vmap fails on one deep inside
+        check_class_targets(nn.CrossEntropyLoss(), work(inputs[:1]), targets)
     weights = weights or {}
     params = {f"{m}.weight": weights.get(m, work.get_submodule(m).weight).detach().to(device) for m in modules}
     others = {n: p.detach() for n, p in work.named_parameters() if n not in params}
@@ -76,7 +99,8 @@ def fisher_diagonal_halves(model: nn.Module, inputs: torch.Tensor, targets: torc
     """The empirical Fisher diagonal of the first and of the second half of a batch (two independent
     estimates, for a split-half reliability) and of the whole batch (their mean weighted by the halves'
     sizes). Returns ``(first, second, whole)``, each module -> tensor of the weight's shape."""
-    if not isinstance(inputs, torch.Tensor) or len(inputs) < 2:
+    _check_fisher(model, inputs, targets, modules, batch_size)
+    if len(inputs) < 2:
         raise ValueError(f"inputs must hold at least 2 samples to be split in halves; got {len(inputs)}")
     half = len(inputs) // 2
     first, second = (fisher_diagonal(model, inputs[part], targets[part], modules, None, batch_size, device)
@@ -87,8 +111,14 @@ def fisher_diagonal_halves(model: nn.Module, inputs: torch.Tensor, targets: torc
 
 def fisher_distance(fisher: dict[str, torch.Tensor], reference: dict[str, torch.Tensor]) -> float:
     """Relative Frobenius distance ``||F - F_0|| / ||F_0||`` over the diagonals of all modules."""
+    check_scores(fisher, "fisher")
+    check_scores(reference, "reference")
     if set(fisher) != set(reference):
         raise ValueError(f"fisher and reference must cover the same modules; got {sorted(fisher)} and {sorted(reference)}")
+    for m in reference:
+        if fisher[m].shape != reference[m].shape:
+            raise ValueError(f"fisher[{m!r}] must have the shape of reference[{m!r}] {tuple(reference[m].shape)}; "
+                             f"got {tuple(fisher[m].shape)}")
     diff = math.sqrt(sum(float((fisher[m].double() - reference[m].double()).pow(2).sum()) for m in reference))
     norm = math.sqrt(sum(float(reference[m].double().pow(2).sum()) for m in reference))
     return diff / norm if norm > 0 else float("inf")
@@ -102,6 +132,13 @@ def _distance_at(model, inputs, targets, scores, ratio, reference, high_bits, lo
     return threshold, assignment, fisher_distance(fisher, reference)
 
 
+def _check_search(model, inputs, targets, scores, high_bits, low_bits, batch_size) -> None:
+    """Everything a FIM search needs, checked before its first (long) Fisher diagonal."""
+    check_scores(scores)
+    _check_fisher(model, inputs, targets, list(scores), batch_size)
+    check_bit_pair(high_bits, low_bits)
+
+
 def fim_sweep(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, scores: dict[str, torch.Tensor],
               ratios=tuple(np.round(np.linspace(0, 1, 11), 2)), high_bits: int = 8, low_bits: int = 4,
               batch_size: int = 64, device: str | torch.device = "cpu"):
@@ -109,6 +146,8 @@ def fim_sweep(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, sco
     ratio, threshold, measured ratio, relative FIM distance); Fisher diagonals computed on ``device``."""
     import pandas as pd
 
+    ratios = check_ratios(ratios)
+    _check_search(model, inputs, targets, scores, high_bits, low_bits, batch_size)
     device = resolve_device(device)
     model = model_on_device(model, device)  # one copy for all the diagonals
     reference = fisher_diagonal(model, inputs, targets, list(scores), None, batch_size, device)
@@ -132,10 +171,9 @@ def fim_threshold(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
     tolerance; False when even ratio 0, every strip at high precision, exceeds it) and ``history`` (list
     of (ratio, distance)). Fisher diagonals are computed on ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``).
     """
-    if not isinstance(tolerance, (int, float)) or not 0 < tolerance:
-        raise ValueError(f"tolerance must be a positive number (relative FIM distance); got {tolerance!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= 30:
-        raise ValueError(f"steps must be an integer in [1, 30]; got {steps!r}")
+    check_number(tolerance, "tolerance", 0, None, low_open=True)
+    check_int(steps, "steps", 1, 30)
+    _check_search(model, inputs, targets, scores, high_bits, low_bits, batch_size)
     device = resolve_device(device)
     model = model_on_device(model, device)
     reference = fisher_diagonal(model, inputs, targets, list(scores), None, batch_size, device)
@@ -165,10 +203,9 @@ def fim_threshold(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
 
 
 def _costs(name, values) -> np.ndarray:
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1 or len(array) == 0 or not np.isfinite(array).all():
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__") or len(list(values)) == 0:
         raise ValueError(f"{name} must be a non-empty list of finite numbers; got {values!r}")
-    return array
+    return np.asarray([check_number(v, f"{name}[{k}]") for k, v in enumerate(list(values))], dtype=float)
 
 
 def pareto_front(*costs) -> np.ndarray:
@@ -209,15 +246,14 @@ def joint_threshold(ratios, fim_distance, energy, weight: float = 0.5, scores: d
     """
     import pandas as pd
 
-    from imckit.crossbars.strips import check_ratio
-
-    ratios = [check_ratio(r, "each ratio") for r in ratios]
+    ratios = check_ratios(ratios)
     fim, cost = _costs("fim_distance", fim_distance), _costs("energy", energy)
     if not len(ratios) == len(fim) == len(cost):
         raise ValueError(f"ratios, fim_distance and energy must have one value per candidate; got lengths "
                          f"{len(ratios)}, {len(fim)}, {len(cost)}")
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight <= 1:
-        raise ValueError(f"weight must be a number in [0, 1]; got {weight!r}")
+    weight = check_probability(weight, "weight")
+    if scores is not None:
+        check_scores(scores)
 
     def scaled(values):
         span = values.max() - values.min()

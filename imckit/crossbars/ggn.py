@@ -47,6 +47,8 @@ from torch import nn
 from tqdm import tqdm
 
 from imckit.core.compute import model_on_device, resolve_device
+from imckit.core.validate import check_bool, check_int, check_tensor
+from imckit.crossbars.strips import check_model, check_modules
 
 __all__ = ["ggn_diagonal", "ggn_diagonal_halves", "loss_hessian_factor"]
 
@@ -61,33 +63,31 @@ def loss_hessian_factor(logits: torch.Tensor) -> torch.Tensor:
     Returns:
         (..., C, C): column ``c`` of the last axis is ``s_c``.
     """
-    if not isinstance(logits, torch.Tensor) or logits.ndim < 1 or logits.shape[-1] < 2:
+    check_tensor(logits, "logits", floating=True, nonempty=False)
+    if logits.ndim < 1 or logits.shape[-1] < 2:
         raise ValueError(f"logits must be a tensor whose last axis holds >= 2 classes; got "
                          f"{tuple(getattr(logits, 'shape', ())) or type(logits).__name__}")
+    return _factor(logits)
+
+
+def _factor(logits: torch.Tensor) -> torch.Tensor:
+    """:func:`loss_hessian_factor` without its checks (inside ``vmap``, where a finiteness check, a
+    data-dependent branch, cannot run; the inputs were checked before)."""
     p = torch.softmax(logits, dim=-1)
     eye = torch.eye(p.shape[-1], dtype=p.dtype, device=p.device)
     return (eye - p.unsqueeze(-1)) * p.sqrt().unsqueeze(-2)
 
 
-def _check(model, inputs, modules, batch_size, name_of_inputs="inputs"):
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    if not isinstance(inputs, torch.Tensor) or inputs.ndim < 1 or len(inputs) == 0:
+def _check(model, inputs, modules, batch_size, name_of_inputs="inputs", progress=False):
+    check_model(model)
+    check_tensor(inputs, name_of_inputs, finite=False, nonempty=False)
+    if inputs.ndim < 1 or len(inputs) == 0:
         raise ValueError(f"{name_of_inputs} must be a tensor of one or more samples (first axis); got "
-                         f"{tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__}")
-    if not inputs.is_floating_point():
-        raise ValueError(f"{name_of_inputs} must be a floating-point tensor; got {inputs.dtype}")
-    if isinstance(modules, str) or not isinstance(modules, (list, tuple)) or not modules:
-        raise ValueError(f"modules must be a non-empty list of module names; got {modules!r}")
-    weighted = sorted(n for n, k in model.named_modules() if isinstance(getattr(k, "weight", None), torch.Tensor))
-    for m in modules:
-        if m not in weighted:
-            raise ValueError(f"modules must name modules with a weight; {m!r} is not one (modules with a weight: "
-                             f"{weighted})")
-    if len(set(modules)) != len(modules):
-        raise ValueError(f"modules must not repeat a name; got {list(modules)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 100_000:
-        raise ValueError(f"batch_size must be an integer in [1, 100000] (samples per vmap call); got {batch_size!r}")
+                         f"{tuple(inputs.shape)}")
+    check_tensor(inputs, name_of_inputs, floating=True)
+    check_modules(model, modules)
+    check_int(batch_size, "batch_size", 1, 100_000)
+    check_bool(progress, "progress")
 
 
 def ggn_diagonal(model: nn.Module, inputs: torch.Tensor, modules: list[str], *, batch_size: int = 32,
@@ -109,7 +109,7 @@ def ggn_diagonal(model: nn.Module, inputs: torch.Tensor, modules: list[str], *, 
     Returns:
         module -> float32 tensor of the weight's shape, on the CPU: the mean over the samples.
     """
-    _check(model, inputs, modules, batch_size)
+    _check(model, inputs, modules, batch_size, progress=progress)
     device = resolve_device(device)
     model.eval()
     work = model_on_device(model, device)
@@ -130,7 +130,7 @@ def ggn_diagonal(model: nn.Module, inputs: torch.Tensor, modules: list[str], *, 
             return torch.func.functional_call(work, {**others, **q, **buffers}, (x.unsqueeze(0),)).squeeze(0)
 
         logits, pullback = torch.func.vjp(logits_of, p)
-        factor = loss_hessian_factor(logits.detach())
+        factor = _factor(logits.detach())
         total = None
         for c in range(classes):
             (grad,) = pullback(factor[:, c])

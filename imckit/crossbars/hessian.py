@@ -30,7 +30,9 @@ from torch import nn
 from tqdm import tqdm
 
 from imckit.core.compute import resolve_device
-from imckit.crossbars.strips import model_on_device, strip_view
+from imckit.core.validate import check_bool, check_count, check_int, check_number, check_seed, check_tensor
+from imckit.crossbars.strips import check_batch, check_class_targets, check_model, check_scores, model_on_device, \
+    module_weight, strip_view
 
 __all__ = ["HessianTrace", "hessian_trace", "hessian_vector_product", "strip_sensitivity", "weight_sensitivity",
            "diagonal_strip_sensitivity", "diagonal_weight_sensitivity", "strip_reliability", "score_reliability",
@@ -86,27 +88,31 @@ class HessianTrace:
                    {n: (h[0], h[1]) for n, h in data["halves"].items()})
 
 
-def _check_inputs(model, inputs, targets, n_probes, tol, min_probes):
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor) or len(inputs) != len(targets) \
-            or len(inputs) == 0:
-        raise ValueError("inputs and targets must be tensors with the same, non-zero number of samples")
-    if isinstance(n_probes, bool) or not isinstance(n_probes, int) or not 1 <= n_probes <= 100_000:
-        raise ValueError(f"n_probes must be an integer in [1, 100000]; got {n_probes!r}")
-    if isinstance(min_probes, bool) or not isinstance(min_probes, int) or not 1 <= min_probes:
-        raise ValueError(f"min_probes must be an integer >= 1; got {min_probes!r}")
-    if not isinstance(tol, (int, float)) or not 0 <= tol < 1:
-        raise ValueError(f"tol must be a number in [0, 1) (0: always use n_probes); got {tol!r}")
+def _check_inputs(model, inputs, targets, n_probes, tol, min_probes, seed=0, criterion=None, progress=False):
+    check_model(model)
+    if criterion is not None and not callable(criterion):
+        raise TypeError(f"criterion must be a loss function criterion(logits, targets); got "
+                        f"{type(criterion).__name__}")
+    check_batch(inputs, targets)
+    check_int(n_probes, "n_probes", 1, 100_000)
+    check_count(min_probes, "min_probes")
+    check_number(tol, "tol", 0, 1, high_open=True)
+    check_seed(seed)
+    check_bool(progress, "progress")
 
 
-def _parameters(model: nn.Module, names) -> dict[str, nn.Parameter]:
+def _parameters(model: nn.Module, names, name: str = "parameters") -> dict[str, nn.Parameter]:
     named = dict(model.named_parameters())
     if names is None:
         return {n: p for n, p in named.items() if p.requires_grad}
+    if isinstance(names, (str, bytes)) or not hasattr(names, "__iter__"):
+        raise ValueError(f"{name} must be a list of parameter names or None; got {names!r}")
+    names = list(names)
+    if not names:
+        raise ValueError(f"{name} must name at least one parameter (None: all that require gradients); got []")
     unknown = [n for n in names if n not in named]
     if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown}; the model has {sorted(named)}")
+        raise ValueError(f"{name} must name parameters of the model, of {sorted(named)}; got unknown {unknown}")
     return {n: named[n] for n in names}
 
 
@@ -114,6 +120,15 @@ def hessian_vector_product(model: nn.Module, criterion, inputs: torch.Tensor, ta
                            vectors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """``H v`` for the loss ``criterion(model(inputs), targets)`` (eval mode), ``v`` given per parameter name
     (parameters not named are held fixed). Exact up to float rounding; for tests and one-off use."""
+    check_model(model)
+    check_batch(inputs, targets)
+    if not isinstance(vectors, dict) or not vectors:
+        raise ValueError(f"vectors must be a non-empty dict parameter name -> tensor; got {vectors!r}"[:200])
+    shapes = {n: tuple(p.shape) for n, p in _parameters(model, list(vectors), "vectors").items()}
+    for n, v in vectors.items():
+        check_tensor(v, f"vectors[{n!r}]", floating=True)
+        if tuple(v.shape) != shapes[n]:
+            raise ValueError(f"vectors[{n!r}] must have the parameter's shape {shapes[n]}; got {tuple(v.shape)}")
     model.eval()
     params = _parameters(model, list(vectors))
     loss = criterion(model(inputs), targets)
@@ -153,7 +168,7 @@ def hessian_trace(
             A model elsewhere is copied there (the caller's model is never moved); the estimates are returned
             on the CPU.
     """
-    _check_inputs(model, inputs, targets, n_probes, tol, min_probes)
+    _check_inputs(model, inputs, targets, n_probes, tol, min_probes, seed, criterion, progress)
     device = resolve_device(device)
     model.eval()
     work = model_on_device(model, device)
@@ -161,8 +176,10 @@ def hessian_trace(
     params = _parameters(work, parameters)
     if not params:
         raise ValueError("no parameters to probe (none requires gradients)")
-    generator = torch.Generator().manual_seed(int(seed))
-    loss = criterion(work(inputs.to(device)), targets.to(device))
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    logits = work(inputs.to(device))
+    check_class_targets(criterion, logits, targets)
+    loss = criterion(logits, targets.to(device))
     grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
     sums = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in params.items()}
     odd = {n: torch.zeros_like(p, dtype=torch.float64) for n, p in params.items()}
@@ -198,10 +215,18 @@ def hessian_trace(
     return HessianTrace(float(np.mean(totals)), error, diagonal, probes, np.array(history), converged, halves)
 
 
+def _check_diagonal(model, diagonal, name: str = "diagonal") -> None:
+    check_model(model)
+    check_scores(diagonal, name)
+    for module in diagonal:
+        module_weight(model, module, name)
+
+
 def diagonal_strip_sensitivity(model: nn.Module, diagonal: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The strip score ``s = Tr(D_strip) / (2 p) * ||w_strip||^2`` for any estimate ``D`` of the Hessian
     diagonal given per module (module -> tensor of the weight's shape), e.g. the empirical Fisher diagonal
     (:func:`imckit.crossbars.fisher.fisher_diagonal`, the Gauss-Newton approximation of the Hessian near a minimum)."""
+    _check_diagonal(model, diagonal)
     scores = {}
     for module, d in diagonal.items():
         weight = model.get_submodule(module).weight.detach()
@@ -216,6 +241,7 @@ def diagonal_weight_sensitivity(model: nn.Module, diagonal: dict[str, torch.Tens
     """Per-weight score ``D_ii / 2 * w_i^2`` for any estimate ``D`` of the Hessian diagonal given per module
     (the strip score with strips of one weight): the unstructured, HAP-like assignment the paper compares
     with. Returns module -> tensor of the weight's shape."""
+    _check_diagonal(model, diagonal)
     out = {}
     for module, d in diagonal.items():
         weight = model.get_submodule(module).weight.detach()
@@ -225,7 +251,15 @@ def diagonal_weight_sensitivity(model: nn.Module, diagonal: dict[str, torch.Tens
     return out
 
 
-def _flat(scores: dict[str, torch.Tensor], modules) -> np.ndarray:
+def _modules_of(scores, modules, name: str = "modules") -> list[str]:
+    modules = list(scores) if modules is None else modules
+    if isinstance(modules, (str, bytes)) or not isinstance(modules, (list, tuple)) or not modules:
+        raise ValueError(f"{name} must be a non-empty list of module names; got {modules!r}")
+    return list(modules)
+
+
+def _flat(scores: dict[str, torch.Tensor], modules, name: str = "scores") -> np.ndarray:
+    check_scores(scores, name)
     missing = [m for m in modules if m not in scores]
     if missing:
         raise ValueError(f"no scores for module(s) {missing}; scored: {sorted(scores)}")
@@ -238,17 +272,19 @@ def rank_agreement(first: dict[str, torch.Tensor], second: dict[str, torch.Tenso
     of ``modules`` (default: the first scoring's modules, in its order)."""
     from scipy.stats import spearmanr
 
-    modules = list(first) if modules is None else list(modules)
-    a, b = _flat(first, modules), _flat(second, modules)
+    check_scores(first, "first")
+    modules = _modules_of(first, modules)
+    a, b = _flat(first, modules, "first"), _flat(second, modules, "second")
     if a.shape != b.shape:
-        raise ValueError(f"the two scorings hold different numbers of entries ({a.size} and {b.size})")
+        raise ValueError(f"second must hold as many entries as first over modules ({a.size}); got {b.size}")
     return float(spearmanr(a, b).statistic)
 
 
 def negative_share(scores: dict[str, torch.Tensor], modules: list[str] | None = None) -> float:
     """Share (0 to 1) of the scores below zero: a strip trace of a Hessian that is positive semi-definite
     cannot be, so a large share says the estimate is mostly noise."""
-    modules = list(scores) if modules is None else list(modules)
+    check_scores(scores)
+    modules = _modules_of(scores, modules)
     return float(np.mean(_flat(scores, modules) < 0))
 
 
@@ -257,6 +293,12 @@ def score_reliability(model: nn.Module, first: dict[str, torch.Tensor], second: 
     """Split-half reliability of strip scores: the rank correlation (:func:`rank_agreement`) between the strip
     scores (:func:`diagonal_strip_sensitivity`) from two independent estimates of the Hessian diagonal,
     e.g. from two halves of the probes or of the image batch."""
+    modules = _modules_of(first, modules)
+    for name, diagonal in (("first", first), ("second", second)):
+        check_scores(diagonal, name)
+        missing = [m for m in modules if m not in diagonal]
+        if missing:
+            raise ValueError(f"{name} must hold a diagonal for every module of modules; none for {missing}")
     return rank_agreement(diagonal_strip_sensitivity(model, {m: first[m] for m in modules}),
                           diagonal_strip_sensitivity(model, {m: second[m] for m in modules}), modules)
 
@@ -267,6 +309,8 @@ def strip_reliability(model: nn.Module, trace: HessianTrace, modules: list[str])
     ranking the threshold acts on is stable; near 0: it is probe noise. (The full estimate averages both
     halves, so it is more reliable than either; by the Spearman-Brown formula roughly ``2r / (1 + r)``,
     :func:`spearman_brown`.)"""
+    _check_trace(trace)
+    modules = _modules_of({}, modules)
     if trace.probes < 2:
         raise ValueError("strip_reliability needs an estimate from at least 2 probes")
     halves = ({}, {})
@@ -279,14 +323,17 @@ def strip_reliability(model: nn.Module, trace: HessianTrace, modules: list[str])
     return score_reliability(model, halves[0], halves[1], modules)
 
 
+def _check_trace(trace) -> None:
+    if not isinstance(trace, HessianTrace):
+        raise TypeError(f"trace must be a HessianTrace (hessian_trace); got {type(trace).__name__}")
+
+
 def spearman_brown(reliability: float, factor: float = 2.0) -> float | None:
     """The Spearman-Brown prophecy: the reliability of an estimate ``factor`` times as long as one of
     reliability ``r``, ``factor r / (1 + (factor - 1) r)`` (``factor = 2``: the full estimate from a
     split-half ``r``). ``None`` where undefined (``r <= -1 / (factor - 1)``, the denominator not positive)."""
-    if not isinstance(reliability, (int, float)) or math.isnan(reliability) or not -1 <= reliability <= 1:
-        raise ValueError(f"reliability must be a number in [-1, 1]; got {reliability!r}")
-    if not isinstance(factor, (int, float)) or not factor > 0:
-        raise ValueError(f"factor must be a positive number; got {factor!r}")
+    reliability = check_number(reliability, "reliability", -1, 1)
+    factor = check_number(factor, "factor", 0, None, low_open=True)
     denominator = 1 + (factor - 1) * reliability
     return factor * reliability / denominator if denominator > 0 else None
 
@@ -296,12 +343,9 @@ def probes_for_reliability(reliability: float, probes: float, target: float = 0.
     ``reliability`` measured between two halves of ``probes`` probes each (the Spearman-Brown prophecy
     solved for the length: ``probes * target (1 - r) / (r (1 - target))``). ``None`` when ``r <= 0``: the
     two halves do not agree at all, and no number of probes can be predicted from them."""
-    if not isinstance(reliability, (int, float)) or math.isnan(reliability) or not -1 <= reliability <= 1:
-        raise ValueError(f"reliability must be a number in [-1, 1]; got {reliability!r}")
-    if not isinstance(target, (int, float)) or not 0 < target < 1:
-        raise ValueError(f"target must be a number in (0, 1); got {target!r}")
-    if isinstance(probes, bool) or not isinstance(probes, (int, float)) or not probes > 0:
-        raise ValueError(f"probes must be a positive number (probes per half); got {probes!r}")
+    reliability = check_number(reliability, "reliability", -1, 1)
+    target = check_number(target, "target", 0, 1, low_open=True, high_open=True)
+    probes = check_number(probes, "probes", 0, None, low_open=True)
     if reliability <= 0:
         return None
     return target * (1 - reliability) / (reliability * (1 - target)) * probes
@@ -318,9 +362,11 @@ def strip_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str] 
     Returns:
         ``{module: scores}`` with shape (N, K, K) for convolutions, (N,) for dense layers.
     """
+    _check_trace(trace)
     if modules is None:
         modules = [name[: -len(".weight")] for name, d in trace.diagonal.items()
                    if name.endswith(".weight") and d.ndim in (2, 4)]
+    modules = _modules_of({}, modules)
     for module in modules:
         if f"{module}.weight" not in trace.diagonal:
             raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.diagonal)}")
@@ -330,6 +376,8 @@ def strip_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str] 
 def weight_sensitivity(model: nn.Module, trace: HessianTrace, modules: list[str]) -> dict[str, torch.Tensor]:
     """Per-weight sensitivity ``H_ii / 2 * w_i^2`` from a Hutchinson estimate (:func:`diagonal_weight_sensitivity`).
     Returns module -> tensor of the weight's shape."""
+    _check_trace(trace)
+    modules = _modules_of({}, modules)
     for module in modules:
         if f"{module}.weight" not in trace.diagonal:
             raise ValueError(f"no weight of module {module!r} was probed; probed: {sorted(trace.diagonal)}")

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import torch
 
-from imckit.crossbars.strips import assign_precision, check_threshold, compression_ratio, strip_assignment, \
-    threshold_at_ratio
+from imckit.core.validate import check_choice, check_count, check_int
+from imckit.crossbars.strips import assign_precision, check_assignment, check_model, check_ratio, check_scores, \
+    check_threshold, compression_ratio, is_strip_mask, module_weight, strip_assignment, threshold_at_ratio
 
 __all__ = ["CrossbarSpec", "strip_capacity", "strips_per_crossbar", "map_strips", "utilization_table",
            "weight_level_utilization", "align_threshold", "AlignmentReport", "alignment_report", "PAPER_TABLE4"]
@@ -53,9 +54,7 @@ class CrossbarSpec:
 
     def __post_init__(self):
         for name, high in (("rows", 4096), ("columns", 4096), ("cell_bits", 8)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-                raise ValueError(f"{name} must be an integer in [1, {high}]; got {value!r}")
+            check_int(getattr(self, name), name, 1, high)
 
     @property
     def label(self) -> str:
@@ -68,16 +67,20 @@ class CrossbarSpec:
         return math.ceil(bits / self.cell_bits)
 
 
-def _check_bits(bits) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
-        raise ValueError(f"weight bits must be an integer in [1, 16]; got {bits!r}")
-    return bits
+def _check_bits(bits, name: str = "bits") -> int:
+    return check_int(bits, name, 1, 16)
+
+
+def _check_spec(spec, name: str = "spec") -> CrossbarSpec:
+    if not isinstance(spec, CrossbarSpec):
+        raise TypeError(f"{name} must be a CrossbarSpec; got {type(spec).__name__}")
+    return spec
 
 
 def strip_capacity(spec: CrossbarSpec, depth: int, bits: int) -> tuple[int, int]:
     """``(C, segments)``: row segments of one strip, and how many segments fit in one crossbar."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1; got {depth!r}")
+    _check_spec(spec)
+    check_count(depth, "depth")
     cpw = spec.columns_per_weight(bits)
     if cpw > spec.columns:
         raise ValueError(f"a {bits}-bit weight needs {cpw} columns of {spec.cell_bits}-bit cells; the crossbar "
@@ -101,8 +104,7 @@ def map_strips(spec: CrossbarSpec, count: int, depth: int, bits: int) -> dict:
     Returns a dict: ``crossbars`` (number used), ``capacity`` (segments per crossbar), ``segments``
     (per strip), ``used_cells``, ``cells`` (of the crossbars used) and ``utilization`` (0-1; NaN if none used).
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ValueError(f"count must be an integer >= 0; got {count!r}")
+    check_count(count, "count", low=0)
     capacity, segments = strip_capacity(spec, depth, bits)
     crossbars = math.ceil(count * segments / capacity)
     used = count * depth * spec.columns_per_weight(bits)
@@ -115,12 +117,28 @@ def _depth(scores: torch.Tensor, weight_shape) -> int:
     return int(weight_shape[1])  # (N, D, K, K) or (N, D): the strip's depth is the input dimension
 
 
+def _check_strip_masks(model, assignment, name: str = "assignment") -> None:
+    """Every mask of ``assignment`` a bool strip mask of its module (a weight mask belongs to
+    :func:`weight_level_utilization`)."""
+    check_model(model)
+    check_assignment(assignment, name)
+    for module, mask in assignment.items():
+        weight = module_weight(model, module, name)
+        if not is_strip_mask(mask, weight):
+            raise ValueError(f"{name}[{module!r}] must be a strip mask of shape {tuple(weight.shape[:1])} + "
+                             f"{tuple(weight.shape[2:])}; got the weight's shape (weight masks: "
+                             "weight_level_utilization)")
+
+
 def utilization_table(model, assignment: dict[str, torch.Tensor], spec: CrossbarSpec = CrossbarSpec(),
                       high_bits: int = 8, low_bits: int = 4):
     """Per module and in total: strips, crossbars and utilization at each precision (a pandas DataFrame;
     the last row, ``"all"``, sums crossbars and cells over the modules)."""
     import pandas as pd
 
+    _check_strip_masks(model, assignment)
+    _check_spec(spec)
+    _check_bits(high_bits, "high_bits"), _check_bits(low_bits, "low_bits")
     rows = {}
     totals = {"high": [0, 0, 0], "low": [0, 0, 0]}  # crossbars, used cells, cells
     for module, high in assignment.items():
@@ -149,10 +167,14 @@ def weight_level_utilization(model, high_weights: dict[str, torch.Tensor], spec:
     unused cells. Same columns as :func:`utilization_table`, plus ``mixed strips``."""
     import pandas as pd
 
+    check_model(model)
+    check_assignment(high_weights, "high_weights")
+    _check_spec(spec)
+    _check_bits(high_bits, "high_bits"), _check_bits(low_bits, "low_bits")
     rows = {}
     totals = {"high": [0, 0, 0], "low": [0, 0, 0]}
     for module, high in high_weights.items():
-        weight = model.get_submodule(module).weight
+        weight = module_weight(model, module, "high_weights")
         if high.shape != weight.shape or high.dtype != torch.bool:
             raise ValueError(f"high_weights[{module!r}] must be a bool tensor of the weight's shape {tuple(weight.shape)}")
         strips = high.permute(0, 2, 3, 1) if high.ndim == 4 else high  # (..., D)
@@ -192,9 +214,14 @@ def align_threshold(model, scores: dict[str, torch.Tensor], threshold: float, sp
         module -> threshold; use it with :func:`imckit.crossbars.strips.assign_precision`. Ties in sensitivity can make the count
         differ from the target; the thresholds sit midway between neighbouring distinct scores.
     """
+    check_model(model)
+    check_scores(scores)
     threshold = check_threshold(threshold)
-    if rounding not in ("down", "nearest"):
-        raise ValueError(f"rounding must be 'down' or 'nearest'; got {rounding!r}")
+    check_choice(rounding, "rounding", ("down", "nearest"))
+    _check_spec(spec)
+    _check_bits(high_bits, "high_bits")
+    for module in scores:
+        module_weight(model, module, "scores")
     out = {}
     for module, s in scores.items():
         flat = torch.sort(s.flatten().double(), descending=True).values
@@ -245,13 +272,19 @@ class AlignmentReport:
         return strips_per_crossbar(self.specs[label], int(self.per_layer[(label, "origin")].loc[module, "depth"]),
                                    self.high_bits)
 
+    def _label(self, label) -> str:
+        return check_choice(label, "label", self.specs)
+
     def small_layers(self, label: str) -> list[str]:
         """Layers with some high-precision strips before alignment, but fewer than one ``label`` crossbar holds."""
+        self._label(label)
         origin = self.assignments[(label, "origin")]
         return [m for m, high in origin.items() if 0 < int(high.sum()) < self._capacity(label, m)]
 
     def emptied_layers(self, label: str, rounding: str = "down") -> list[str]:
         """Layers that had high-precision strips before alignment and have none after it."""
+        self._label(label)
+        check_choice(rounding, "rounding", ("down", "nearest"))
         origin, aligned = self.assignments[(label, "origin")], self.assignments[(label, rounding)]
         return [m for m in origin if int(origin[m].sum()) > 0 and int(aligned[m].sum()) == 0]
 
@@ -261,6 +294,14 @@ def alignment_report(model, scores: dict[str, torch.Tensor], ratio: float, specs
     """The paper's Table 4 for one network: the strip assignment at the compression ratio ``ratio``
     (:func:`imckit.crossbars.strips.strip_assignment`), and the same after :func:`align_threshold` with each
     rounding, mapped onto each crossbar of ``specs`` (:func:`utilization_table`)."""
+    check_model(model)
+    check_scores(scores)
+    check_ratio(ratio)
+    _check_bits(high_bits, "high_bits"), _check_bits(low_bits, "low_bits")
+    if isinstance(specs, CrossbarSpec):
+        specs = (specs,)
+    elif isinstance(specs, (str, bytes)) or not hasattr(specs, "__iter__"):
+        raise ValueError(f"specs must be one or more CrossbarSpec; got {specs!r}")
     specs = tuple(specs)
     if not specs or not all(isinstance(spec, CrossbarSpec) for spec in specs):
         raise ValueError(f"specs must be one or more CrossbarSpec; got {specs!r}")

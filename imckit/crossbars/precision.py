@@ -30,13 +30,17 @@ a paired t-test on each image's mean difference).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
 from imckit.core.compute import model_on_device, resolve_device
-from imckit.core.data import ImageTensors
-from imckit.crossbars.strips import assignment_weights, check_ratio, compression_ratio, is_strip_mask, \
-    low_weight_share, random_strip_assignment, strip_assignment, weight_assignment
+from imckit.core.data import ImageTensors, check_image_tensors
+from imckit.core.validate import check_bool, check_count, check_finite, check_number, check_seed, check_tensor
+from imckit.crossbars.strips import assignment_weights, check_assignment, check_bit_pair, check_model, check_ratios, \
+    check_scores, compression_ratio, is_strip_mask, low_weight_share, module_weight, random_strip_assignment, \
+    strip_assignment, weight_assignment
 from imckit.injection.errors import PerturbedEvaluator
 
 __all__ = ["PAPER_TABLE2_ACCURACY", "PAPER_TABLE2", "evaluate_assignments", "precision_sweep", "per_image_outcomes",
@@ -63,12 +67,21 @@ def per_image_outcomes(model: nn.Module, data: ImageTensors, weight_sets: list[d
     """
     from tqdm.auto import tqdm
 
-    if not weight_sets:
-        raise ValueError("weight_sets must hold at least one weight set")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
-    if len(data) == 0:
-        raise ValueError("data must hold at least one image; got 0")
+    check_model(model)
+    _check_data(data)
+    if isinstance(weight_sets, Mapping) or not isinstance(weight_sets, (list, tuple)) or not weight_sets:
+        raise ValueError("weight_sets must be a non-empty list of weight sets (module -> weight); got "
+                         f"{type(weight_sets).__name__} {weight_sets!r}"[:200])
+    for s, ws in enumerate(weight_sets):
+        if not isinstance(ws, Mapping):
+            raise TypeError(f"weight_sets[{s}] must be a mapping module -> weight; got {type(ws).__name__}")
+        for m, w in ws.items():
+            shape = tuple(module_weight(model, m, f"weight_sets[{s}]").shape)
+            check_tensor(w, f"weight_sets[{s}][{m!r}]", floating=True)
+            if tuple(w.shape) != shape:
+                raise ValueError(f"weight_sets[{s}][{m!r}] must have the weight's shape {shape}; got {tuple(w.shape)}")
+    check_count(batch_size, "batch_size")
+    check_bool(progress, "progress")
     device = resolve_device(device)
     work = model_on_device(model, device)
     images = data.images.to(device)
@@ -80,6 +93,7 @@ def per_image_outcomes(model: nn.Module, data: ImageTensors, weight_sets: list[d
     loss = torch.zeros(len(weight_sets), n, dtype=torch.float64)
     training = {m: m.training for m in work.modules()}
     work.eval()
+    low, high = int(data.labels.min()), int(data.labels.max())
     try:
         for s, ws in enumerate(tqdm(weight_sets, desc="evaluating", unit="set", disable=not progress)):
             params = {f"{m}.weight": w.detach().to(device).contiguous(
@@ -87,6 +101,9 @@ def per_image_outcomes(model: nn.Module, data: ImageTensors, weight_sets: list[d
             for start in range(0, n, batch_size):
                 x, y = images[start : start + batch_size], labels[start : start + batch_size]
                 logits = torch.func.functional_call(work, params, (x,)) if params else work(x)
+                if high >= logits.shape[1]:
+                    raise ValueError(f"data.labels must be class indices in [0, {logits.shape[1] - 1}] (the model "
+                                     f"has {logits.shape[1]} outputs); got values from {low} to {high}")
                 correct[s, start : start + len(y)] = (logits.argmax(1) == y).cpu()
                 loss[s, start : start + len(y)] = nn.functional.cross_entropy(
                     logits.double(), y, reduction="none").cpu()
@@ -96,12 +113,20 @@ def per_image_outcomes(model: nn.Module, data: ImageTensors, weight_sets: list[d
     return {"correct": correct, "loss": loss}
 
 
+def _check_data(data, name: str = "data") -> None:
+    """``data`` images and labels the kit can use (:func:`imckit.core.data.check_image_tensors`), at least one
+    image, every value finite."""
+    check_image_tensors(data, name)
+    if len(data) == 0:
+        raise ValueError(f"{name} must hold at least one image; got 0")
+    check_finite(data.images, f"{name}.images")
+
+
 def _check_correct(value, name: str) -> torch.Tensor:
-    if not isinstance(value, torch.Tensor) or value.dtype != torch.bool or value.ndim not in (1, 2) \
-            or value.shape[-1] == 0:
+    check_tensor(value, name, finite=False, nonempty=False)
+    if value.dtype != torch.bool or value.ndim not in (1, 2) or value.shape[-1] == 0:
         raise ValueError(f"{name} must be a bool tensor of per-image correctness, shape (images,) or "
-                         f"(pairs, images); got {getattr(value, 'dtype', type(value).__name__)} "
-                         f"{tuple(getattr(value, 'shape', ()))}")
+                         f"(pairs, images); got {value.dtype} {tuple(value.shape)}")
     return value
 
 
@@ -122,6 +147,7 @@ def mcnemar(correct_a: torch.Tensor, correct_b: torch.Tensor, confidence: float 
     from scipy.stats import binom
 
     a, b = _check_correct(correct_a, "correct_a"), _check_correct(correct_b, "correct_b")
+    _z(confidence)  # checks confidence before any work
     if a.ndim != 1 or a.shape != b.shape:
         raise ValueError(f"correct_a and correct_b must be bool tensors of one shape (images,); got "
                          f"{tuple(a.shape)} and {tuple(b.shape)}")
@@ -144,8 +170,7 @@ def mcnemar(correct_a: torch.Tensor, correct_b: torch.Tensor, confidence: float 
 def _z(confidence) -> float:
     from scipy.stats import norm
 
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise ValueError(f"confidence must be a number in (0, 1); got {confidence!r}")
+    confidence = check_number(confidence, "confidence", 0, 1, low_open=True, high_open=True)
     return float(norm.ppf(0.5 + confidence / 2))
 
 
@@ -202,12 +227,21 @@ def evaluate_assignments(model: nn.Module, data: ImageTensors, assignments: list
         ``{"accuracy": [...], "loss": [...]}``, one entry per assignment (accuracy as a fraction, 0 to 1), and
         with ``per_image`` ``"correct"``: a bool tensor (assignments, images).
     """
-    if not assignments:
-        raise ValueError("assignments must hold at least one assignment")
+    check_model(model)
+    _check_data(data)
+    if isinstance(assignments, Mapping) or not isinstance(assignments, (list, tuple)) or not assignments:
+        raise ValueError("assignments must be a non-empty list of assignments (module -> bool mask); got "
+                         f"{assignments!r}"[:200])
+    for k, a in enumerate(assignments):
+        check_assignment(a, f"assignments[{k}]", nonempty=False)
     lows = list(low_bits) if isinstance(low_bits, (list, tuple)) else [low_bits] * len(assignments)
     if len(lows) != len(assignments):
         raise ValueError(f"low_bits must be one word length or one per assignment ({len(assignments)}); "
                          f"got {len(lows)}")
+    for low in lows:
+        check_bit_pair(high_bits, low)
+    check_bool(progress, "progress")
+    check_bool(per_image, "per_image")
     weight_sets = [assignment_weights(model, a, high_bits, low) for a, low in zip(assignments, lows)]
     if per_image:
         outcomes = per_image_outcomes(model, data, weight_sets, device, progress=progress)
@@ -249,13 +283,25 @@ def precision_sweep(model: nn.Module, data: ImageTensors, scores: dict[str, dict
     """
     import pandas as pd
 
-    if not scores:
-        raise ValueError("scores must name at least one method")
+    check_model(model)
+    _check_data(data)
+    if not isinstance(scores, Mapping) or not scores:
+        raise ValueError(f"scores must name at least one method (method -> module -> scores); got {scores!r}"[:200])
+    ratios = check_ratios(ratios)
+    check_bool(random_strips, "random_strips")
+    check_bit_pair(high_bits, low_bits)
+    check_seed(seed)
+    check_bool(progress, "progress")
+    check_bool(per_image, "per_image")
     modules = None
     levels = {}
     for method, per_module in scores.items():
-        if not per_module:
-            raise ValueError(f"scores[{method!r}] holds no module")
+        if not isinstance(per_module, Mapping) or not per_module:
+            raise ValueError(f"scores[{method!r}] must be a non-empty mapping module -> scores; got {per_module!r}"
+                             [:200])
+        check_scores(per_module, f"scores[{method!r}]")
+        for m in per_module:
+            module_weight(model, m, f"scores[{method!r}]")
         if modules is None:
             modules = set(per_module)
         elif set(per_module) != modules:
@@ -272,9 +318,6 @@ def precision_sweep(model: nn.Module, data: ImageTensors, scores: dict[str, dict
         reference = strip_methods[0]
     elif levels.get(reference) != "strips":
         raise ValueError(f"reference must name a strip-level method, one of {strip_methods}; got {reference!r}")
-    ratios = [check_ratio(r, "each ratio") for r in ratios]
-    if not ratios:
-        raise ValueError("ratios must hold at least one compression ratio")
     rows, all_assignments = [], []
     for k, ratio in enumerate(ratios):
         share = low_weight_share(model, strip_assignment(scores[reference], ratio))

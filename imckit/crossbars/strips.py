@@ -25,6 +25,12 @@ Two precisions and precision-coordinated computation
     (``Z = Z_q + Z_p``, the low part's partial sums taken in the high part's format as they are), is
     ``aligned=False`` of the same functions (:func:`accumulation_comparison` sets the two side by side).
 
+Checks
+    the checks every module of :mod:`imckit.crossbars` shares live here too, built on
+    :mod:`imckit.core.validate` (:func:`check_ratio`, :func:`check_threshold`, :func:`check_bit_pair`,
+    :func:`check_scores`, :func:`check_assignment`, :func:`check_modules`, :func:`check_batch`, ...): scores and
+    weights finite, ratios in [0, 1], a threshold any number but NaN, module names those of the model.
+
 Grids (the kit's choice; the paper does not give them): per output channel, the low-precision grid is
 QKeras' ``quantized_bits(low_bits, alpha="auto")`` grid of the whole filter (step ``max|w| / 7`` for 4 bits,
 no clipping), and the high-precision grid is the same range divided ``2**(high_bits - low_bits)`` times
@@ -36,13 +42,16 @@ output channel. (High-precision codes then span ``+-7 * 16 = +-112`` of the 8-bi
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from imckit.core.compute import model_on_device, resolve_device  # model_on_device: re-exported from core
-from imckit.quantization.qkeras import check_bits, quantize
+from imckit.core.validate import check_bool, check_generator, check_int, check_probability, check_tensor
+from imckit.quantization.qkeras import quantize
 
 __all__ = ["strip_view", "strip_shape", "is_strip_mask", "assign_precision", "compression_ratio", "threshold_at_ratio",
            "strip_assignment", "weight_assignment", "random_strip_assignment", "low_weight_share", "StripQuantized",
@@ -56,11 +65,8 @@ __all__ = ["strip_view", "strip_shape", "is_strip_mask", "assign_precision", "co
 
 def strip_view(weight: torch.Tensor) -> torch.Tensor:
     """A weight tensor as its strips along the last axis: (N, D, K, K) -> (N, K, K, D); (N, D) stays."""
-    if weight.ndim == 4:
-        return weight.permute(0, 2, 3, 1)
-    if weight.ndim == 2:
-        return weight
-    raise ValueError(f"strip-weights are defined for convolution (4-D) and dense (2-D) weights; got {weight.ndim}-D")
+    check_tensor(weight, "weight", ndim=(2, 4), finite=False, nonempty=False)
+    return weight.permute(0, 2, 3, 1) if weight.ndim == 4 else weight
 
 
 def strip_shape(weight: torch.Tensor) -> tuple[int, ...]:
@@ -71,63 +77,175 @@ def strip_shape(weight: torch.Tensor) -> tuple[int, ...]:
 def is_strip_mask(mask: torch.Tensor, weight: torch.Tensor) -> bool:
     """``True`` for a tensor of the strip shape, ``False`` for one of the weight's shape, else a ValueError."""
     shape = strip_shape(weight)
+    check_tensor(mask, "mask", finite=False, nonempty=False)
     if tuple(mask.shape) == shape:
         return True
     if tuple(mask.shape) == tuple(weight.shape):
         return False
-    raise ValueError(f"an assignment mask must have the strip shape {shape} or the weight's shape "
+    raise ValueError(f"mask must have the strip shape {shape} or the weight's shape "
                      f"{tuple(weight.shape)}; got {tuple(mask.shape)}")
+
+
+# --------------------------------------------------------------------------------------------------------
+# the checks every module of imckit.crossbars shares (built on imckit.core.validate)
+
+
+def check_model(model, name: str = "model") -> nn.Module:
+    """``model`` when it is a ``torch.nn.Module``, else a TypeError naming ``name``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module; got {type(model).__name__}")
+    return model
+
+
+def module_weight(model: nn.Module, module, name: str = "modules") -> torch.Tensor:
+    """The ``weight`` of the submodule ``module`` of ``model``; a ValueError naming ``name`` when ``model`` has no
+    such module or the module has no weight tensor (not torch's AttributeError)."""
+    if not isinstance(module, str):
+        raise TypeError(f"{name} must hold module names (strings); got {module!r}")
+    try:
+        weight = model.get_submodule(module).weight
+    except AttributeError:
+        weight = None
+    if not isinstance(weight, torch.Tensor):
+        weighted = [n for n, m in model.named_modules() if isinstance(getattr(m, "weight", None), torch.Tensor)]
+        raise ValueError(f"{name} must name modules of the model with a weight, one of {weighted}; got {module!r}")
+    return weight
+
+
+def check_modules(model: nn.Module, modules, name: str = "modules", nonempty: bool = True) -> list[str]:
+    """``modules`` as a list of distinct names of ``model``'s modules with a weight (:func:`module_weight`)."""
+    if isinstance(modules, (str, bytes)) or not isinstance(modules, (list, tuple)) \
+            or (nonempty and not modules):
+        raise ValueError(f"{name} must be a non-empty list of module names; got {modules!r}")
+    for m in modules:
+        module_weight(model, m, name)
+    if len(set(modules)) != len(modules):
+        raise ValueError(f"{name} must not repeat a name; got {list(modules)}")
+    return list(modules)
+
+
+def check_scores(scores, name: str = "scores", finite: bool = True) -> dict[str, torch.Tensor]:
+    """``scores`` when it is a non-empty mapping module -> non-empty tensor of real numbers, finite unless
+    ``finite=False`` (a NaN score would silently fall on one side of every threshold)."""
+    if not isinstance(scores, Mapping) or not scores:
+        raise ValueError(f"{name} must be a non-empty mapping module -> tensor of scores; got {scores!r}"[:200])
+    for module, s in scores.items():
+        check_tensor(s, f"{name}[{module!r}]", finite=finite)
+        if s.dtype == torch.bool or s.is_complex():
+            raise TypeError(f"{name}[{module!r}] must be a tensor of real numbers; got dtype {s.dtype}")
+    return scores
+
+
+def check_assignment(assignment, name: str = "assignment", nonempty: bool = True) -> dict[str, torch.Tensor]:
+    """``assignment`` when it is a mapping module -> bool tensor (``True`` = high precision), non-empty unless
+    ``nonempty=False``."""
+    if not isinstance(assignment, Mapping) or (nonempty and not assignment):
+        raise ValueError(f"{name} must be a non-empty mapping module -> bool mask; got {assignment!r}"[:200])
+    for module, mask in assignment.items():
+        check_tensor(mask, f"{name}[{module!r}]", finite=False, nonempty=False)
+        if mask.dtype != torch.bool:
+            raise TypeError(f"{name}[{module!r}] must be a bool tensor (True = high precision); got dtype "
+                            f"{mask.dtype}")
+    return assignment
 
 
 # --------------------------------------------------------------------------------------------------------
 # assignments
 
 
-def check_threshold(threshold) -> float:
-    """``threshold`` as a float if it is a number (NaN is not; -inf and inf are), else a ValueError."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
-        raise ValueError(f"threshold must be a number (a strip sensitivity; -inf and inf allowed); got {threshold!r}")
-    return float(threshold)
+def check_batch(inputs, targets, inputs_name: str = "inputs", targets_name: str = "targets") -> None:
+    """``inputs`` a finite floating-point tensor of one or more samples (first axis), ``targets`` a tensor
+    with as many (a loss's labels)."""
+    check_tensor(inputs, inputs_name, floating=True)
+    if inputs.ndim < 1:
+        raise ValueError(f"{inputs_name} must have a first axis of samples; got shape {tuple(inputs.shape)}")
+    check_tensor(targets, targets_name, nonempty=False)
+    if targets.ndim < 1 or len(targets) != len(inputs):
+        raise ValueError(f"{targets_name} must hold one target per sample of {inputs_name} ({len(inputs)}); got "
+                         f"shape {tuple(targets.shape)}")
+    if not targets.is_floating_point() and targets.numel() and int(targets.min()) < 0:
+        raise ValueError(f"{targets_name} must be class indices >= 0; got {int(targets.min())}")
+
+
+def check_class_targets(criterion, logits, targets, name: str = "targets") -> None:
+    """For a classification loss (cross-entropy, NLL) with class-index targets: every target in
+    ``[0, classes - 1]``, the classes read from ``logits`` (the model's output), not torch's IndexError."""
+    if not isinstance(criterion, (nn.CrossEntropyLoss, nn.NLLLoss)) or targets.is_floating_point() \
+            or not isinstance(logits, torch.Tensor) or logits.ndim < 2 or not targets.numel():
+        return
+    ignore = getattr(criterion, "ignore_index", None)
+    targets = targets[targets != ignore] if ignore is not None else targets
+    if not targets.numel():
+        return
+    classes, low, high = int(logits.shape[1]), int(targets.min()), int(targets.max())
+    if low < 0 or high >= classes:
+        raise ValueError(f"{name} must be class indices in [0, {classes - 1}] (the model has {classes} outputs); "
+                         f"got values from {low} to {high}")
+
+
+def check_threshold(threshold, name: str = "threshold") -> float:
+    """``threshold`` as a float if it is a number other than NaN (a strip sensitivity; -inf and inf are
+    allowed: every strip high, every strip low), else an error naming ``name``."""
+    value = threshold.item() if isinstance(threshold, torch.Tensor) and threshold.numel() == 1 else threshold
+    allowed = f"{name} must be a number other than NaN (-inf and inf allowed)"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{allowed}; got {threshold!r}")
+    if math.isnan(value):
+        raise ValueError(f"{allowed}; got {value!r}")
+    return float(value)
 
 
 def check_ratio(ratio, name: str = "ratio") -> float:
-    """``ratio`` as a float if it is a number in [0, 1] (a share at low precision), else a ValueError naming
-    ``name``."""
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
-        raise ValueError(f"{name} must be a number in [0, 1] (the share at low precision); got {ratio!r}")
-    return float(ratio)
+    """``ratio`` as a float if it is a finite number in [0, 1] (a share at low precision), else an error naming
+    ``name`` (:func:`imckit.core.validate.check_probability`)."""
+    return check_probability(ratio, name)
+
+
+def check_ratios(ratios, name: str = "ratios") -> list[float]:
+    """A non-empty list of compression ratios, each in [0, 1] (the error names ``ratios[k]``)."""
+    if isinstance(ratios, (str, bytes)) or not hasattr(ratios, "__iter__"):
+        raise TypeError(f"{name} must be a list of numbers in [0, 1]; got {ratios!r}")
+    out = [check_ratio(r, f"{name}[{k}]") for k, r in enumerate(ratios)]
+    if not out:
+        raise ValueError(f"{name} must hold at least one compression ratio; got {ratios!r}")
+    return out
 
 
 def assign_precision(scores: dict[str, torch.Tensor], threshold: float | dict[str, float]) -> dict[str, torch.Tensor]:
     """High precision where a strip's sensitivity exceeds the threshold (``s > T``, the paper's rule).
 
     Args:
-        scores: module -> strip sensitivities (:func:`imckit.crossbars.hessian.strip_sensitivity`).
-        threshold: one threshold for all modules, or one per module.
+        scores: module -> strip sensitivities (:func:`imckit.crossbars.hessian.strip_sensitivity`), finite.
+        threshold: one threshold for all modules, or one per module (a mapping covering every module).
 
     Returns:
         module -> bool tensor of the scores' shape, ``True`` = high precision.
     """
-    out = {}
-    for module, s in scores.items():
-        t = threshold[module] if isinstance(threshold, dict) else threshold
-        out[module] = s > check_threshold(t)
-    return out
+    check_scores(scores)
+    if isinstance(threshold, Mapping):
+        missing = [m for m in scores if m not in threshold]
+        if missing:
+            raise ValueError(f"threshold must give a threshold for every scored module; got none for {missing}")
+        thresholds = {m: check_threshold(threshold[m], f"threshold[{m!r}]") for m in scores}
+    else:
+        thresholds = dict.fromkeys(scores, check_threshold(threshold))
+    return {module: s > thresholds[module] for module, s in scores.items()}
 
 
 def compression_ratio(assignment: dict[str, torch.Tensor]) -> float:
     """Share of all strips at low precision (the paper's CR: 0 = all high, 1 = all low)."""
+    check_assignment(assignment)
     total = sum(a.numel() for a in assignment.values())
     if total == 0:
-        raise ValueError("assignment holds no strips")
+        raise ValueError("assignment must hold at least one strip; got only empty masks")
     return float(sum(int((~a).sum()) for a in assignment.values()) / total)
 
 
 def threshold_at_ratio(scores: dict[str, torch.Tensor], ratio: float) -> float:
     """The global threshold that puts the share ``ratio`` of all strips (those with the lowest scores) at
     low precision; midway between neighbouring scores, -inf / inf at ratio 0 / 1."""
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
-        raise ValueError(f"ratio must be a number in [0, 1] (the share of strips at low precision); got {ratio!r}")
+    ratio = check_ratio(ratio)
+    check_scores(scores)
     values = torch.sort(torch.cat([s.flatten().double() for s in scores.values()])).values
     k = int(round(ratio * len(values)))
     if k == 0:
@@ -146,15 +264,19 @@ def strip_assignment(scores: dict[str, torch.Tensor], ratio: float) -> dict[str,
 def weight_assignment(weight_scores: dict[str, torch.Tensor], share: float) -> dict[str, torch.Tensor]:
     """Unstructured assignment: the share ``share`` of all weights with the lowest per-weight scores at low
     precision (module -> bool mask of the weight's shape, ``True`` = high)."""
+    check_scores(weight_scores, "weight_scores")
     return assign_precision(weight_scores, threshold_at_ratio(weight_scores, check_ratio(share, "share")))
 
 
 def random_strip_assignment(scores: dict[str, torch.Tensor], ratio: float, seed: int) -> dict[str, torch.Tensor]:
-    """``round(ratio * strips)`` strips drawn uniformly at random (seeded) at low precision, the rest high."""
+    """``round(ratio * strips)`` strips drawn uniformly at random (seeded) at low precision, the rest high
+    (only the scores' shapes are used)."""
     ratio = check_ratio(ratio)
+    check_scores(scores, finite=False)
+    generator = check_generator(seed, "seed")
     sizes = [s.numel() for s in scores.values()]
     total = sum(sizes)
-    order = torch.randperm(total, generator=torch.Generator().manual_seed(int(seed)))
+    order = torch.randperm(total, generator=generator)
     high = torch.ones(total, dtype=torch.bool)
     high[order[: int(round(ratio * total))]] = False
     out, start = {}, 0
@@ -166,14 +288,16 @@ def random_strip_assignment(scores: dict[str, torch.Tensor], ratio: float, seed:
 
 def low_weight_share(model: nn.Module, assignment: dict[str, torch.Tensor]) -> float:
     """Share of the assigned modules' weights at low precision (strip masks count each strip's ``D`` weights)."""
+    check_model(model)
+    check_assignment(assignment)
     low = total = 0
     for module, mask in assignment.items():
-        weight = model.get_submodule(module).weight
+        weight = module_weight(model, module, "assignment")
         per_entry = weight.shape[1] if is_strip_mask(mask, weight) else 1
         low += int((~mask).sum()) * per_entry
         total += weight.numel()
     if total == 0:
-        raise ValueError("assignment holds no weights")
+        raise ValueError("assignment must cover at least one weight; its modules have none")
     return low / total
 
 
@@ -201,6 +325,11 @@ class StripQuantized:
     high_bits: int
     low_bits: int
 
+    def __post_init__(self):
+        check_bit_pair(self.high_bits, self.low_bits)
+        for name in ("high", "high_codes", "low_codes", "step"):
+            check_tensor(getattr(self, name), name, finite=False, nonempty=False)
+
     @property
     def shift(self) -> int:
         """Bits the low part's partial sums are shifted left by to reach the high part's format."""
@@ -217,23 +346,26 @@ class StripQuantized:
                               self.step.to(device), self.high_bits, self.low_bits)
 
 
-def _check_bit_pair(high_bits, low_bits) -> None:
-    check_bits(high_bits)
-    check_bits(low_bits)
-    if not 2 <= low_bits < high_bits:
-        raise ValueError(f"need 2 <= low_bits < high_bits; got low_bits={low_bits}, high_bits={high_bits}")
+def check_bit_pair(high_bits, low_bits) -> tuple[int, int]:
+    """``(high_bits, low_bits)`` when ``high_bits`` is an integer in [3, 16] and ``low_bits`` one in
+    [2, high_bits - 1]; else an error naming the one out of range."""
+    high_bits = check_int(high_bits, "high_bits", 3, 16)
+    return high_bits, check_int(low_bits, "low_bits", 2, high_bits - 1)
+
+
+_check_bit_pair = check_bit_pair  # the former name
 
 
 def quantize_strips(weight: torch.Tensor, high: torch.Tensor, high_bits: int = 8, low_bits: int = 4) -> StripQuantized:
-    """Quantize ``weight`` (a convolution's (N, D, K, K) or a dense (N, D)) with the strips marked in
+    """Quantize ``weight`` (a convolution's (N, D, K, K) or a dense (N, D), finite) with the strips marked in
     ``high`` at ``high_bits`` and the others at ``low_bits`` (see the module docstring for the grids)."""
-    _check_bit_pair(high_bits, low_bits)
-    if weight.ndim not in (2, 4):
-        raise ValueError(f"weight must be a convolution (4-D) or dense (2-D) weight; got {weight.ndim}-D")
+    check_bit_pair(high_bits, low_bits)
+    check_tensor(weight, "weight", ndim=(2, 4), floating=True)
     shape = strip_shape(weight)
-    if not isinstance(high, torch.Tensor) or high.dtype != torch.bool or tuple(high.shape) != shape:
-        raise ValueError(f"high must be a bool tensor of the strip shape {shape}; got "
-                         f"{getattr(high, 'dtype', type(high))} {tuple(getattr(high, 'shape', ()))}")
+    check_tensor(high, "high", finite=False)
+    if high.dtype != torch.bool or tuple(high.shape) != shape:
+        raise ValueError(f"high must be a bool tensor of the strip shape {shape}; got {high.dtype} "
+                         f"{tuple(high.shape)}")
     return quantize_mixed(weight, high.unsqueeze(1).expand_as(weight), high_bits, low_bits, strip_mask=high)
 
 
@@ -241,9 +373,12 @@ def quantize_mixed(weight: torch.Tensor, high: torch.Tensor, high_bits: int = 8,
                    strip_mask: torch.Tensor | None = None) -> StripQuantized:
     """Quantize weight by weight: ``high`` is a bool tensor of the weight's shape (an unstructured, HAP-like
     assignment); same grids as :func:`quantize_strips`. ``strip_mask`` is only recorded."""
-    _check_bit_pair(high_bits, low_bits)
-    if not isinstance(high, torch.Tensor) or high.dtype != torch.bool or high.shape != weight.shape:
-        raise ValueError(f"high must be a bool tensor of the weight's shape {tuple(weight.shape)}")
+    check_bit_pair(high_bits, low_bits)
+    check_tensor(weight, "weight", ndim=(2, 4), floating=True)
+    check_tensor(high, "high", finite=False)
+    if high.dtype != torch.bool or high.shape != weight.shape:
+        raise ValueError(f"high must be a bool tensor of the weight's shape {tuple(weight.shape)}; got "
+                         f"{high.dtype} {tuple(high.shape)}")
     weight = weight.detach().to(torch.float32)
     coarse = quantize(weight, low_bits, alpha="auto", channel_axis=0)
     shift = high_bits - low_bits
@@ -257,10 +392,13 @@ def quantize_mixed(weight: torch.Tensor, high: torch.Tensor, high_bits: int = 8,
 def assignment_weights(model: nn.Module, assignment: dict[str, torch.Tensor], high_bits: int = 8,
                        low_bits: int = 4) -> dict[str, torch.Tensor]:
     """The mixed-precision weights of an assignment (strip masks or weight masks), module -> dequantized
-    weight: a weight set for :class:`imckit.injection.errors.PerturbedEvaluator`."""
+    weight: a weight set for :class:`imckit.injection.errors.PerturbedEvaluator` (an empty assignment: none)."""
+    check_model(model)
+    check_assignment(assignment, nonempty=False)
+    check_bit_pair(high_bits, low_bits)
     out = {}
     for module, mask in assignment.items():
-        weight = model.get_submodule(module).weight.detach()
+        weight = module_weight(model, module, "assignment").detach()
         q = quantize_strips(weight, mask, high_bits, low_bits) if is_strip_mask(mask, weight) \
             else quantize_mixed(weight, mask, high_bits, low_bits)
         out[module] = q.dequantize()
@@ -277,10 +415,17 @@ def _per_channel(step: torch.Tensor, out_ndim: int) -> torch.Tensor:
 
 
 def _expansion(sq: StripQuantized, aligned: bool) -> int:
-    if not isinstance(aligned, bool):
-        raise ValueError(f"aligned must be True (expand the low part) or False (the unaligned baseline); got "
-                         f"{aligned!r}")
-    return 2**sq.shift if aligned else 1
+    if not isinstance(sq, StripQuantized):
+        raise TypeError(f"sq must be a StripQuantized (quantize_strips, quantize_mixed); got {type(sq).__name__}")
+    return 2**sq.shift if check_bool(aligned, "aligned") else 1
+
+
+def _check_quantized(quantized, name: str = "quantized") -> None:
+    if not isinstance(quantized, Mapping):
+        raise TypeError(f"{name} must be a mapping module -> StripQuantized; got {type(quantized).__name__}")
+    for module, sq in quantized.items():
+        if not isinstance(sq, StripQuantized):
+            raise TypeError(f"{name}[{module!r}] must be a StripQuantized; got {type(sq).__name__}")
 
 
 def coordinated_conv2d(x: torch.Tensor, sq: StripQuantized, bias: torch.Tensor | None = None, stride=1, padding=0,
@@ -291,6 +436,7 @@ def coordinated_conv2d(x: torch.Tensor, sq: StripQuantized, bias: torch.Tensor |
     as they are (``(conv(x, high_codes) + conv(x, low_codes)) * step + bias``)."""
     F = nn.functional
     expand = _expansion(sq, aligned)
+    check_tensor(x, "x", ndim=(3, 4), floating=True)
     z_high = F.conv2d(x, sq.high_codes.to(x.dtype), None, stride, padding)
     z_low = F.conv2d(x, sq.low_codes.to(x.dtype), None, stride, padding)
     z = (z_high + z_low * expand) * _per_channel(sq.step, z_high.ndim).to(x.dtype)
@@ -302,6 +448,7 @@ def coordinated_linear(x: torch.Tensor, sq: StripQuantized, bias: torch.Tensor |
     also for ``aligned``)."""
     F = nn.functional
     expand = _expansion(sq, aligned)
+    check_tensor(x, "x", floating=True)
     z = (F.linear(x, sq.high_codes.to(x.dtype)) + F.linear(x, sq.low_codes.to(x.dtype)) * expand) \
         * sq.step.reshape(1, -1).to(x.dtype)
     return z if bias is None else z + bias
@@ -315,10 +462,13 @@ def coordinated_logits(model: nn.Module, quantized: dict[str, StripQuantized], i
     by its own weight. Equal, up to float rounding, to the model with the dequantized mixed weights.
     ``aligned=False``: every module accumulates its two parts without aligning their scales (the baseline).
     Computed on ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``); the logits are returned on the CPU."""
-    if not isinstance(aligned, bool):
-        raise ValueError(f"aligned must be True or False; got {aligned!r}")
+    check_bool(aligned, "aligned")
+    check_model(model)
+    _check_quantized(quantized)
+    check_tensor(inputs, "inputs", floating=True)
     device = resolve_device(device)
     for name, sq in quantized.items():
+        module_weight(model, name, "quantized")
         module = model.get_submodule(name)
         if isinstance(module, nn.Conv2d):
             if module.groups != 1 or module.dilation not in (1, (1, 1)) or module.padding_mode != "zeros" \
@@ -358,6 +508,7 @@ def coordination_check(model: nn.Module, quantized: dict[str, StripQuantized], i
     """How closely the precision-coordinated network (:func:`coordinated_logits`) reproduces the network with
     the dequantized mixed weights in place, on ``inputs``: ``difference`` (largest absolute logit difference
     over the largest absolute logit), ``agreement`` (share of equal predictions, 0-1) and ``images``."""
+    check_tensor(inputs, "inputs", floating=True)
     coordinated = coordinated_logits(model, quantized, inputs, device=device)
     was_training = model.training
     try:
@@ -385,6 +536,9 @@ def accumulation_comparison(model: nn.Module, quantized: dict[str, StripQuantize
     ``labels`` are given, ``accuracy`` (0-1) and ``correct`` (bool tensor, per image); plus ``"intended"``
     with ``accuracy`` and ``correct`` when ``labels`` are given, and ``images``.
     """
+    check_model(model)
+    _check_quantized(quantized)
+    check_tensor(inputs, "inputs", floating=True)
     if labels is not None and (not isinstance(labels, torch.Tensor) or labels.shape != (len(inputs),)):
         raise ValueError(f"labels must be None or a tensor of one label per input ({len(inputs)}); got "
                          f"{tuple(getattr(labels, 'shape', ())) or type(labels).__name__}")

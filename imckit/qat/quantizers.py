@@ -38,12 +38,13 @@ import torch
 from torch import nn
 
 from imckit.core.compute import resolve_device
-from imckit.quantization.qkeras import check_bits
+from imckit.core.validate import check_choice, check_count, check_int, check_number, check_probability, check_tensor
 
 __all__ = ["KINDS", "LevelQuantizer", "bit_patterns", "regularization_loss", "layer_alpha", "lambda_schedule",
            "nearest_level", "ste_quantize", "PAPER_LAMBDAS", "PAPER_RAMPS"]
 
 KINDS = ("fixed", "step", "multipliers")
+MAX_WEIGHTS = 2**31 - 1  # the most weights a layer (and a fault or variability map) may have
 BIG_PENALTY = 1e4  # Delta of Eq. 11: far above any squared weight error (weights are O(1) at most)
 
 # Seed paper 002, Sec. 4: lambda schedules (start, end) and learning rates of the quantizer parameters.
@@ -58,9 +59,7 @@ PAPER_RAMPS = {"qat": 20 / 200, "tune": 10 / 20}
 def bit_patterns(bits: int, device: str | torch.device = "cpu") -> torch.Tensor:
     """All ``2^bits`` bit patterns as a float tensor ``(2^bits, bits)`` on ``device``; row ``k`` is ``k`` in
     binary, least significant bit first."""
-    check_bits(bits)
-    if bits > 12:
-        raise ValueError(f"bits must be at most 12 for level enumeration (2^bits levels); got {bits}")
+    check_int(bits, "bits", 1, 12)  # 2^bits levels are enumerated
     device = resolve_device(device)
     k = torch.arange(2**bits, device=device).unsqueeze(1)
     return ((k >> torch.arange(bits, device=device)) & 1).to(torch.float32)
@@ -95,11 +94,9 @@ class LevelQuantizer(nn.Module):
 
     def __init__(self, bits: int, kind: str, weight: torch.Tensor):
         super().__init__()
-        check_bits(bits)
-        if not 2 <= bits <= 8:
-            raise ValueError(f"bits must be an integer in [2, 8]; got {bits!r}")
-        if kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+        check_int(bits, "bits", 2, 8)
+        check_choice(kind, "kind", KINDS)
+        check_tensor(weight, "weight", floating=True)
         self.bits, self.kind = bits, kind
         step = _mse_step(weight, bits)
         device = weight.device
@@ -131,6 +128,8 @@ class LevelQuantizer(nn.Module):
 
 def layer_alpha(n_weights: int, bits: int) -> float:
     """``alpha_l = 1 / sqrt(n_l * Q_P)`` with ``Q_P = 2^(bits-1) - 1`` (Eq. 6, after LSQ)."""
+    check_count(n_weights, "n_weights", high=MAX_WEIGHTS)
+    check_int(bits, "bits", 1, 16)
     return 1.0 / math.sqrt(n_weights * max(2 ** (bits - 1) - 1, 1))
 
 
@@ -145,17 +144,26 @@ def _distances(weight: torch.Tensor, levels: torch.Tensor, valid: torch.Tensor |
 
 
 def _check_levels(weight, levels, valid):
+    """The public functions' checks (the training loop calls the unchecked ``_nearest``, ``_loss`` and
+    ``_ste`` on inputs it checked once: a finiteness check is a device sync per layer and step)."""
+    check_tensor(weight, "weight", floating=True)
+    check_tensor(levels, "levels", ndim=(1, 2), floating=True)
     n = weight.numel()
-    if levels.ndim not in (1, 2) or (levels.ndim == 2 and levels.shape[0] != n):
+    if levels.ndim == 2 and levels.shape[0] != n:
         raise ValueError(f"levels must be (L,) or (n_weights={n}, L); got {tuple(levels.shape)}")
-    if valid is not None and (valid.dtype != torch.bool or tuple(valid.shape) != (n, levels.shape[-1])):
+    if valid is not None and (not isinstance(valid, torch.Tensor) or valid.dtype != torch.bool
+                              or tuple(valid.shape) != (n, levels.shape[-1])):
         raise ValueError(f"valid must be a bool tensor of shape ({n}, {levels.shape[-1]}); got "
-                         f"{valid.dtype} {tuple(valid.shape)}")
+                         f"{getattr(valid, 'dtype', type(valid).__name__)} {tuple(getattr(valid, 'shape', ()))}")
 
 
 def nearest_level(weight: torch.Tensor, levels: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Index of the nearest (valid) level of every weight, shape ``(n,)`` (flattened weight order)."""
     _check_levels(weight, levels, valid)
+    return _nearest(weight, levels, valid)
+
+
+def _nearest(weight, levels, valid=None):
     with torch.no_grad():
         return _distances(weight.detach(), levels.detach(), valid).argmin(dim=1)
 
@@ -165,20 +173,30 @@ def regularization_loss(weight: torch.Tensor, levels: torch.Tensor, alpha: float
     """``alpha * sum_i min_q (val_iq |w_i - l_q|^2 + (1 - val_iq) Delta)`` for one layer (Eqs. 6 and 11).
 
     Args:
-        weight: the layer's float weight (any shape; gradients flow to it).
+        weight: the layer's float weight (any shape; gradients flow to it), finite.
         levels: ``(L,)`` levels of the layer, or ``(n, L)`` levels per weight (variability); gradients flow
             to the quantizer parameters behind them.
-        alpha: the layer's scale (:func:`layer_alpha`).
+        alpha: the layer's scale (:func:`layer_alpha`), a finite number >= 0.
         valid: optional ``(n, L)`` bool mask of reachable levels (stuck-at faults).
     """
     _check_levels(weight, levels, valid)
+    alpha = check_number(alpha, "alpha", 0)
+    return _loss(weight, levels, alpha, valid)
+
+
+def _loss(weight, levels, alpha, valid=None):
     return alpha * _distances(weight, levels, valid).min(dim=1).values.sum()
 
 
 def ste_quantize(weight: torch.Tensor, levels: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
     """Forward: every weight at its nearest (valid) level; backward: gradient 1 to the weight (straight-
     through) and, through the chosen level, to the quantizer's multipliers and offset (variant 2)."""
-    index = nearest_level(weight, levels, valid)
+    _check_levels(weight, levels, valid)
+    return _ste(weight, levels, valid)
+
+
+def _ste(weight, levels, valid=None):
+    index = _nearest(weight, levels, valid)
     if levels.ndim == 1:
         # a one-hot product rather than levels[index]: the backward of indexing accumulates into the levels
         # with atomic adds, whose order (and so the float sum) changes from run to run on several threads
@@ -200,12 +218,10 @@ def lambda_schedule(progress: float, start: float, end: float, ramp: float) -> f
             20 epochs, 0.1 of 200 for QAT on CIFAR-10; its last 10, 0.5 of a 20-epoch fine-tune); 0: lambda
             stays at ``start``.
     """
-    if not isinstance(progress, (int, float)) or not 0 <= progress <= 1:
-        raise ValueError(f"progress must be a number in [0, 1]; got {progress!r}")
-    if not (isinstance(start, (int, float)) and isinstance(end, (int, float)) and start > 0 and end > 0):
-        raise ValueError(f"start and end must be positive numbers; got {start!r}, {end!r}")
-    if not isinstance(ramp, (int, float)) or not 0 <= ramp <= 1:
-        raise ValueError(f"ramp must be a number in [0, 1]; got {ramp!r}")
+    progress = check_probability(progress, "progress")
+    check_number(start, "start", 0, None, low_open=True)
+    check_number(end, "end", 0, None, low_open=True)
+    ramp = check_probability(ramp, "ramp")
     begin = 1 - ramp
     if ramp == 0 or progress <= begin:
         return float(start)

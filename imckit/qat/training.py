@@ -33,20 +33,23 @@ from __future__ import annotations
 import copy
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from imckit.core.compute import resolve_device
-from imckit.core.data import ImageTensors
+from imckit.core.data import ImageTensors, check_image_tensors
 from imckit.core.fit import batch_sum, fit
-from imckit.qat.faults import MITIGATIONS, FaultMap, map_to_levels, validity_mask
+from imckit.core.validate import check_bool, check_choice, check_count, check_finite, check_int, check_number, \
+    check_probability, check_seed, check_tensor
+from imckit.qat.faults import MAPPINGS, MITIGATIONS, FaultMap, _check_fault_map, map_to_levels, validity_mask
 from imckit.core.models import mappable_layers
-from imckit.qat.quantizers import (KINDS, PAPER_LAMBDAS, LevelQuantizer, lambda_schedule, layer_alpha, nearest_level,
-                               regularization_loss, ste_quantize)
+from imckit.qat.quantizers import (KINDS, PAPER_LAMBDAS, LevelQuantizer, _loss, _nearest, _ste, lambda_schedule,
+                                   layer_alpha)
 from imckit.core.training import EVAL_BATCH_SIZE, Metrics, evaluate
-from imckit.qat.variability import realized_weights, weight_levels
+from imckit.qat.variability import _weight_levels, realized_weights
 
 __all__ = ["QATConfig", "QATResult", "LSQActivation", "attach_input_quantizers", "quantized_modules", "post_training", "train_qat", "deploy",
            "evaluate_weights", "VARIABILITY_MODES"]
@@ -90,31 +93,26 @@ class QATConfig:
     activation_bits: int | None = None
 
     def __post_init__(self):
-        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 2 <= self.bits <= 8:
-            raise ValueError(f"bits must be an integer in [2, 8]; got {self.bits!r}")
-        if self.kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r}")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 1000:
-            raise ValueError(f"epochs must be an integer in [1, 1000]; got {self.epochs!r}")
-        if self.train_images is not None and (isinstance(self.train_images, bool)
-                                              or not isinstance(self.train_images, int) or self.train_images < 2):
-            raise ValueError(f"train_images must be an integer >= 2 or None; got {self.train_images!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ValueError(f"batch_size must be an integer >= 2 (BatchNorm takes batch statistics); got {self.batch_size!r}")
-        for name in ("lr", "quantizer_lr"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or not 0 < value <= 10):
-                raise ValueError(f"{name} must be a number in (0, 10]; got {value!r}")
-        if self.lambdas is not None and (len(self.lambdas) != 2 or not all(
-                isinstance(v, (int, float)) and v > 0 for v in self.lambdas)):
-            raise ValueError(f"lambdas must be two positive numbers (start, end); got {self.lambdas!r}")
-        if not isinstance(self.ramp, (int, float)) or not 0 <= self.ramp <= 1:
-            raise ValueError(f"ramp must be a number in [0, 1]; got {self.ramp!r}")
-        if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be a number in [0, 1); got {self.momentum!r}")
-        if self.activation_bits is not None and (isinstance(self.activation_bits, bool) or not isinstance(
-                self.activation_bits, int) or not 2 <= self.activation_bits <= 16):
-            raise ValueError(f"activation_bits must be an integer in [2, 16] or None; got {self.activation_bits!r}")
+        check_int(self.bits, "bits", 2, 8)
+        check_choice(self.kind, "kind", KINDS)
+        check_bool(self.ste, "ste")
+        check_int(self.epochs, "epochs", 1, 1000)
+        if self.train_images is not None:
+            check_count(self.train_images, "train_images", low=2)
+        check_count(self.batch_size, "batch_size", low=2)  # BatchNorm takes batch statistics
+        check_number(self.lr, "lr", 0, 10, low_open=True)
+        if self.quantizer_lr is not None:
+            check_number(self.quantizer_lr, "quantizer_lr", 0, 10, low_open=True)
+        if self.lambdas is not None:
+            if isinstance(self.lambdas, (str, bytes)) or not isinstance(self.lambdas, (tuple, list)) \
+                    or len(self.lambdas) != 2:
+                raise ValueError(f"lambdas must be two positive numbers (start, end) or None; got {self.lambdas!r}")
+            for k, value in enumerate(self.lambdas):
+                check_number(value, f"lambdas[{k}]", 0, None, low_open=True)
+        check_probability(self.ramp, "ramp")
+        check_number(self.momentum, "momentum", 0, 1, high_open=True)
+        if self.activation_bits is not None:
+            check_int(self.activation_bits, "activation_bits", 2, 16)
 
     @property
     def variant(self) -> str:
@@ -163,7 +161,7 @@ class LSQActivation(nn.Module):
 
     def __init__(self, bits: int):
         super().__init__()
-        self.bits = bits
+        self.bits = check_int(bits, "bits", 2, 16)
         self.step = nn.Parameter(torch.tensor(1.0))
         self.register_buffer("initialized", torch.tensor(False))
         self.register_buffer("signed", torch.tensor(False))
@@ -191,8 +189,9 @@ def attach_input_quantizers(model: nn.Module, modules, bits: int) -> list[str]:
     ``input_quantizer`` are left alone. Modifies ``model`` in place; returns the names of the modules that
     got a new quantizer. The kit's engine honours the hook on every path (:mod:`imckit.core.engine`).
     """
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 16:
-        raise ValueError(f"bits must be an integer in [2, 16]; got {bits!r}")
+    _check_model(model)
+    check_int(bits, "bits", 2, 16)
+    modules = _check_names(model, modules)
     attached = []
     for m in modules:
         module = model.get_submodule(m)
@@ -208,6 +207,7 @@ def attach_input_quantizers(model: nn.Module, modules, bits: int) -> list[str]:
 def quantized_modules(model: nn.Module) -> list[str]:
     """The modules whose weights are quantized: every convolution and dense layer of the mappable layers
     except the first and the last (the paper's Sec. 4)."""
+    _check_model(model)
     modules = [m for layer in mappable_layers(model) for m in layer.modules]
     if len(modules) < 3:
         raise ValueError(f"the model has {len(modules)} conv/dense modules; quantizing all but the first and last "
@@ -238,8 +238,9 @@ class QATResult:
 def post_training(model: nn.Module, bits: int, kind: str = "fixed", modules: list[str] | None = None) -> QATResult:
     """The starting point of :func:`train_qat` without any training: a copy of ``model`` with new quantizers
     (post-training quantization of the weights onto each layer's initial grid; activations stay float)."""
+    _check_model(model)
     config = QATConfig(bits=bits, kind=kind)
-    modules = quantized_modules(model) if modules is None else list(modules)
+    modules = quantized_modules(model) if modules is None else _check_names(model, modules)
     _check_modules(model, modules, None, None, None, config)
     work = copy.deepcopy(model).eval()
     quantizers = {m: LevelQuantizer(bits, kind, work.get_submodule(m).weight) for m in modules}
@@ -248,24 +249,62 @@ def post_training(model: nn.Module, bits: int, kind: str = "fixed", modules: lis
     return QATResult(work, quantizers, config, {"ce": [], "regularization": [], "lambda": [], "distance": []})
 
 
+def _check_model(model) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    return model
+
+
+def _check_names(model, modules, name: str = "modules") -> list[str]:
+    """``modules`` as a non-empty list of distinct names of ``model``'s submodules (not torch's AttributeError)."""
+    if isinstance(modules, (str, bytes)) or not hasattr(modules, "__iter__"):
+        raise ValueError(f"{name} must be a non-empty list of module names; got {modules!r}")
+    modules = list(modules)
+    if not modules:
+        raise ValueError(f"{name} must be a non-empty list of module names; got []")
+    known = dict(model.named_modules())
+    for m in modules:
+        if not isinstance(m, str) or m not in known:
+            raise ValueError(f"{name} must name modules of the model; got {m!r}")
+    if len(set(modules)) != len(modules):
+        raise ValueError(f"{name} must not repeat a name; got {modules}")
+    return modules
+
+
 def _check_modules(model, modules, quantizers, faults, variability, config):
     for m in modules:
         module = model.get_submodule(m)
         if not isinstance(module, (nn.Conv2d, nn.Linear)):
             raise ValueError(f"module {m!r} is a {type(module).__name__}; expected Conv2d or Linear")
+        check_finite(module.weight.detach(), f"model's {m}.weight")
     if quantizers is not None:
+        if not isinstance(quantizers, Mapping):
+            raise TypeError(f"quantizers must be a mapping module -> LevelQuantizer; got {type(quantizers).__name__}")
         if set(quantizers) != set(modules):
             raise ValueError(f"quantizers must cover exactly the quantized modules {modules}; got {sorted(quantizers)}")
         for m, q in quantizers.items():
+            if not isinstance(q, LevelQuantizer):
+                raise TypeError(f"quantizers[{m!r}] must be a LevelQuantizer; got {type(q).__name__}")
             if q.bits != config.bits or q.kind != config.kind:
                 raise ValueError(f"quantizers[{m!r}] is {q.bits}-bit {q.kind!r}; the config asks for "
                                  f"{config.bits}-bit {config.kind!r}")
+            for name, p in list(q.named_parameters()) + list(q.named_buffers()):
+                check_finite(p.detach(), f"quantizers[{m!r}].{name}")
     for name, maps in (("faults", faults), ("variability", variability)):
         if maps is None:
             continue
+        if not isinstance(maps, Mapping):
+            raise TypeError(f"{name} must be a mapping module -> {'FaultMap' if name == 'faults' else 'tensor'}; "
+                            f"got {type(maps).__name__}")
         if set(maps) != set(modules):
             raise ValueError(f"{name} must cover exactly the quantized modules {modules}; got {sorted(maps)}")
         for m, value in maps.items():
+            if name == "faults":
+                _check_fault_map(value, f"faults[{m!r}]")
+            else:
+                check_tensor(value, f"variability[{m!r}]", ndim=2, floating=True)
+                if bool((value < 0).any()):
+                    raise ValueError(f"variability[{m!r}] must hold LRS multipliers >= 0; got a negative value")
             n = model.get_submodule(m).weight.numel()
             rows, bits = (value.stuck.shape if isinstance(value, FaultMap) else value.shape)
             if rows != n or bits != config.bits:
@@ -276,7 +315,7 @@ def _check_modules(model, modules, quantizers, faults, variability, config):
 def _levels(quantizer: LevelQuantizer, variability: torch.Tensor | None) -> torch.Tensor:
     if variability is None:
         return quantizer.levels()
-    return weight_levels(quantizer.multipliers(), quantizer.offset, variability)
+    return _weight_levels(quantizer.multipliers(), quantizer.offset, variability)
 
 
 def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int, quantizers=None,
@@ -308,25 +347,29 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
     ``lambda(step) * regularizer``, or the STE / chip-in-loop forward), the optimizer's two groups, the
     periodic remapping of faulty weights (after a step) and the per-epoch history.
     """
+    _check_model(model)
     if not isinstance(config, QATConfig):
-        raise ValueError(f"config must be a QATConfig; got {type(config).__name__}")
+        raise TypeError(f"config must be a QATConfig; got {type(config).__name__}")
+    check_image_tensors(data, "data")
+    if len(data) < 2:
+        raise ValueError(f"data must hold at least 2 images (BatchNorm takes batch statistics); got {len(data)}")
+    check_finite(data.images, "data.images")
     if (faults is None) != (mitigation is None):
         raise ValueError("faults and mitigation go together: give both or neither")
-    if mitigation is not None and mitigation not in MITIGATIONS:
-        raise ValueError(f"mitigation must be one of {MITIGATIONS}; got {mitigation!r}")
+    if mitigation is not None:
+        check_choice(mitigation, "mitigation", MITIGATIONS)
     if (variability is None) != (variability_mode is None):
         raise ValueError("variability and variability_mode go together: give both or neither")
-    if variability_mode is not None and variability_mode not in VARIABILITY_MODES:
-        raise ValueError(f"variability_mode must be one of {VARIABILITY_MODES}; got {variability_mode!r}")
+    if variability_mode is not None:
+        check_choice(variability_mode, "variability_mode", VARIABILITY_MODES)
     if faults is not None and variability is not None:
         raise ValueError("train with faults or with variability, not both at once")
     if (faults is not None or variability is not None) and config.ste:
         raise ValueError("fault- and variability-aware training use float weights in the forward pass (ste=False), "
                          "as the paper does")
-    if isinstance(remaps, bool) or not isinstance(remaps, int) or remaps < 0:
-        raise ValueError(f"remaps must be an integer >= 0; got {remaps!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"seed must be an integer; got {seed!r}")
+    check_count(remaps, "remaps", low=0)
+    seed = check_seed(seed)
+    check_bool(progress, "progress")
     modules = quantized_modules(model) if quantizers is None else list(quantizers)
     _check_modules(model, modules, quantizers, faults, variability, config)
 
@@ -381,16 +424,16 @@ def train_qat(model: nn.Module, data: ImageTensors, config: QATConfig, seed: int
             chip = variability[m] if variability is not None else None
             if variability_mode == "chip_in_loop":
                 q = quantizers[m]
-                levels = weight_levels(q.multipliers(), q.offset, chip)
-                ideal = nearest_level(weight, q.levels())
+                levels = _weight_levels(q.multipliers(), q.offset, chip)
+                ideal = _nearest(weight, q.levels())
                 value = levels.gather(1, ideal.unsqueeze(1)).squeeze(1).reshape(weight.shape)
                 replaced[names[m]] = value + (weight - weight.detach())
                 continue
             levels = _levels(quantizers[m], chip)
             mask = valid[m] if fault_aware else None
-            reg = reg + regularization_loss(weight, levels, alphas[m], mask)
+            reg = reg + _loss(weight, levels, alphas[m], mask)
             if config.ste:
-                replaced[names[m]] = ste_quantize(weight, levels)
+                replaced[names[m]] = _ste(weight, levels)
         logits = torch.func.functional_call(net, replaced, (x,)) if replaced else net(x)
         ce = nn.functional.cross_entropy(logits, y)
         return ce + lam * reg, {"ce": batch_sum(ce, len(y)), "regularization": batch_sum(reg, len(y))}
@@ -432,7 +475,7 @@ def _distance(model, quantizers, variability) -> float:
         levels = _levels(q, variability[m] if variability is not None else None)
         flat = levels if levels.ndim == 1 else levels[0]
         spacing = float((flat.max() - flat.min()) / (flat.numel() - 1)) or 1.0
-        index = nearest_level(w, levels)
+        index = _nearest(w, levels)
         chosen = levels[index] if levels.ndim == 1 else levels.gather(1, index.unsqueeze(1)).squeeze(1)
         total += float((w.flatten() - chosen).abs().sum()) / spacing
         count += w.numel()
@@ -452,18 +495,25 @@ def deploy(result: QATResult, faults: dict[str, FaultMap] | None = None, mapping
         aware: with variability, choose each weight's pattern by its level on this chip (True) or by the
             ideal levels (False).
     """
+    if not isinstance(result, QATResult):
+        raise TypeError(f"result must be a QATResult (train_qat, post_training); got {type(result).__name__}")
+    check_choice(mapping, "mapping", MAPPINGS)
+    check_bool(aware, "aware")
     if faults is not None and variability is not None:
         raise ValueError("deploy onto faulty or onto variable cells, not both at once")
+    for name, maps in (("faults", faults), ("variability", variability)):
+        if maps is not None and not isinstance(maps, Mapping):
+            raise TypeError(f"{name} must be a mapping module -> map or None; got {type(maps).__name__}")
     out = {}
     for m, q in result.quantizers.items():
         weight = result.model.get_submodule(m).weight.detach()
         if variability is not None:
             if m not in variability:
-                raise ValueError(f"no variability map for module {m!r}")
+                raise ValueError(f"variability must hold a map for every quantized module; none for {m!r}")
             out[m] = realized_weights(weight, q.multipliers(), q.offset, variability[m], aware)
         else:
             if faults is not None and m not in faults:
-                raise ValueError(f"no fault map for module {m!r}")
+                raise ValueError(f"faults must hold a map for every quantized module; none for {m!r}")
             out[m] = map_to_levels(weight, q.levels(), faults[m] if faults is not None else None, mapping)
     return out
 
@@ -474,4 +524,17 @@ def evaluate_weights(model: nn.Module, data: ImageTensors, weights: dict[str, to
     in place: :func:`imckit.core.training.evaluate` with ``weights=`` (the name is kept for compatibility).
     Evaluated in eval mode, LSQ input quantizers and any other hooks honoured; the model is left as it was
     (train/eval flags included)."""
+    _check_model(model)
+    check_count(batch_size, "batch_size")
+    if weights is not None:
+        if not isinstance(weights, Mapping):
+            raise TypeError(f"weights must be a mapping module -> weight or None; got {type(weights).__name__}")
+        for m, w in weights.items():
+            known = model.get_submodule(m) if isinstance(m, str) and m in dict(model.named_modules()) else None
+            if not isinstance(getattr(known, "weight", None), torch.Tensor):
+                raise ValueError(f"weights must name modules of the model with a weight; got {m!r}")
+            check_tensor(w, f"weights[{m!r}]", floating=True)
+            if w.shape != known.weight.shape:
+                raise ValueError(f"weights[{m!r}] must have the weight's shape {tuple(known.weight.shape)}; got "
+                                 f"{tuple(w.shape)}")
     return evaluate(model, data, batch_size, weights=weights, device=device)

@@ -25,7 +25,9 @@ from collections.abc import Mapping
 import torch
 
 from imckit.core.compute import resolve_device
-from imckit.qat.quantizers import bit_patterns, nearest_level
+from imckit.core.validate import check_bool, check_count, check_generator, check_number, check_tensor
+from imckit.qat.faults import check_sizes
+from imckit.qat.quantizers import MAX_WEIGHTS, _check_levels, _nearest, bit_patterns
 
 __all__ = ["lrs_multipliers", "layer_lrs_multipliers", "weight_levels", "realized_weights"]
 
@@ -35,12 +37,9 @@ def lrs_multipliers(n_weights: int, bits: int, sigma_over_mu: float, generator: 
     """Draw the LRS multipliers ``(n, bits)`` of one chip: ``max(0, N(1, sigma_over_mu))`` per bit cell (drawn
     on the CPU with ``generator``, returned on ``device``)."""
     device = resolve_device(device)
-    if isinstance(sigma_over_mu, bool) or not isinstance(sigma_over_mu, (int, float)) or not 0 <= sigma_over_mu <= 1:
-        raise ValueError(f"sigma_over_mu must be a number in [0, 1]; got {sigma_over_mu!r}")
-    if isinstance(n_weights, bool) or not isinstance(n_weights, int) or n_weights < 1:
-        raise ValueError(f"n_weights must be a positive integer; got {n_weights!r}")
-    if not isinstance(generator, torch.Generator):
-        raise ValueError("generator must be a torch.Generator (seed it for reproducible variability maps)")
+    check_number(sigma_over_mu, "sigma_over_mu", 0, 1)
+    check_count(n_weights, "n_weights", high=MAX_WEIGHTS)
+    generator = check_generator(generator)
     bit_patterns(bits)  # validates bits
     return torch.clamp(1 + sigma_over_mu * torch.randn(n_weights, bits, generator=generator), min=0.0).to(device)
 
@@ -49,17 +48,34 @@ def layer_lrs_multipliers(sizes: Mapping[str, int], bits: int, sigma_over_mu: fl
                           device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
     """One chip's LRS multipliers: module -> :func:`lrs_multipliers` of its ``sizes[module]`` weights, drawn
     one module after the other (in the order of ``sizes``) from the same ``generator``."""
-    if not isinstance(sizes, Mapping) or not sizes:
-        raise ValueError(f"sizes must be a non-empty mapping module -> number of weights; got {sizes!r}")
+    check_sizes(sizes)
+    generator = check_generator(generator)  # one generator for all modules, also when given a seed
+    check_number(sigma_over_mu, "sigma_over_mu", 0, 1), bit_patterns(bits), resolve_device(device)
     return {m: lrs_multipliers(n, bits, sigma_over_mu, generator, device) for m, n in sizes.items()}
 
 
 def weight_levels(multipliers: torch.Tensor, offset: torch.Tensor, variability: torch.Tensor) -> torch.Tensor:
     """Every weight's levels on the chip, ``(n, 2^bits)``: ``(variability * multipliers) @ patterns^T + offset``
     (differentiable in the multipliers and the offset)."""
+    _check_chip(multipliers, offset, variability)
+    return _weight_levels(multipliers, offset, variability)
+
+
+def _check_chip(multipliers, offset, variability) -> None:
+    check_tensor(multipliers, "multipliers", ndim=1, floating=True)
+    check_tensor(offset, "offset", floating=True)
+    if offset.numel() != 1:
+        raise ValueError(f"offset must be one number (a tensor of one element); got shape {tuple(offset.shape)}")
     bits = multipliers.shape[0]
+    check_tensor(variability, "variability", floating=True)
     if variability.ndim != 2 or variability.shape[1] != bits:
         raise ValueError(f"variability must have shape (n_weights, {bits}); got {tuple(variability.shape)}")
+    if bool((variability < 0).any()):
+        raise ValueError("variability must hold LRS multipliers >= 0 (conductances); got a negative value")
+
+
+def _weight_levels(multipliers, offset, variability):
+    bits = multipliers.shape[0]
     return (variability * multipliers) @ bit_patterns(bits, multipliers.device).T + offset
 
 
@@ -67,10 +83,13 @@ def realized_weights(weight: torch.Tensor, multipliers: torch.Tensor, offset: to
                      variability: torch.Tensor, aware: bool) -> torch.Tensor:
     """The values a layer stores on the chip (weight's shape): by ideal mapping (``aware=False``) or by
     variability-aware mapping (``aware=True``); see the module docstring."""
-    levels = weight_levels(multipliers.detach(), offset.detach(), variability)
+    check_bool(aware, "aware")
+    _check_chip(multipliers, offset, variability)
+    levels = _weight_levels(multipliers.detach(), offset.detach(), variability)
+    _check_levels(weight, levels, None)
     if aware:
-        index = nearest_level(weight, levels)
+        index = _nearest(weight, levels)
     else:
         patterns = bit_patterns(multipliers.shape[0], multipliers.device)
-        index = nearest_level(weight, patterns @ multipliers.detach() + offset.detach())
+        index = _nearest(weight, patterns @ multipliers.detach() + offset.detach())
     return levels.gather(1, index.unsqueeze(1)).squeeze(1).reshape(weight.shape)

@@ -121,13 +121,13 @@ def test_loss_hessian_factor_reproduces_the_cross_entropy_hessian():
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda m, x: ggn_diagonal("net", x, ["fc"]), "model must be a torch.nn.Module; got str"),
+    (lambda m, x: ggn_diagonal("net", x, ["fc"]), "^model must be a torch.nn.Module; got str"),
     (lambda m, x: ggn_diagonal(m, x[:0], ["fc"]),
      r"inputs must be a tensor of one or more samples .*got \(0, 2, 5, 5\)"),
-    (lambda m, x: ggn_diagonal(m, x.long(), ["fc"]), "inputs must be a floating-point tensor; got torch.int64"),
+    (lambda m, x: ggn_diagonal(m, x.long(), ["fc"]), "^inputs must be a floating-point tensor; got dtype torch.int64"),
     (lambda m, x: ggn_diagonal(m, x, []), r"modules must be a non-empty list of module names; got \[\]"),
     (lambda m, x: ggn_diagonal(m, x, "fc"), "modules must be a non-empty list of module names; got 'fc'"),
-    (lambda m, x: ggn_diagonal(m, x, ["head"]), r"modules must name modules with a weight; 'head' is not one"),
+    (lambda m, x: ggn_diagonal(m, x, ["head"]), r"^modules must name modules of the model with a weight.*got 'head'"),
     (lambda m, x: ggn_diagonal(m, x, ["fc", "fc"]), "modules must not repeat a name"),
     (lambda m, x: ggn_diagonal(m, x, ["fc"], batch_size=0), r"batch_size must be an integer in \[1, 100000\].*got 0"),
     (lambda m, x: ggn_diagonal(m, x, ["fc"], device="tpu"), "device must be one of"),
@@ -135,7 +135,7 @@ def test_loss_hessian_factor_reproduces_the_cross_entropy_hessian():
 ])
 def test_bad_inputs_raise_naming_the_parameter(small, call, message):
     model, x = small
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         call(model, x)
 
 

@@ -64,7 +64,7 @@ def test_aligned_threshold_fills_whole_crossbars():
 @pytest.mark.parametrize("call,message", [
     (lambda: CrossbarSpec(rows=0), r"rows must be an integer in \[1, 4096\]"),
     (lambda: CrossbarSpec(cell_bits=9), r"cell_bits must be an integer in \[1, 8\]"),
-    (lambda: CrossbarSpec().columns_per_weight(0), r"weight bits must be an integer in \[1, 16\]"),
+    (lambda: CrossbarSpec().columns_per_weight(0), r"^bits must be an integer in \[1, 16\]"),
     (lambda: assign_precision({"a": torch.ones(2)}, float("nan")), "threshold must be a number"),
     (lambda: map_strips(CrossbarSpec(), -1, 3, 8), "count must be an integer >= 0"),
     (lambda: strip_capacity(CrossbarSpec(columns=2), 3, 8), "needs 4 columns"),
@@ -76,7 +76,7 @@ def test_bad_input(call, message):
 
 def test_bad_rounding():
     model, scores = _layer([1.0, 2.0])
-    with pytest.raises(ValueError, match="rounding must be 'down' or 'nearest'"):
+    with pytest.raises(ValueError, match="^rounding must be one of 'down', 'nearest'"):
         align_threshold(model, scores, 0.0, rounding="up")
 
 

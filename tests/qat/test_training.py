@@ -142,10 +142,10 @@ def test_lsq_activations_quantize_the_inputs_of_quantized_layers(tiny):
 @pytest.mark.parametrize("kwargs,message", [
     ({"bits": 9}, r"bits must be an integer in \[2, 8\]"),
     ({"kind": "lloyd"}, "kind must be one of"),
-    ({"ramp": 2}, r"ramp must be a number in \[0, 1\]"),
-    ({"lambdas": (0, 1)}, "lambdas must be two positive numbers"),
+    ({"ramp": 2}, r"^ramp must be a finite number in \[0.0, 1.0\]"),
+    ({"lambdas": (0, 1)}, r"^lambdas\[0\] must be a finite number > 0"),
     ({"activation_bits": 1}, r"activation_bits must be an integer in \[2, 16\]"),
-    ({"batch_size": 1}, "batch_size must be an integer >= 2"),
+    ({"batch_size": 1}, "^batch_size must be an integer >= 2"),
 ])
 def test_bad_config(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -33,9 +33,9 @@ def test_weight_levels_by_hand():
     assert torch.equal(weight_levels(m, c, ones)[0], bit_patterns(2) @ m + c)
 
 
-@pytest.mark.parametrize("value", [-0.1, 1.5, True])
+@pytest.mark.parametrize("value", [-0.1, 1.5, True, float("nan")])
 def test_bad_sigma(value):
-    with pytest.raises(ValueError, match=r"sigma_over_mu must be a number in \[0, 1\]"):
+    with pytest.raises((ValueError, TypeError), match=r"^sigma_over_mu must be a finite number in \[0, 1\]"):
         lrs_multipliers(10, 4, value, _g())
 
 
