@@ -12,4 +12,9 @@ strip-score comparison of the hessian chapter, still keeps its cached steps in i
 module (:func:`imckit.core.cache.code_version` follows its imports), so editing a sentence or a plot in a
 chapter module never throws away a computed result, while editing the computation does. ``stats`` holds the
 noise statistics the verdicts share (standard errors, the two-standard-error rule).
+
+Parameters: every chapter's ``preset`` checks the notebook's parameters by their names, and every config's
+``__post_init__`` its fields, with the kit's shared validators (:mod:`imckit.core.validate`, composed in
+:mod:`imckit.experiments.checks`), and every ``run`` checks its config's type, seed and device before any work:
+a bad papermill parameter fails at once, naming the parameter, the allowed range and the value received.
 """

@@ -24,7 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from imckit.core.models import build_model, layer_table, mappable_layers
+from imckit.core.data import DATASETS
 from imckit.core.profiles import check_profile
+from imckit.core.validate import check_bool, check_choice, check_count, check_int, check_number, check_seed
+from imckit.experiments.checks import check_config, check_data_root, check_device, check_items
 from imckit.core.training import BaselineSpec, Trained, baseline_spec, pretrained
 from imckit.memory.cells import BASELINE_BITS
 from imckit.search.sensitivity import PAPER_Q8_MLC0_REDUCTION
@@ -60,8 +63,7 @@ class BaselineConfig:
     spec: BaselineSpec
 
     def __post_init__(self):
-        if not isinstance(self.spec, BaselineSpec):
-            raise ValueError(f"spec must be a BaselineSpec; got {type(self.spec).__name__}")
+        check_config(self.spec, "spec", BaselineSpec)
 
     @classmethod
     def preset(cls, profile: str, dataset: str = "fashion-mnist", seed: int = 0) -> "BaselineConfig":
@@ -69,7 +71,9 @@ class BaselineConfig:
         epochs, ``default`` the same network on the full splits for 6 epochs, ``paper`` the paper-sized
         ResNet-8 (``"resnet8_paper"``) on the full splits for 80 epochs; crop+flip augmentation on colour
         32x32 data (:func:`imckit.core.training.baseline_spec`)."""
-        return cls(baseline_spec(check_profile(profile), dataset=dataset, seed=seed))
+        check_profile(profile)
+        check_choice(dataset, "dataset", DATASETS)
+        return cls(baseline_spec(profile, dataset=dataset, seed=check_seed(seed)))
 
 
 def largest_layer(table) -> tuple[str, float]:
@@ -131,6 +135,9 @@ def load_baseline(profile: str, dataset: str = "fashion-mnist", seed: int = 0, d
                   progress: bool = False, device: str = "cpu") -> Trained:
     """The profile's shared baseline (:meth:`BaselineConfig.preset`), from the cache when the chapter
     "Baseline" (or any other) trained it before: what every later chapter starts from."""
+    check_data_root(data_root)
+    progress = check_bool(progress, "progress")
+    check_device(device)
     spec = BaselineConfig.preset(profile, dataset=dataset, seed=seed).spec
     return pretrained(spec, data_root=data_root or None, progress=progress, device=device)
 
@@ -144,8 +151,10 @@ def run(config: BaselineConfig, data_root: str = "", progress: bool = True, devi
         progress: show a progress bar while training.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``: where the network trains when it is not cached.
     """
-    if not isinstance(config, BaselineConfig):
-        raise ValueError(f"config must be a BaselineConfig; got {type(config).__name__}")
+    check_config(config, "config", BaselineConfig)
+    check_data_root(data_root)
+    progress = check_bool(progress, "progress")
+    check_device(device)
     trained = pretrained(config.spec, data_root=data_root or None, progress=progress, device=device)
     return BaselineResult(config, trained, layer_table(trained.model))
 
@@ -171,10 +180,8 @@ def paper_weight_shares(reductions=PAPER_Q8_MLC0_REDUCTION, bits: int = PAPER_FU
     values = np.asarray(reductions, dtype=float)
     if values.ndim != 1 or len(values) == 0 or not (np.isfinite(values).all() and (values >= 0).all()):
         raise ValueError(f"reductions must be a non-empty sequence of non-negative numbers; got {reductions!r}")
-    if isinstance(baseline_bits, bool) or not isinstance(baseline_bits, int) or not 2 <= baseline_bits <= 64:
-        raise ValueError(f"baseline_bits must be an integer in [2, 64]; got {baseline_bits!r}")
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits < baseline_bits:
-        raise ValueError(f"bits must be an integer in [1, {baseline_bits - 1}]; got {bits!r}")
+    baseline_bits = check_int(baseline_bits, "baseline_bits", 2, 64)
+    bits = check_int(bits, "bits", 1, baseline_bits - 1)
     shares = values * baseline_bits / (baseline_bits - bits)
     if shares.sum() >= 100:
         raise ValueError(f"reductions must leave a share for the last layer; they add up to {shares.sum():.3f} %")
@@ -195,9 +202,9 @@ def resnet8_layer_weights(widths, in_channels, num_classes: int = 10, skip_with:
     Returns:
         An array (8, *shape of the widths).
     """
-    if skip_with not in SKIP_BUNDLINGS:
-        raise ValueError(f"skip_with must be one of {', '.join(map(repr, SKIP_BUNDLINGS))}; got {skip_with!r}")
-    if len(widths) != 3:
+    check_choice(skip_with, "skip_with", SKIP_BUNDLINGS)
+    num_classes = check_count(num_classes, "num_classes")
+    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) != 3:
         raise ValueError(f"widths must be the three stacks' filters (c1, c2, c3); got {widths!r}")
     c1, c2, c3 = (np.asarray(c, dtype=np.int64) for c in widths)
     cin = np.asarray(in_channels, dtype=np.int64)
@@ -280,17 +287,14 @@ def fit_paper_widths(reductions=PAPER_Q8_MLC0_REDUCTION, devices: float = PAPER_
         num_classes: outputs of the dense layer.
         decimals: decimals of the ``reductions`` as printed (for :attr:`PaperWidthFit.tolerances`).
     """
-    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 12:
-        raise ValueError(f"decimals must be an integer in [0, 12]; got {decimals!r}")
-    if isinstance(step, bool) or not isinstance(step, int) or not 1 <= step <= 64:
-        raise ValueError(f"step must be an integer in [1, 64]; got {step!r}")
-    if isinstance(max_width, bool) or not isinstance(max_width, int) or not step <= max_width <= 1024:
-        raise ValueError(f"max_width must be an integer in [{step}, 1024]; got {max_width!r}")
-    channels = tuple(in_channels) if isinstance(in_channels, (tuple, list)) else (in_channels,)
-    if not channels or any(isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 64 for c in channels):
-        raise ValueError(f"in_channels must be integers in [1, 64]; got {in_channels!r}")
-    if not isinstance(devices, (int, float)) or not devices > 0:
-        raise ValueError(f"devices must be a positive number; got {devices!r}")
+    decimals = check_int(decimals, "decimals", 0, 12)
+    step = check_int(step, "step", 1, 64)
+    max_width = check_int(max_width, "max_width", step, 1024)
+    channels = in_channels if isinstance(in_channels, (tuple, list)) else (in_channels,)
+    channels = check_items(channels, "in_channels", lambda c, n: check_int(c, n, 1, 64),
+                           allowed="integers in [1, 64]")
+    num_classes = check_count(num_classes, "num_classes")
+    devices = check_number(devices, "devices", 0, low_open=True)
     paper = paper_weight_shares(reductions, bits=bits)
     if len(paper) != 8:
         raise ValueError(f"reductions must give layers 1-7 of ResNet-8; got {len(paper) - 1} values")
@@ -348,6 +352,7 @@ def paper_network_table(reductions=PAPER_Q8_MLC0_REDUCTION, devices: float = PAP
     """
     import pandas as pd
 
+    devices = check_number(devices, "devices", 0, low_open=True)
     paper = paper_weight_shares(reductions, bits=bits)
     small = build_model("resnet8", in_channels=1, num_classes=10)
     large = build_model("resnet8_paper", in_channels=3, num_classes=10)
@@ -371,8 +376,7 @@ def paper_size_sentence(fit: PaperWidthFit) -> str:
     """What :func:`fit_paper_widths` found, in words: whether a ResNet-8 matches the paper's layer shares to
     the rounding of its Table I (and its weights Table II), and where the paper counted the skip
     convolutions."""
-    if not isinstance(fit, PaperWidthFit):
-        raise ValueError(f"fit must be a PaperWidthFit; got {type(fit).__name__}")
+    check_config(fit, "fit", PaperWidthFit)
     widths = "/".join(map(str, fit.widths))
     if not fit.within_rounding:
         return (f"None of the {fit.candidates:,} candidate ResNet-8s gives the layer shares that Table I implies "
@@ -419,6 +423,8 @@ def scorecard(result: BaselineResult, fit: PaperWidthFit, profile: str):
     from imckit.experiments.setting import kit_setting
     from imckit.papers import Scorecard
 
+    check_config(result, "result", BaselineResult)
+    check_config(fit, "fit", PaperWidthFit)
     card = Scorecard("baseline", setting=kit_setting(result.trained), profile=profile)
     card.add("000/network-layers", float(len(result.layers)))
     reductions = q8_mlc0_reductions(result.layers)

@@ -38,9 +38,11 @@ import numpy as np
 from imckit.compensation.compensate import MODES, CompensationConfig
 from imckit.core.data import ImageTensors
 from imckit.core.profiles import check_profile
+from imckit.core.validate import check_bool, check_choice, check_count, check_int, check_number, check_seed
+from imckit.experiments.checks import check_config, check_device, check_items, check_optional_count, check_override
 from imckit.experiments.compensation_steps import CompensationRun, compensation_runs
 from imckit.experiments.search_steps import search_front
-from imckit.experiments.sensitivity import TableConfig, TableInputs, table_for
+from imckit.experiments.sensitivity import NETWORKS, TableConfig, TableInputs, table_for
 from imckit.memory.cells import paper_configurations
 from imckit.search.genetic import GeneticSearchConfig, GeneticSearchResult
 from imckit.search.simulate import (PAPER_TABLE2_KILO_DEVICES, GenomeSimulation, genome_configs, genome_devices,
@@ -89,11 +91,6 @@ PRESETS = {
 }
 
 
-def _count(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-
-
 @dataclass(frozen=True)
 class CompensationChapterConfig:
     """The chapter's settings.
@@ -105,7 +102,7 @@ class CompensationChapterConfig:
         memory_targets: memory caps (% of the uniform 8-bit network's devices), one selected solution each
             (default: the memory of the paper's six solutions relative to its 8-bit network).
         patterns: error patterns compensated per solution, each measured before and after (the paper:
-            400 runs per solution).
+            400 runs per solution), 1 to 100,000.
         ablation_patterns: how many of those patterns (the first ones: the same faults and batch orders)
             are compensated again in each ablation mode, in [1, ``patterns``] (``None``: all of them).
         validation_images: held-out test images (not seen by the table or the search) the networks are
@@ -126,30 +123,28 @@ class CompensationChapterConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if not isinstance(self.table, TableConfig):
-            raise ValueError(f"table must be a TableConfig; got {type(self.table).__name__}")
-        if not isinstance(self.search, GeneticSearchConfig):
-            raise ValueError(f"search must be a GeneticSearchConfig; got {type(self.search).__name__}")
-        if not isinstance(self.training, CompensationConfig):
-            raise ValueError(f"training must be a CompensationConfig; got {type(self.training).__name__}")
+        check_config(self.table, "table", TableConfig)
+        check_config(self.search, "search", GeneticSearchConfig)
+        check_config(self.training, "training", CompensationConfig)
         if self.training.mode != "full":
             raise ValueError(f"training.mode must be 'full' (the ablations run in their own modes); "
                              f"got {self.training.mode!r}")
-        targets = tuple(self.memory_targets)
-        if not targets or not all(isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t <= 1000
-                                  for t in targets):
-            raise ValueError(f"memory_targets must be one or more numbers in (0, 1000] (% of the uniform "
-                             f"8-bit network); got {self.memory_targets!r}")
+        targets = check_items(self.memory_targets, "memory_targets",
+                              lambda t, n: check_number(t, n, 0, 1000, low_open=True),
+                              allowed="one or more numbers in (0, 1000] (% of the uniform 8-bit network)")
         object.__setattr__(self, "memory_targets", targets)
-        _count("patterns", self.patterns, 1)
+        object.__setattr__(self, "patterns", check_count(self.patterns, "patterns", 1, 100_000))
         if self.ablation_patterns is None:
             object.__setattr__(self, "ablation_patterns", self.patterns)
-        if isinstance(self.ablation_patterns, bool) or not isinstance(self.ablation_patterns, int) \
-                or not 1 <= self.ablation_patterns <= self.patterns:
-            raise ValueError(f"ablation_patterns must be None or an integer in [1, patterns={self.patterns}]; "
-                             f"got {self.ablation_patterns!r}")
-        if self.validation_images is not None:
-            _count("validation_images", self.validation_images, 1)
+        try:
+            ablation = check_int(self.ablation_patterns, "ablation_patterns", 1, self.patterns)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"ablation_patterns must be None or an integer in [1, patterns={self.patterns}]; "
+                              f"got {self.ablation_patterns!r}") from None
+        object.__setattr__(self, "ablation_patterns", ablation)
+        object.__setattr__(self, "validation_images", check_optional_count(self.validation_images,
+                                                                           "validation_images"))
+        object.__setattr__(self, "seed", check_seed(self.seed))
 
     @classmethod
     def preset(cls, profile: str, seed: int = 0, memory_targets=(), patterns: int = 0, ablation_patterns: int = 0,
@@ -161,10 +156,22 @@ class CompensationChapterConfig:
         keep at most ``patterns``). ``network``: the table's network
         (:data:`imckit.experiments.sensitivity.NETWORKS`)."""
         preset = PRESETS[check_profile(profile)]
-        for name, value in (("patterns", patterns), ("ablation_patterns", ablation_patterns),
-                            ("train_images", train_images), ("validation_images", validation_images)):
-            _count(f"{name} (0: the profile's)", value, 0)
+        seed = check_seed(seed)
+        memory_targets = check_items(memory_targets, "memory_targets",
+                                     lambda t, n: check_number(t, n, 0, 1000, low_open=True),
+                                     allowed="a list of numbers in (0, 1000] (% of the uniform 8-bit network; "
+                                             "empty: the paper's six)", nonempty=False)
+        patterns = check_override(patterns, "patterns", 1, 100_000)
+        ablation_patterns = check_override(ablation_patterns, "ablation_patterns")
+        train_images = check_override(train_images, "train_images")
+        validation_images = check_override(validation_images, "validation_images")
+        compensation_lr = check_number(compensation_lr, "compensation_lr", 0, 10, low_open=True)
+        fresh_write_errors = check_bool(fresh_write_errors, "fresh_write_errors")
+        check_choice(network, "network", NETWORKS)
         patterns = patterns or preset["patterns"]
+        if ablation_patterns > patterns:
+            raise ValueError(f"ablation_patterns must be 0 (the profile's) or an integer in [1, patterns={patterns}]; "
+                             f"got {ablation_patterns!r}")
         training = CompensationConfig(train_images=train_images or preset["train_images"], lr=compensation_lr,
                                       fresh_write_errors=fresh_write_errors)
         return cls(TableConfig.preset(profile, seed, network), GeneticSearchConfig(),
@@ -180,6 +187,9 @@ class CompensationChapterConfig:
 def validation_set(inputs: TableInputs, count: int | None, seed: int) -> ImageTensors:
     """Images the chapter validates on: ``count`` of the table's held-out images (all of them for ``None``
     or more than there are), drawn with ``seed``; the table's own images when nothing is held out."""
+    check_config(inputs, "inputs", TableInputs)
+    count = check_optional_count(count, "count")
+    seed = check_seed(seed)
     if inputs.held_out is None:
         return inputs.images
     held_out = inputs.held_out
@@ -189,6 +199,10 @@ def validation_set(inputs: TableInputs, count: int | None, seed: int) -> ImageTe
 def uniform_genomes(labels, layers: int, bits=(8, 4, 2)) -> dict[str, np.ndarray]:
     """The uniform SLC networks as genomes: ``{"Full 8": [index of "Q8 MLC0"] * layers, ...}``."""
     labels = list(labels)
+    layers = check_count(layers, "layers")
+    bits = check_items(bits, "bits", lambda b, n: check_int(b, n, 1, 16), allowed="a non-empty list of widths")
+    for b in bits:
+        check_choice(f"Q{b} MLC0", "labels", labels)
     return {f"Full {b}": np.array([labels.index(f"Q{b} MLC0")] * layers) for b in bits}
 
 
@@ -211,6 +225,7 @@ def savings(devices: dict) -> dict[str, dict[int, float]]:
 
 def closest_solution(saving: dict[str, float], target: float) -> str | None:
     """The name whose saving (%) is closest to ``target`` (the first on a tie; ``None`` when empty)."""
+    target = check_number(target, "target")
     if not saving:
         return None
     return min(saving, key=lambda name: abs(saving[name] - target))
@@ -263,8 +278,7 @@ def t_interval(values, confidence: float = 0.95) -> PairedGain:
     sqrt(n)`` (``scipy.stats.t``); NaN bounds for one value."""
     from scipy.stats import t
 
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise ValueError(f"confidence must be a number in (0, 1); got {confidence!r}")
+    confidence = check_number(confidence, "confidence", 0, 1, low_open=True, high_open=True)
     values = _values("values", values)
     n, mean = len(values), float(values.mean())
     if n < 2:
@@ -515,6 +529,7 @@ _WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", 
 
 def count_word(n: int) -> str:
     """``6 -> "six"`` up to ten, digits beyond."""
+    n = check_int(n, "n", 0)
     return _WORDS[n] if 0 <= n < len(_WORDS) else f"{n:,}"
 
 
@@ -658,13 +673,14 @@ class CompensationChapterResult:
     def paper_hours(self, train_set_size: int, patterns: int = 400) -> float:
         """Hours the paper's setting (``patterns`` per solution, each on ``train_set_size`` images) would take
         at :attr:`seconds_per_pattern`."""
+        train_set_size, patterns = check_count(train_set_size, "train_set_size"), check_count(patterns, "patterns")
         return self.seconds_per_pattern * train_set_size / self.train_images * patterns * len(self.runs) / 3600
 
 
 def run(baseline, config: CompensationChapterConfig, device: str = "cpu") -> CompensationChapterResult:
     """The chapter's computations on ``baseline`` (see the module docstring)."""
-    if not isinstance(config, CompensationChapterConfig):
-        raise ValueError(f"config must be a CompensationChapterConfig; got {type(config).__name__}")
+    check_config(config, "config", CompensationChapterConfig)
+    check_device(device)
     inputs = table_for(baseline, config.table, device=device)
     table = inputs.table
     memory, loss = table.objectives()

@@ -13,6 +13,7 @@ this source and, through its imports, :mod:`imckit.compensation.compensate` and 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -20,7 +21,8 @@ import torch
 
 from imckit.compensation.compensate import CompensationConfig, CompensationResult, compensate
 from imckit.core.cache import cached, model_data_digest
-from imckit.core.compute import cache_device
+from imckit.core.compute import cache_device, resolve_device
+from imckit.core.validate import check_count, check_seed
 from imckit.core.data import ImageTensors
 from imckit.injection.errors import QuantSpec
 from imckit.memory.devices import SLC, FeFETMLC
@@ -55,8 +57,13 @@ def compensation_runs(model, train_data: ImageTensors, test_data: ImageTensors, 
     type (when not the CPU) and the code (this module's and the compensation's); the model and images are
     digested once for all. ``config.mode`` selects the method (``"full"``) or an ablation. Returns name ->
     :class:`CompensationRun`."""
-    if not isinstance(config, CompensationConfig):
-        raise ValueError(f"config must be a CompensationConfig; got {type(config).__name__}")
+    for name, value, kind in (("config", config, CompensationConfig), ("quant", quant, QuantSpec)):
+        if not isinstance(value, kind):
+            raise TypeError(f"{name} must be a {kind.__name__}; got {type(value).__name__}")
+    patterns, seed = check_count(patterns, "patterns"), check_seed(seed)
+    resolve_device(device)  # before any work
+    if not isinstance(solutions, Mapping):
+        raise TypeError(f"solutions must be a mapping name -> layer name -> CellConfig; got {type(solutions).__name__}")
     common = {"model_test": model_data_digest(model, test_data), "model_train": model_data_digest(model, train_data),
               "mlc": mlc.transition_matrix().tolist(), "slc": slc.transition_matrix().tolist(),
               "patterns": patterns, "seed": seed, "quant": asdict(quant), "config": asdict(config),

@@ -29,10 +29,10 @@ decisions behind the sentences are :func:`meets_goal` and :func:`comparison_text
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -45,6 +45,8 @@ from imckit.crossbars.hessian import (diagonal_strip_sensitivity, negative_share
                                       spearman_brown, strip_reliability, strip_sensitivity)
 from imckit.crossbars.precision import evaluate_assignments
 from imckit.crossbars.strips import random_strip_assignment, strip_assignment, strip_view
+from imckit.core.validate import check_bool, check_int, check_number, check_seed
+from imckit.experiments.checks import check_config
 from imckit.experiments.hessian import HessianConfig
 from imckit.experiments.hessian_steps import HessianSteps
 from imckit.experiments.stats import standard_error_of_difference
@@ -58,10 +60,6 @@ CONTROL = "random strips"
 GGN_BATCH_SIZE = 32
 GOAL_RELIABILITY = 0.9  # issue 14, 5e: split-half reliability of the strip scores ...
 GOAL_SECONDS = 120.0  # ... within 2 minutes on 2 cores
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _timed_ggn(model, images, modules, device, progress):
@@ -127,22 +125,15 @@ def curvature_comparison(model: nn.Module, train_set: ImageTensors, test_set: Im
     import pandas as pd
 
     config = HessianConfig.preset("default") if config is None else config
-    if not isinstance(config, HessianConfig):
-        raise ValueError(f"config must be a HessianConfig; got {type(config).__name__}")
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    for name, data in (("train_set", train_set), ("test_set", test_set)):
-        if not isinstance(data, ImageTensors):
-            raise ValueError(f"{name} must be an imckit.core.data.ImageTensors; got {type(data).__name__}")
-    if not _is_int(seed) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an integer in [0, 2**63); got {seed!r}")
-    if ggn_images is not None and (not _is_int(ggn_images) or not 2 <= ggn_images <= len(train_set)):
-        raise ValueError(f"ggn_images must be None or an integer in [2, {len(train_set)}] (the training images); "
-                         f"got {ggn_images!r}")
-    fixed_ratio = config.table4_ratio if fixed_ratio is None else fixed_ratio
-    if isinstance(fixed_ratio, bool) or not isinstance(fixed_ratio, (int, float)) or not 0 <= fixed_ratio <= 1:
-        raise ValueError(f"fixed_ratio must be None or a number in [0, 1] (share of strips at low precision); got "
-                         f"{fixed_ratio!r}")
+    check_config(config, "config", HessianConfig)
+    check_config(model, "model", nn.Module, "torch.nn.Module")
+    check_config(train_set, "train_set", ImageTensors, "imckit.core.data.ImageTensors")
+    check_config(test_set, "test_set", ImageTensors, "imckit.core.data.ImageTensors")
+    seed = check_seed(seed)
+    if ggn_images is not None:
+        ggn_images = check_int(ggn_images, "ggn_images", 2, max(2, len(train_set)))
+    fixed_ratio = config.table4_ratio if fixed_ratio is None else check_number(fixed_ratio, "fixed_ratio", 0, 1)
+    progress = check_bool(progress, "progress")
     device = resolve_device(device)
     model.eval()
     c = config
@@ -243,15 +234,15 @@ def meets_goal(reliability: float, seconds: float, target: float = GOAL_RELIABIL
                budget: float = GOAL_SECONDS) -> bool:
     """Whether a scoring meets the issue's goal: split-half reliability of at least ``target`` (in (0, 1))
     within ``budget`` seconds (> 0). NaN reliability (undefined: constant scores) never meets it."""
-    if not isinstance(target, (int, float)) or isinstance(target, bool) or not 0 < target < 1:
-        raise ValueError(f"target must be a number in (0, 1); got {target!r}")
-    if not isinstance(budget, (int, float)) or isinstance(budget, bool) or not budget > 0:
-        raise ValueError(f"budget must be a positive number of seconds; got {budget!r}")
-    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or math.isnan(seconds) or seconds < 0:
-        raise ValueError(f"seconds must be a number >= 0; got {seconds!r}")
-    if not isinstance(reliability, (int, float)) or isinstance(reliability, bool):
-        raise ValueError(f"reliability must be a number in [-1, 1] or NaN; got {reliability!r}")
-    return not math.isnan(reliability) and reliability >= target and seconds <= budget
+    target = check_number(target, "target", 0, 1, low_open=True, high_open=True)
+    budget = check_number(budget, "budget", 0, low_open=True)
+    seconds = check_number(seconds, "seconds", 0)
+    if isinstance(reliability, bool) or not isinstance(reliability, numbers.Real):
+        raise TypeError(f"reliability must be a number in [-1, 1] or NaN; got {reliability!r}")
+    if math.isnan(reliability):
+        return False
+    reliability = check_number(reliability, "reliability", -1, 1)
+    return reliability >= target and seconds <= budget
 
 
 def comparison_text(table, target: float = GOAL_RELIABILITY, budget: float = GOAL_SECONDS) -> dict[str, str]:

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 from imckit.core.profiles import check_profile
+from imckit.core.validate import check_count, check_number, check_tensor
+from imckit.experiments.checks import check_config, check_seed_plus
 from imckit.memory.devices import FeFETMLC, MeasurementCampaign, bit_error_rate, fit_fefet_mlc, simulate_campaign
 
 __all__ = ["FefetConfig", "FefetResult", "state_table", "far_error_share", "neighbour_share", "run", "scorecard"]
@@ -46,15 +48,11 @@ class FefetConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if isinstance(self.target_ber, bool) or not isinstance(self.target_ber, (int, float)) \
-                or not 0 < self.target_ber < 0.7:
-            raise ValueError(f"target_ber must be a number in (0, 0.7); got {self.target_ber!r}")
+        object.__setattr__(self, "target_ber", check_number(self.target_ber, "target_ber", 0, 0.7,
+                                                            low_open=True, high_open=True))
         for name in ("arrays", "wordlines", "bitlines", "fit_arrays"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100_000:
-                raise ValueError(f"{name} must be an integer in [1, 100000]; got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed must be an integer; got {self.seed!r}")
+            object.__setattr__(self, name, check_count(getattr(self, name), name, 1, 100_000))
+        object.__setattr__(self, "seed", check_seed_plus(self.seed, "seed", extra=1))  # the fit's campaign: seed + 1
 
     @classmethod
     def preset(cls, profile: str, seed: int = 0, target_ber: float = 0.04, arrays: int = 25,
@@ -69,6 +67,7 @@ def state_table(device: FeFETMLC):
     """Per written state: mean and spread of log10 of the read current and the state's error rate (%)."""
     import pandas as pd
 
+    check_config(device, "device", FeFETMLC)
     matrix = device.transition_matrix()
     return pd.DataFrame({
         "mean log10(I / A)": list(device.log10_current),
@@ -81,9 +80,16 @@ def far_error_share(matrix) -> float:
     """The share (0-1) of all read errors of a uniform random pattern that jump two or more states:
     the mean over written states of P(read j | written i) for |i - j| > 1, divided by the bit error rate.
     0 for an error-free matrix."""
-    matrix = torch.as_tensor(matrix, dtype=torch.float64)
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+    try:
+        matrix = torch.as_tensor(matrix, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"matrix must be a square matrix of probabilities; got {type(matrix).__name__}") from None
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
         raise ValueError(f"matrix must be square; got shape {tuple(matrix.shape)}")
+    check_tensor(matrix, "matrix")
+    if bool((matrix < 0).any()) or bool((matrix > 1).any()):
+        raise ValueError(f"matrix must be a matrix of probabilities in [0, 1]; got values from {float(matrix.min())} "
+                         f"to {float(matrix.max())}")
     n = matrix.shape[0]
     distance = (torch.arange(n)[:, None] - torch.arange(n)[None, :]).abs()
     far = float(matrix[distance > 1].sum()) / n
@@ -175,8 +181,7 @@ class FefetResult:
 
 def run(config: FefetConfig) -> FefetResult:
     """Calibrate the model, simulate the campaign and fit the model back (see the module docstring)."""
-    if not isinstance(config, FefetConfig):
-        raise ValueError(f"config must be a FefetConfig; got {type(config).__name__}")
+    check_config(config, "config", FefetConfig)
     device = FeFETMLC.calibrated(config.target_ber)
     campaign = simulate_campaign(device, arrays=config.arrays, wordlines=config.wordlines,
                                  bitlines=config.bitlines, seed=config.seed)

@@ -62,6 +62,9 @@ from imckit.core.compute import resolve_device
 from imckit.core.data import ImageTensors
 from imckit.core.models import mappable_layers
 from imckit.core.profiles import check_profile
+from imckit.core.validate import (check_bool, check_choice, check_count, check_int, check_number, check_seed,
+                                  check_writable_dir)
+from imckit.experiments.checks import check_config, check_items, check_optional_count, check_override
 from imckit.crossbars.energy import PAPER_TABLE3, ADCSpec, energy_proxy, energy_sweep
 from imckit.crossbars.fisher import joint_threshold
 from imckit.crossbars.hessian import (HessianTrace, diagonal_strip_sensitivity, diagonal_weight_sensitivity,
@@ -105,15 +108,6 @@ _PROFILES = {
     "paper": {"hessian_images": 2048, "probes": 1024, "test_images": None},
 }
 _SIZES_WITH_PROFILE_DEFAULT = ("hessian_images", "probes", "test_images")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
-        and not math.isnan(value)
 
 
 @dataclass(frozen=True)
@@ -179,63 +173,52 @@ class HessianConfig:
     energy_reference_ratio: float = 0.7
 
     def __post_init__(self):
-        if isinstance(self.crossbar_sizes, list):
-            object.__setattr__(self, "crossbar_sizes", tuple(self.crossbar_sizes))
+        def put(name, value):
+            object.__setattr__(self, name, value)
 
-        def fail(name, allowed):
-            raise ValueError(f"{name} must be {allowed}; got {getattr(self, name)!r}")
-
-        if not _is_int(self.hessian_images) or not 2 <= self.hessian_images <= 10_000_000:
-            fail("hessian_images", "an integer in [2, 10000000]")
-        if not _is_int(self.probes) or not 2 <= self.probes <= 100_000:
-            fail("probes", "an integer in [2, 100000] (the split-half reliability needs two halves)")
-        if not _is_number(self.probe_tolerance) or not 0 <= self.probe_tolerance < 1:
-            fail("probe_tolerance", "a number in [0, 1)")
-        if self.score_diagonal not in PAPER_METHOD:
-            fail("score_diagonal", "'hutchinson' or 'fisher'")
-        if self.test_images is not None and (not _is_int(self.test_images) or self.test_images < 1):
-            fail("test_images", "a positive integer or None (every test image)")
+        put("hessian_images", check_int(self.hessian_images, "hessian_images", 2, 10_000_000))
+        try:
+            put("probes", check_int(self.probes, "probes", 2, 100_000))
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"probes must be an integer in [2, 100000] (the split-half reliability needs two "
+                              f"halves); got {self.probes!r}") from None
+        put("probe_tolerance", check_number(self.probe_tolerance, "probe_tolerance", 0, 1, high_open=True))
+        check_choice(self.score_diagonal, "score_diagonal", tuple(PAPER_METHOD))
+        put("test_images", check_optional_count(self.test_images, "test_images"))
+        put("high_bits", check_int(self.high_bits, "high_bits", 1, 16))
+        put("low_bits", check_int(self.low_bits, "low_bits", 1, 16))
         known = sorted(ADCSpec().levels)
         if self.high_bits not in known or self.low_bits not in known or not self.low_bits < self.high_bits:
             raise ValueError(f"high_bits and low_bits must be among {known} with low_bits < high_bits (the energy "
                              f"proxy has ADC settings for the paper's Table 1 precisions only; sweep others with "
                              f"contrast_low_bits); got high_bits={self.high_bits!r}, low_bits={self.low_bits!r}")
-        if not _is_int(self.contrast_low_bits) or not (self.contrast_low_bits == 0
-                                                       or 2 <= self.contrast_low_bits < self.high_bits):
-            fail("contrast_low_bits", "0 or an integer in [2, high_bits)")
-        if not _is_number(self.ratio_step) or not 0 < self.ratio_step <= 1:
-            fail("ratio_step", "a number in (0, 1]")
-        if abs(1 / self.ratio_step - round(1 / self.ratio_step)) > 1e-6 or self.ratio_step > 0.5:
-            fail("ratio_step", "a number in (0, 0.5] that divides 1 (e.g. 0.1, 0.125, 0.25) so the sweep ends at 1 "
-                               "and holds a ratio strictly between 0 and 1")
-        if not _is_number(self.fim_tolerance) or not self.fim_tolerance > 0:
-            fail("fim_tolerance", "a positive number (relative Fisher distance)")
-        if not _is_number(self.accuracy_drop) or not 0 <= self.accuracy_drop <= 100:
-            fail("accuracy_drop", "a number in [0, 100] (accuracy points)")
-        if not _is_number(self.table4_ratio) or not 0 <= self.table4_ratio <= 1:
-            fail("table4_ratio", "a number in [0, 1]")
-        if not _is_number(self.table2_ratio) or not 0 <= self.table2_ratio <= 1:
-            fail("table2_ratio", "a number in [0, 1]")
-        if self.energy_model not in ENERGY_MODELS:
-            fail("energy_model", " or ".join(map(repr, ENERGY_MODELS)))
-        if not _is_number(self.joint_weight) or not 0 <= self.joint_weight <= 1:
-            fail("joint_weight", "a number in [0, 1]")
-        sizes = self.crossbar_sizes
-        if not isinstance(sizes, tuple) or not sizes or not all(_is_int(s) and 1 <= s <= 4096 for s in sizes) \
-                or len(set(sizes)) != len(sizes):
-            fail("crossbar_sizes", "a non-empty list of different integers in [1, 4096]")
-        if not _is_int(self.cell_bits) or not 1 <= self.cell_bits <= 8:
-            fail("cell_bits", "an integer in [1, 8]")
-        if not _is_int(self.coordinated_images) or self.coordinated_images < 1:
-            fail("coordinated_images", "a positive integer")
-        if not _is_number(self.reliability_target) or not 0 < self.reliability_target < 1:
-            fail("reliability_target", "a number in (0, 1)")
-        if not _is_int(self.fim_steps) or not 1 <= self.fim_steps <= 30:
-            fail("fim_steps", "an integer in [1, 30]")
-        if not _is_int(self.min_probes) or self.min_probes < 1:
-            fail("min_probes", "an integer >= 1")
-        if not _is_number(self.energy_reference_ratio) or not 0 <= self.energy_reference_ratio <= 1:
-            fail("energy_reference_ratio", "a number in [0, 1]")
+        put("contrast_low_bits", check_int(self.contrast_low_bits, "contrast_low_bits", 0, 16))
+        if not (self.contrast_low_bits == 0 or 2 <= self.contrast_low_bits < self.high_bits):
+            raise ValueError(f"contrast_low_bits must be 0 or an integer in [2, high_bits={self.high_bits}); got "
+                             f"{self.contrast_low_bits!r}")
+        put("ratio_step", check_number(self.ratio_step, "ratio_step", 0, 0.5, low_open=True))
+        if abs(1 / self.ratio_step - round(1 / self.ratio_step)) > 1e-6:
+            raise ValueError(f"ratio_step must be a number in (0, 0.5] that divides 1 (e.g. 0.1, 0.125, 0.25) so "
+                             f"the sweep ends at 1 and holds a ratio strictly between 0 and 1; got {self.ratio_step!r}")
+        put("fim_tolerance", check_number(self.fim_tolerance, "fim_tolerance", 0, low_open=True))
+        put("accuracy_drop", check_number(self.accuracy_drop, "accuracy_drop", 0, 100))
+        put("table4_ratio", check_number(self.table4_ratio, "table4_ratio", 0, 1))
+        put("table2_ratio", check_number(self.table2_ratio, "table2_ratio", 0, 1))
+        check_choice(self.energy_model, "energy_model", ENERGY_MODELS)
+        put("joint_weight", check_number(self.joint_weight, "joint_weight", 0, 1))
+        sizes = check_items(self.crossbar_sizes, "crossbar_sizes", lambda v, n: check_int(v, n, 1, 4096),
+                            allowed="a non-empty list of different integers in [1, 4096]")
+        if len(set(sizes)) != len(sizes):
+            raise ValueError(f"crossbar_sizes must be a non-empty list of different integers in [1, 4096]; got "
+                             f"{self.crossbar_sizes!r}")
+        put("crossbar_sizes", sizes)
+        put("cell_bits", check_int(self.cell_bits, "cell_bits", 1, 8))
+        put("coordinated_images", check_count(self.coordinated_images, "coordinated_images"))
+        put("reliability_target", check_number(self.reliability_target, "reliability_target", 0, 1,
+                                               low_open=True, high_open=True))
+        put("fim_steps", check_int(self.fim_steps, "fim_steps", 1, 30))
+        put("min_probes", check_count(self.min_probes, "min_probes"))
+        put("energy_reference_ratio", check_number(self.energy_reference_ratio, "energy_reference_ratio", 0, 1))
 
     @classmethod
     def preset(cls, profile: str, **overrides) -> "HessianConfig":
@@ -251,8 +234,12 @@ class HessianConfig:
             raise ValueError(f"unknown HessianConfig field(s) {unknown}; known: {sorted(cls.__dataclass_fields__)}")
         values = dict(_PROFILES[profile])
         for name, value in overrides.items():
-            if name in _SIZES_WITH_PROFILE_DEFAULT and value == 0 and not isinstance(value, bool):
-                continue
+            if name == "test_images" and value is None:
+                pass  # every test image
+            elif name in _SIZES_WITH_PROFILE_DEFAULT:
+                value = check_override(value, name, 2 if name in ("hessian_images", "probes") else 1)
+                if value == 0:
+                    continue
             values[name] = value
         return cls(**values)
 
@@ -290,10 +277,8 @@ def mean_gains(accuracy, control: str = CONTROL):
 def visible(p: float, alpha: float = ALPHA) -> bool:
     """Whether a paired difference with p-value ``p`` (McNemar mid-p for one pair of assignments, a paired
     t-test for a mean over ratios) is visible: ``p < alpha``. A p-value of exactly ``alpha`` is not."""
-    if not _is_number(p) or not 0 <= p <= 1:
-        raise ValueError(f"p must be a number in [0, 1]; got {p!r}")
-    if not _is_number(alpha) or not 0 < alpha < 1:
-        raise ValueError(f"alpha must be a number in (0, 1); got {alpha!r}")
+    p = check_number(p, "p", 0, 1)
+    alpha = check_number(alpha, "alpha", 0, 1, low_open=True, high_open=True)
     return p < alpha
 
 
@@ -387,14 +372,17 @@ def hutchinson_is_noise(hutchinson_reliability: float, fisher_reliability: float
 def quantization_is_mild(accuracy_high: float, accuracy_low: float, points: float = 5.0) -> bool:
     """Whether moving every strip to low precision costs fewer than ``points`` accuracy points (then the
     choice of strips cannot matter much)."""
+    accuracy_high = check_number(accuracy_high, "accuracy_high")
+    accuracy_low = check_number(accuracy_low, "accuracy_low")
+    points = check_number(points, "points", 0)
     return accuracy_high - accuracy_low < points
 
 
 def within_rounding(difference: float, tolerance: float = ROUNDING_TOLERANCE) -> bool:
     """Whether the coordinated computation's largest logit difference (over the logits' range) is float
     rounding: at most ``tolerance``."""
-    if not _is_number(difference) or difference < 0 or not _is_number(tolerance) or tolerance < 0:
-        raise ValueError(f"difference and tolerance must be numbers >= 0; got {difference!r}, {tolerance!r}")
+    difference = check_number(difference, "difference", 0)
+    tolerance = check_number(tolerance, "tolerance", 0)
     return difference <= tolerance
 
 
@@ -441,15 +429,15 @@ def split_cost_sentence(energy, column: str = "ADC bit decisions (rel.)") -> str
 
 def alignment_empties_most_layers(emptied: int, layers: int) -> bool:
     """Whether capacity alignment leaves more than half of the ``layers`` without high-precision strips."""
-    if not _is_int(layers) or layers < 1 or not _is_int(emptied) or not 0 <= emptied <= layers:
-        raise ValueError(f"need integers 0 <= emptied <= layers, layers >= 1; got emptied={emptied!r}, "
-                         f"layers={layers!r}")
+    layers = check_count(layers, "layers")
+    emptied = check_int(emptied, "emptied", 0, layers)
     return emptied > layers / 2
 
 
 def largest_ratio_within(accuracy, drop: float) -> float:
     """The largest compression ratio whose accuracy (a pandas Series, ratio index, %) stays within ``drop``
     points of the accuracy at ratio 0 (the plain threshold rule: it needs labelled test data)."""
+    drop = check_number(drop, "drop", 0)
     if 0.0 not in accuracy.index:
         raise ValueError("accuracy must hold the compression ratio 0 (every strip at high precision)")
     return float(max(r for r in accuracy.index if accuracy.loc[r] >= accuracy.loc[0.0] - drop))
@@ -504,8 +492,8 @@ def rules_sentence(rules, joint_vs: dict[str, dict]) -> str:
 def change_percent(ours: float, theirs: float) -> float:
     """The relative change (%) of ``ours`` against ``theirs``: ``100 (ours / theirs - 1)`` (a reduction is
     negative); ``theirs`` must be positive."""
-    if not _is_number(ours) or not _is_number(theirs) or theirs <= 0:
-        raise ValueError(f"ours must be a number and theirs a positive number; got {ours!r}, {theirs!r}")
+    ours = check_number(ours, "ours")
+    theirs = check_number(theirs, "theirs", 0, low_open=True)
     return 100 * (ours / theirs - 1)
 
 
@@ -653,9 +641,9 @@ class HessianResult:
         return chapter_text(self)
 
     def save(self, folder: str | Path) -> list[Path]:
-        """Write the chapter's tables as CSV files into ``folder``; returns their paths."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        """Write the chapter's tables as CSV files into ``folder`` (created; checked writable first); returns
+        their paths."""
+        folder = check_writable_dir(folder, "folder")
         high = self.config.high_bits
         files = [(self.layer_traces, "layer_traces.csv", True), (self.threshold_rules, "threshold_rules.csv", False),
                  (self.joint["table"], "joint_ranking.csv", False), (self.table4, "table4.csv", False),
@@ -702,12 +690,12 @@ def run(model: nn.Module, train_set: ImageTensors, test_set: ImageTensors, confi
     import pandas as pd
 
     config = HessianConfig.preset("default") if config is None else config
-    if not isinstance(config, HessianConfig):
-        raise ValueError(f"config must be a HessianConfig; got {type(config).__name__}")
-    if not _is_int(seed) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an integer in [0, 2**63); got {seed!r}")
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    check_config(config, "config", HessianConfig)
+    seed = check_seed(seed)
+    check_config(model, "model", nn.Module, "torch.nn.Module")
+    check_config(train_set, "train_set", ImageTensors, "imckit.core.data.ImageTensors")
+    check_config(test_set, "test_set", ImageTensors, "imckit.core.data.ImageTensors")
+    progress = check_bool(progress, "progress")
     device = resolve_device(device)
     model.eval()
     c = config

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import torch
 
 from imckit.core.profiles import check_profile
+from imckit.core.validate import check_choice, check_int, check_number, check_seed
+from imckit.experiments.checks import check_config, check_device, check_items, check_text
 from imckit.experiments.quantization_steps import uniform_quantization
 from imckit.injection.errors import QuantSpec, expected_changed_share, inject_cell_errors, quantize_layer
 from imckit.memory.cells import BASELINE_BITS, CellConfig, memory_table, paper_configurations, slice_words
@@ -70,21 +72,23 @@ class QuantizationConfig:
     switchable: AwareConfig = AwareConfig(bits=(8, 4, 2), epochs=3, frozen_epochs=1)
 
     def __post_init__(self):
-        if not self.bits or not all(isinstance(b, int) and not isinstance(b, bool) and 1 <= b <= 16
-                                    for b in self.bits):
-            raise ValueError(f"bits must be a non-empty tuple of integers in [1, 16]; got {self.bits!r}")
-        if not self.alphas or not all(a in ALPHAS for a in self.alphas):
-            raise ValueError(f"alphas must be a non-empty tuple of values in {ALPHAS}; got {self.alphas!r}")
+        object.__setattr__(self, "bits", check_items(self.bits, "bits", lambda b, n: check_int(b, n, 1, 16),
+                                                     allowed="a non-empty tuple of integers in [1, 16]"))
+        object.__setattr__(self, "alphas", check_items(self.alphas, "alphas", lambda a, n: check_choice(a, n, ALPHAS),
+                                                       allowed=f"a non-empty tuple of values in {ALPHAS}"))
+        check_text(self.histogram_layer, "histogram_layer")
         labels = [c.label for c in paper_configurations()]
-        if self.histogram_config not in labels:
-            raise ValueError(f"histogram_config must be one of {labels}; got {self.histogram_config!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
-        if not isinstance(self.aware_epochs, tuple) or len(self.aware_epochs) != len(AWARE_BITS) or not all(
-                isinstance(e, int) and not isinstance(e, bool) and 1 <= e <= 1000 for e in self.aware_epochs):
+        check_choice(self.histogram_config, "histogram_config", labels)
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        epochs = check_items(self.aware_epochs, "aware_epochs", lambda e, n: check_int(e, n, 1, 1000),
+                             allowed=f"a tuple of {len(AWARE_BITS)} integers in [1, 1000] (Full 8, 4, 2)")
+        if len(epochs) != len(AWARE_BITS):
             raise ValueError(f"aware_epochs must be a tuple of {len(AWARE_BITS)} integers in [1, 1000] (Full 8, "
                              f"4, 2); got {self.aware_epochs!r}")
-        if not isinstance(self.switchable, AwareConfig) or not self.switchable.switchable:
+        object.__setattr__(self, "aware_epochs", epochs)
+        if not isinstance(self.switchable, AwareConfig):
+            raise TypeError(f"switchable must be an AwareConfig with several widths; got {self.switchable!r}")
+        if not self.switchable.switchable:
             raise ValueError(f"switchable must be an AwareConfig with several widths; got {self.switchable!r}")
 
     def aware_configs(self) -> dict[str, AwareConfig]:
@@ -99,6 +103,10 @@ class QuantizationConfig:
         test images the table evaluates: 1,024 in ``smoke``, all 10,000 in ``default`` and ``paper``)."""
         from imckit.experiments.sensitivity import TableConfig
 
+        check_profile(profile)
+        seed = check_seed(seed)
+        check_text(histogram_layer, "histogram_layer")
+        check_choice(histogram_config, "histogram_config", [c.label for c in paper_configurations()])
         return cls(histogram_layer=histogram_layer, histogram_config=histogram_config, seed=seed,
                    aware_epochs=AWARE_PRESETS[check_profile(profile)],
                    switchable=TableConfig.preset(profile, seed).aware)
@@ -112,16 +120,23 @@ class QuantizationConfig:
 def chance_accuracy(labels) -> float:
     """The accuracy (%) of always answering the most frequent class of ``labels``: what a network that has
     learned nothing reaches on these images."""
-    labels = torch.as_tensor(labels)
+    try:
+        labels = torch.as_tensor(labels)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"labels must be a non-empty 1-D tensor of class indices; got {type(labels).__name__}") \
+            from None
     if labels.ndim != 1 or labels.numel() == 0:
-        raise ValueError("labels must be a non-empty 1-D tensor of class indices")
+        raise ValueError(f"labels must be a non-empty 1-D tensor of class indices; got shape {tuple(labels.shape)}")
+    if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool or bool((labels < 0).any()):
+        raise ValueError(f"labels must be a non-empty 1-D tensor of class indices (integers >= 0); got dtype "
+                         f"{labels.dtype}")
     return 100 * float(torch.bincount(labels).max()) / labels.numel()
 
 
 def near_chance(accuracy: float, chance: float, margin: float = 5.0) -> bool:
     """Whether ``accuracy`` (%) lies at most ``margin`` points above ``chance`` (%, :func:`chance_accuracy`)."""
-    if margin < 0:
-        raise ValueError(f"margin must be a number >= 0 (accuracy points); got {margin!r}")
+    margin = check_number(margin, "margin", 0)
+    accuracy, chance = check_number(accuracy, "accuracy", 0, 100), check_number(chance, "chance", 0, 100)
     return accuracy <= chance + margin
 
 
@@ -213,9 +228,10 @@ def read_layer_once(model, layer: str, config: CellConfig, seed: int = 0, mlc=Fe
     error-free). A bundled skip convolution is left out: the layer's first module is read."""
     from imckit.core.models import mappable_layers
 
+    check_config(config, "config", CellConfig)
+    seed = check_seed(seed)
     modules = {item.name: item.modules for item in mappable_layers(model)}
-    if layer not in modules:
-        raise ValueError(f"histogram_layer must be one of {list(modules)}; got {layer!r}")
+    check_choice(layer, "histogram_layer", list(modules))
     module = modules[layer][0]
     q = quantize_layer(model, (module,), config.bits, quant)[module]
     read = inject_cell_errors(q, config, mlc, repetitions=1, generator=torch.Generator().manual_seed(seed))[0]
@@ -244,6 +260,8 @@ def aware_comparison(baseline, config: QuantizationConfig, device: str = "cpu"):
 
     from imckit.quantization.aware import aware_network
 
+    check_config(config, "config", QuantizationConfig)
+    check_device(device)
     test = baseline.test_set
     networks = {label: aware_network(baseline.model, baseline.train_set, aware, seed=config.seed, device=device)
                 for label, aware in config.aware_configs().items()}
@@ -270,6 +288,7 @@ def aware_verdicts(frame, targets=AWARE_TARGETS, far: float = 10.0) -> dict[str,
     network at every width; ``full2``: whether the dedicated Full 2 network lies at least ``far`` points above
     the better post-training grid at 2 bits. (What the paper's Full 8/4/2 say is the verdict table's:
     :func:`scorecard`.)"""
+    far = check_number(far, "far", 0)
     gaps = {b: float(frame.loc[f"Full {b}", "dedicated (%)"] - frame.loc[f"Full {b}", "switchable (%)"])
             for b in AWARE_BITS}
     missed = [b for b in AWARE_BITS if gaps[b] > targets[b]]
@@ -296,6 +315,8 @@ def grid_comparison(model, bits=AWARE_BITS):
 
     from imckit.core.models import mappable_layers
 
+    bits = check_items(bits, "bits", lambda b, n: check_int(b, n, 1, 16),
+                       allowed="a non-empty tuple of integers in [1, 16]")
     weights = [model.get_submodule(m).weight.detach().cpu() for layer in mappable_layers(model)
                for m in layer.modules]
     rows = []
@@ -388,8 +409,8 @@ def run(baseline, config: QuantizationConfig, device: str = "cpu") -> Quantizati
     images and test metrics are used)."""
     from imckit.core.models import mappable_layers
 
-    if not isinstance(config, QuantizationConfig):
-        raise ValueError(f"config must be a QuantizationConfig; got {type(config).__name__}")
+    check_config(config, "config", QuantizationConfig)
+    check_device(device)
     model, test = baseline.model, baseline.test_set
     read_back = read_layer_once(model, config.histogram_layer, config.cell_config, config.seed)
     uniform, from_cache = uniform_quantization(model, test, config.bits, config.alphas, device=device)

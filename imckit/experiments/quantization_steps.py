@@ -11,10 +11,9 @@ engine, the quantizer).
 
 from __future__ import annotations
 
-from numbers import Integral
-
 from imckit.core.cache import cached, model_data_digest
-from imckit.core.compute import cache_device
+from imckit.core.compute import cache_device, resolve_device
+from imckit.core.validate import check_choice, check_int
 from imckit.injection.errors import PerturbedEvaluator, QuantSpec
 from imckit.quantization.qkeras import ALPHAS
 
@@ -35,11 +34,14 @@ def uniform_quantization(model, data, bits=(12, 8, 4, 2), alphas=(None, "auto", 
     """
     import pandas as pd
 
-    if not bits or not all(isinstance(b, Integral) and not isinstance(b, bool) and 1 <= b <= 16 for b in bits):
-        raise ValueError(f"bits must be a non-empty tuple of integers in [1, 16]; got {bits!r}")
-    if not alphas or not all(a in ALPHAS for a in alphas):
-        raise ValueError(f"alphas must be a non-empty tuple of values in {ALPHAS}; got {alphas!r}")
-    bits, alphas = tuple(int(b) for b in bits), tuple(alphas)
+    for name, values, allowed in (("bits", bits, "integers in [1, 16]"), ("alphas", alphas, f"values in {ALPHAS}")):
+        if isinstance(values, (str, bytes, dict)) or not isinstance(values, (tuple, list)):
+            raise TypeError(f"{name} must be a non-empty tuple of {allowed}; got {values!r}")
+        if not values:
+            raise ValueError(f"{name} must be a non-empty tuple of {allowed}; got {values!r}")
+    bits = tuple(check_int(b, f"bits[{k}]", 1, 16) for k, b in enumerate(bits))
+    alphas = tuple(check_choice(a, f"alphas[{k}]", ALPHAS) for k, a in enumerate(alphas))
+    resolve_device(device)  # before any work
 
     def compute():
         rows = []

@@ -48,6 +48,7 @@ maps and chips are drawn on the CPU with seeded generators (:mod:`imckit.qat.fau
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -55,11 +56,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from imckit.core.compute import resolve_device
 from imckit.core.data import ImageTensors
 from imckit.core.profiles import check_profile
-from imckit.experiments.regularization_steps import (FAULT_REFERENCES, VARIABILITY_METHODS, VARIABILITY_REFERENCES,
-                                                     FineTune, accuracy, deployed_accuracy, fine_tune, sweep_point)
+from imckit.core.validate import check_int, check_number, check_probability, check_seed
+from imckit.experiments.checks import check_config, check_device, check_items
+from imckit.experiments.regularization_steps import (FAULT_REFERENCES, SEED_LIMIT, VARIABILITY_METHODS,
+                                                     VARIABILITY_REFERENCES, FineTune, accuracy, deployed_accuracy,
+                                                     fine_tune, sweep_point)
 from imckit.experiments.stats import beyond_noise, noise_tolerance, standard_error, standard_error_of_difference
 from imckit.papers.claims import Claim, get_claim, load_claims
 from imckit.papers.verdict import Verdict, verdict
@@ -118,26 +121,20 @@ _PROFILE_SIZES = {
 
 
 def _shares(name: str, values) -> tuple[float, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values or any(
-            isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1 for v in values):
-        raise ValueError(f"{name} must be a non-empty list of numbers in [0, 1]; got {values!r}")
-    return tuple(float(v) for v in values)
+    values = check_items(values, name, check_probability, allowed="a non-empty list of numbers in [0, 1]")
+    if len(values) > 500:  # the sweeps' seeds leave room for 500 points (imckit.experiments.regularization_steps)
+        raise ValueError(f"{name} must be a non-empty list of at most 500 numbers in [0, 1]; got {len(values)}")
+    return values
 
 
 def _integer(name: str, value, low: int, high: int | None = None, none: bool = False):
     if none and value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        allowed = f"[{low}, {high}]" if high is not None else f">= {low}"
-        raise ValueError(f"{name} must be an integer {allowed}{' or None' if none else ''}; got {value!r}")
-    return value
+    return check_int(value, name, low, high)
 
 
 def _share(name: str, value, low_open: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 1 if low_open
-                                                                              else 0 <= value <= 1):
-        raise ValueError(f"{name} must be a number in {'(0, 1]' if low_open else '[0, 1]'}; got {value!r}")
-    return float(value)
+    return check_number(value, name, 0, 1, low_open=low_open)
 
 
 @dataclass(frozen=True)
@@ -155,7 +152,7 @@ class RegularizationConfig:
         hardware_bits: weight bits of the fault and variability experiments, in [2, 8] (the paper's Fig. 7: 4).
         fault_rates: bit-fault rates (probability that a bit cell is stuck), each in [0, 1] (the paper: 0-0.3).
         sa1_share: share of the stuck cells stuck at 1, in [0, 1] (the paper does not say; 0.5).
-        remaps: remappings of the faulty weights during a fault-aware fine-tune, >= 0 (the paper: 5).
+        remaps: remappings of the faulty weights during a fault-aware fine-tune, in [0, 1000] (the paper: 5).
         sigmas: sigma/mu of the cells' LRS (relative spread, dimensionless), each in [0, 1] (the paper:
             0.05-0.4).
         quantizer_lr: learning rate of the bit multipliers and offsets, in (0, 10] (``None``: the paper's for
@@ -188,31 +185,29 @@ class RegularizationConfig:
     long_epochs: int = 4
 
     def __post_init__(self):
-        widths = self.bit_widths
-        if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or not widths or any(
-                isinstance(b, bool) or not isinstance(b, int) or not 2 <= b <= 8 for b in widths):
-            raise ValueError(f"bit_widths must be a non-empty list of integers in [2, 8]; got {widths!r}")
-        object.__setattr__(self, "bit_widths", tuple(widths))
+        widths = check_items(self.bit_widths, "bit_widths", lambda b, n: check_int(b, n, 2, 8),
+                             allowed="a non-empty list of integers in [2, 8]")
+        object.__setattr__(self, "bit_widths", widths)
         a = self.activation_bits
-        if isinstance(a, bool) or not isinstance(a, int) or not (a in (0, -1) or 2 <= a <= 16):
-            raise ValueError(f"activation_bits must be 0 (the weight bits), -1 (float) or an integer in [2, 16]; "
-                             f"got {a!r}")
-        _integer("train_images", self.train_images, 2, none=True)
-        _integer("qat_epochs", self.qat_epochs, 1, 1000)
-        _integer("tune_epochs", self.tune_epochs, 1, 1000)
-        _integer("test_images", self.test_images, 1, none=True)
-        _integer("hardware_bits", self.hardware_bits, 2, 8)
+        allowed = "0 (the weight bits), -1 (float) or an integer in [2, 16]"
+        if isinstance(a, bool) or not isinstance(a, numbers.Integral):
+            raise TypeError(f"activation_bits must be {allowed}; got {a!r}")
+        if not (a in (0, -1) or 2 <= a <= 16):
+            raise ValueError(f"activation_bits must be {allowed}; got {a!r}")
+        object.__setattr__(self, "activation_bits", int(a))
+        for name, low, high, none in (("train_images", 2, None, True), ("qat_epochs", 1, 1000, False),
+                                      ("tune_epochs", 1, 1000, False), ("test_images", 1, None, True),
+                                      ("hardware_bits", 2, 8, False), ("remaps", 0, 1000, False),
+                                      ("chips", 1, 100, False), ("long_epochs", 1, 1000, False)):
+            object.__setattr__(self, name, _integer(name, getattr(self, name), low, high, none))
         object.__setattr__(self, "fault_rates", _shares("fault_rates", self.fault_rates))
         object.__setattr__(self, "sigmas", _shares("sigmas", self.sigmas))
-        _share("sa1_share", self.sa1_share)
-        _integer("remaps", self.remaps, 0)
-        q = self.quantizer_lr
-        if q is not None and (isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q <= 10):
-            raise ValueError(f"quantizer_lr must be a number in (0, 10] or None; got {q!r}")
+        object.__setattr__(self, "sa1_share", _share("sa1_share", self.sa1_share))
+        if self.quantizer_lr is not None:
+            object.__setattr__(self, "quantizer_lr", check_number(self.quantizer_lr, "quantizer_lr", 0, 10,
+                                                                  low_open=True))
         object.__setattr__(self, "qat_ramp", _share("qat_ramp", self.qat_ramp))
         object.__setattr__(self, "tune_ramp", _share("tune_ramp", self.tune_ramp))
-        _integer("chips", self.chips, 1, 100)
-        _integer("long_epochs", self.long_epochs, 1, 1000)
 
     @classmethod
     def preset(cls, profile: str, *, bit_widths=(4, 3), activation_bits: int = 0, train_images: int = 0,
@@ -234,12 +229,15 @@ class RegularizationConfig:
         given = {"train_images": train_images, "qat_epochs": qat_epochs, "tune_epochs": tune_epochs,
                  "test_images": test_images, "chips": chips, "long_epochs": long_epochs}
         for name, value in given.items():
-            _integer(name, value, 0)
+            given[name] = _integer(name, value, 0)
         chosen = {name: value or sizes[name] for name, value in given.items()}
         for name, value in (("qat_ramp", qat_ramp), ("tune_ramp", tune_ramp)):
             chosen[name] = _share(name, value) or sizes[name]
-        if isinstance(quantizer_lr, bool) or not isinstance(quantizer_lr, (int, float)) or quantizer_lr < 0:
-            raise ValueError(f"quantizer_lr must be 0 (the paper's) or a number in (0, 10]; got {quantizer_lr!r}")
+        try:
+            quantizer_lr = check_number(quantizer_lr, "quantizer_lr", 0, 10)
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"quantizer_lr must be 0 (the paper's) or a number in (0, 10]; got "
+                              f"{quantizer_lr!r}") from None
         return cls(bit_widths=bit_widths, activation_bits=activation_bits, hardware_bits=hardware_bits,
                    fault_rates=fault_rates, sa1_share=sa1_share, remaps=remaps, sigmas=sigmas,
                    quantizer_lr=quantizer_lr or None, **chosen)
@@ -405,8 +403,7 @@ def order_verdict(values: Mapping[str, float], tolerance: float,
     """The verdict of :mod:`imckit.papers.verdict` on the paper's order ``claim_id`` for the kit's ``values``
     (name -> accuracy), with kit values closer than ``max(tolerance, the claim's tolerance)`` counted as ties
     (the order check passes the spread over its fault maps)."""
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not tolerance >= 0:
-        raise ValueError(f"tolerance must be a number >= 0; got {tolerance!r}")
+    tolerance = check_number(tolerance, "tolerance", 0)
     claim = paper_claim(claim_id)
     if claim.compare.kind != "order":
         raise ValueError(f"claim_id must name an order claim; {claim_id!r} is {claim.compare.kind!r}")
@@ -503,9 +500,9 @@ def chapter_data(baseline, config: RegularizationConfig, seed: int, device: str 
         seed: seed of the subsets.
         device: where the float accuracy is evaluated.
     """
-    if not isinstance(config, RegularizationConfig):
-        raise ValueError(f"config must be a RegularizationConfig; got {type(config).__name__}")
-    _integer("seed", seed, 0)
+    check_config(config, "config", RegularizationConfig)
+    seed = check_seed(seed)
+    check_device(device)
     train_set = _subset(baseline.train_set, config.train_images, seed)
     test_set = _subset(baseline.test_set, config.test_images, seed)
     fp = 100 * accuracy(baseline.model, test_set, None, device)
@@ -605,10 +602,11 @@ class QuantizationResult:
 
 
 def _check_run(config, seed, data, baseline, device):
-    if not isinstance(config, RegularizationConfig):
-        raise ValueError(f"config must be a RegularizationConfig; got {type(config).__name__}")
-    _integer("seed", seed, 0)
-    resolve_device(device)
+    check_config(config, "config", RegularizationConfig)
+    check_int(check_seed(seed), "seed", 0, SEED_LIMIT)
+    check_device(device)
+    if data is not None:
+        check_config(data, "data", ChapterData)
     return data if data is not None else chapter_data(baseline, config, seed, device)
 
 

@@ -27,6 +27,7 @@ from torch import nn
 from imckit.core.cache import cached, digest
 from imckit.core.compute import cache_device, resolve_device
 from imckit.core.data import ImageTensors
+from imckit.core.validate import SEED_MAX, check_int, check_seed
 from imckit.qat.faults import MITIGATIONS, FaultMap, faulty_weight_share, layer_fault_maps
 from imckit.qat.quantizers import LevelQuantizer
 from imckit.core.training import evaluate
@@ -42,6 +43,8 @@ SWEEPS = ("faults", "variability")
 FAULT_REFERENCES = ("no fine-tuning, naive", "no fine-tuning, nearest valid")
 VARIABILITY_REFERENCES = ("no fine-tuning, ideal mapping", "no fine-tuning, aware mapping")
 VARIABILITY_METHODS = ("variability-aware", "chip-in-loop")
+SEED_LIMIT = (SEED_MAX - 999 - 10**6 * 100) // 1000
+"""The largest seed of the chapter: every chip's generator seed (:func:`chip_seeds`) stays a seed."""
 
 
 def accuracy(model: nn.Module, data: ImageTensors, weights=None, device: str = "cpu") -> float:
@@ -100,6 +103,9 @@ def fine_tune(model: nn.Module, train_set: ImageTensors, config: QATConfig, seed
     ``None`` the default). The key holds digests of ``model`` (and ``quantizers``), ``train_set``, the fault
     map or chip, the settings, the device type (not the CPU) and the code; the value the trained state and
     the seconds."""
+    if not isinstance(config, QATConfig):
+        raise TypeError(f"config must be a QATConfig; got {type(config).__name__}")
+    seed = check_seed(seed)
     target = resolve_device(device)
     description = {
         "start": digest(model, quantizers or {}), "train": digest(train_set), "config": asdict(config),
@@ -148,8 +154,8 @@ def chip_seeds(kind: str, seed: int, index: int, chip: int = 0) -> tuple[int, in
     ``10^6 chip``; the fine-tunes' batch orders ``seed + index + 1000 chip``. Chip 0 is the sweep's."""
     if kind not in SWEEPS:
         raise ValueError(f"kind must be one of {SWEEPS}; got {kind!r}")
-    if isinstance(chip, bool) or not isinstance(chip, int) or chip < 0:
-        raise ValueError(f"chip must be an integer >= 0; got {chip!r}")
+    chip, index = check_int(chip, "chip", 0, 99), check_int(index, "index", 0, 499)
+    seed = check_int(check_seed(seed), "seed", 0, SEED_LIMIT)
     return seed * 1000 + (0 if kind == "faults" else 500) + index + 10**6 * chip, seed + index + 1000 * chip
 
 

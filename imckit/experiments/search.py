@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imckit.core.profiles import check_profile
+from imckit.core.validate import check_count, check_int, check_number, check_seed
+from imckit.experiments.checks import check_config, check_device, check_items, check_override
 from imckit.experiments.search_steps import search_front
 from imckit.experiments.sensitivity import TableConfig, TableInputs, table_for
 from imckit.search.genetic import (GeneticSearchConfig, GeneticSearchResult, evaluations_to_reach,
@@ -41,8 +43,9 @@ class SearchConfig:
             generations.
         regions: (A, B) upper limits of the predicted loss change (%) of the front's regions A and B;
             region C lies above B.
-        simulated_genomes: front genomes simulated to check the surrogate, spread evenly along the front.
-        simulation_repetitions: error draws per simulated genome.
+        simulated_genomes: front genomes simulated to check the surrogate, spread evenly along the front
+            (1 to 100,000).
+        simulation_repetitions: error draws per simulated genome (1 to 100,000).
         hypervolume_target: share of the exact front's hypervolume a search must reach (0-1) to count as
             having found the front.
         seed: seed of the searches and the simulations.
@@ -57,19 +60,18 @@ class SearchConfig:
     seed: int = 0
 
     def __post_init__(self):
-        if not isinstance(self.table, TableConfig):
-            raise ValueError(f"table must be a TableConfig; got {type(self.table).__name__}")
-        if not isinstance(self.genetic, GeneticSearchConfig):
-            raise ValueError(f"genetic must be a GeneticSearchConfig; got {type(self.genetic).__name__}")
-        low, high = self.regions
-        if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+        check_config(self.table, "table", TableConfig)
+        check_config(self.genetic, "genetic", GeneticSearchConfig)
+        regions = check_items(self.regions, "regions", lambda v, n: check_number(v, n),
+                              allowed="two finite limits (A, B) with A <= B")
+        if len(regions) != 2 or regions[0] > regions[1]:
             raise ValueError(f"regions must be two finite limits (A, B) with A <= B; got {self.regions!r}")
+        object.__setattr__(self, "regions", regions)
         for name in ("simulated_genomes", "simulation_repetitions"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-        if not 0 < self.hypervolume_target <= 1:
-            raise ValueError(f"hypervolume_target must be a share in (0, 1]; got {self.hypervolume_target!r}")
+            object.__setattr__(self, name, check_count(getattr(self, name), name, 1, 100_000))
+        object.__setattr__(self, "hypervolume_target", check_number(self.hypervolume_target, "hypervolume_target",
+                                                                    0, 1, low_open=True))
+        object.__setattr__(self, "seed", check_seed(self.seed))
 
     @classmethod
     def preset(cls, profile: str, seed: int = 0, population: int = 100, generations: int = 100,
@@ -80,6 +82,16 @@ class SearchConfig:
         ``simulation_repetitions`` other than 0 replace the profile's. ``network``: the table's network
         (:data:`imckit.experiments.sensitivity.NETWORKS`)."""
         genomes, repetitions = SIMULATION_PRESETS[check_profile(profile)]
+        seed = check_seed(seed)
+        population = check_int(population, "population", 4, 100_000)
+        generations = check_count(generations, "generations", 1, 100_000)
+        region_a_max = check_number(region_a_max, "region_a_max")
+        region_b_max = check_number(region_b_max, "region_b_max")
+        if region_b_max < region_a_max:
+            raise ValueError(f"region_b_max must be a finite number >= region_a_max ({region_a_max!r}); got "
+                             f"{region_b_max!r}")
+        simulated_genomes = check_override(simulated_genomes, "simulated_genomes", 1, 100_000)
+        simulation_repetitions = check_override(simulation_repetitions, "simulation_repetitions", 1, 100_000)
         return cls(TableConfig.preset(profile, seed, network),
                    GeneticSearchConfig(population=population, generations=generations),
                    (region_a_max, region_b_max), simulated_genomes or genomes,
@@ -92,6 +104,7 @@ class SearchConfig:
 
 def on_front_count(found, exact, decimals: int = 9) -> int:
     """How many points of ``found`` (K, 2) lie on the ``exact`` front (equal after rounding to ``decimals``)."""
+    decimals = check_int(decimals, "decimals", 0, 15)
     exact_set = {tuple(o) for o in np.round(np.asarray(exact, dtype=float), decimals)}
     return sum(tuple(o) in exact_set for o in np.round(np.asarray(found, dtype=float), decimals))
 
@@ -102,8 +115,7 @@ def top_share(counts, parts: int = 10) -> float:
     counts = np.asarray(counts, dtype=float)
     if counts.ndim != 1 or len(counts) == 0 or counts.sum() <= 0:
         raise ValueError("counts must be a non-empty 1-D array of selections with a positive sum")
-    if isinstance(parts, bool) or not isinstance(parts, int) or parts < 1:
-        raise ValueError(f"parts must be an integer >= 1; got {parts!r}")
+    parts = check_count(parts, "parts")
     top = max(1, len(counts) // parts)
     return 100 * np.sort(counts)[::-1][:top].sum() / counts.sum()
 
@@ -166,8 +178,7 @@ def favourite_configs(genomes, regions, layer_names, labels):
 
 def spread_picks(size: int, count: int) -> np.ndarray:
     """Up to ``count`` indices spread evenly over ``range(size)`` (first and last included, no repeats)."""
-    if size < 1 or count < 1:
-        raise ValueError(f"size and count must be >= 1; got {size}, {count}")
+    size, count = check_count(size, "size"), check_count(count, "count")
     return np.unique(np.linspace(0, size - 1, min(count, size)).round().astype(int))
 
 
@@ -304,8 +315,8 @@ class SearchResult:
 
 def run(baseline, config: SearchConfig, device: str = "cpu") -> SearchResult:
     """The chapter's computations on ``baseline`` (see the module docstring)."""
-    if not isinstance(config, SearchConfig):
-        raise ValueError(f"config must be a SearchConfig; got {type(config).__name__}")
+    check_config(config, "config", SearchConfig)
+    check_device(device)
     inputs = table_for(baseline, config.table, device=device)
     table = inputs.table
     memory, loss = table.objectives()
@@ -329,9 +340,8 @@ def rate_fluctuation(rates, share: float = 0.2) -> dict[str, float]:
     early and late in the search: the standard deviation of its generation-to-generation changes over the
     first and the last ``share`` of the generations (the paper's Fig. 5b: rates "fluctuate" early and
     "stabilize" near convergence). Needs at least 3 generations in each part."""
+    share = check_number(share, "share", 0, 0.5, low_open=True)
     rates = np.asarray(rates, dtype=float)
-    if not 0 < share <= 0.5:
-        raise ValueError(f"share must lie in (0, 0.5]; got {share!r}")
     part = int(len(rates) * share)
     if part < 3:
         raise ValueError(f"rates must cover at least {int(np.ceil(3 / share))} generations for share {share}; "

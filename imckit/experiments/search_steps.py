@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from imckit.core.cache import cached
+from imckit.core.validate import check_choice, check_seed
 from imckit.search.genetic import GeneticSearchConfig, GeneticSearchResult, genetic_search, nsga2_search
 
 __all__ = ["CODE", "search_front"]
@@ -40,16 +41,40 @@ def _result(value: dict) -> GeneticSearchResult:
                                value["reference"].numpy())
 
 
+def _table(values, name: str) -> np.ndarray:
+    """An objective table: a non-empty 2-D array of numbers, NaN where a layer may not use a configuration
+    (no infinity)."""
+    try:
+        array = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a 2-D array of numbers (layers, configurations); got "
+                        f"{type(values).__name__}") from None
+    if array.ndim != 2 or array.size == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (layers, configurations); got shape {array.shape}")
+    if np.isinf(array).any():
+        raise ValueError(f"{name} must be a table of finite numbers (NaN: not allowed); got "
+                         f"{int(np.isinf(array).sum())} infinite values")
+    return array
+
+
 def search_front(memory, loss, seed: int = 0, config: GeneticSearchConfig = GeneticSearchConfig(),
                  method: str = "genetic", cache=None) -> tuple[GeneticSearchResult, bool]:
     """The front of the paper's genetic search (``method="genetic"``) or of NSGA-II (``"nsga2"``, with the
     config's population and generations) on the (memory, loss) tables, cached by the tables, the seed, the
     settings and the search code. Returns ``(result, from_cache)``."""
-    if method not in ("genetic", "nsga2"):
-        raise ValueError(f"method must be 'genetic' or 'nsga2'; got {method!r}")
+    check_choice(method, "method", ("genetic", "nsga2"))
     if not isinstance(config, GeneticSearchConfig):
-        raise ValueError(f"config must be a GeneticSearchConfig; got {type(config).__name__}")
-    memory, loss = np.asarray(memory, dtype=float), np.asarray(loss, dtype=float)
+        raise TypeError(f"config must be a GeneticSearchConfig; got {type(config).__name__}")
+    seed = check_seed(seed)
+    memory, loss = _table(memory, "memory"), _table(loss, "loss")
+    if memory.shape != loss.shape:
+        raise ValueError(f"loss must be a table of memory's shape {memory.shape} (layers, configurations); got "
+                         f"{loss.shape}")
+    if (~np.isnan(memory)).sum(axis=1).min() < 1:
+        raise ValueError("memory must be a table that leaves every layer at least one configuration (NaN: not "
+                         "allowed); got a row of NaN only")
+    if not np.array_equal(np.isnan(memory), np.isnan(loss)):
+        raise ValueError("loss must be NaN exactly where memory is (a configuration a layer may not use)")
 
     def compute():
         if method == "genetic":
@@ -59,7 +84,7 @@ def search_front(memory, loss, seed: int = 0, config: GeneticSearchConfig = Gene
 
     settings = asdict(config) if method == "genetic" else {"population": config.population,
                                                            "generations": config.generations}
-    description = {"method": method, "memory": memory.tolist(), "loss": loss.tolist(), "seed": int(seed),
+    description = {"method": method, "memory": memory.tolist(), "loss": loss.tolist(), "seed": seed,
                    "settings": settings}
     value, from_cache = cached("search-front", description, compute, code=CODE, cache=cache)
     return _result(value), from_cache

@@ -25,8 +25,10 @@ from torch import nn
 
 from imckit.core.data import ImageTensors
 from imckit.core.profiles import check_profile
+from imckit.core.validate import check_choice, check_count, check_int, check_number, check_seed
+from imckit.experiments.checks import check_config, check_device, check_optional_count, check_override
 from imckit.quantization.aware import AwareConfig, aware_network
-from imckit.quantization.qkeras import QuantSpec
+from imckit.quantization.qkeras import ALPHAS, QuantSpec
 from imckit.search.sensitivity import PAPER_Q8_MLC0_REDUCTION, SensitivityTable, sensitivity_table
 
 __all__ = ["TableConfig", "NETWORKS", "TableInputs", "table_images", "table_network", "network_text", "table_for", "SensitivityConfig", "Observations",
@@ -55,7 +57,7 @@ class TableConfig:
     """What defines the shared sensitivity table (besides the baseline network).
 
     Attributes:
-        repetitions: independent error draws per (layer, configuration) entry, >= 1 (the paper: 100).
+        repetitions: independent error draws per (layer, configuration) entry, in [1, 100000] (the paper: 100).
         test_images: test images the table is evaluated on, a subset of the baseline's test images drawn
             with ``seed`` (``None``, or at least as many as there are: all of them). The rest are held out
             for the compensation chapter's validation.
@@ -77,21 +79,13 @@ class TableConfig:
     alpha: str | None = "midrise"
 
     def __post_init__(self):
-        if isinstance(self.repetitions, bool) or not isinstance(self.repetitions, int) or self.repetitions < 1:
-            raise ValueError(f"repetitions must be an integer >= 1; got {self.repetitions!r}")
-        if self.test_images is not None and (isinstance(self.test_images, bool)
-                                             or not isinstance(self.test_images, int) or self.test_images < 1):
-            raise ValueError(f"test_images must be None or an integer >= 1; got {self.test_images!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer; got {self.seed!r}")
-        if self.network not in NETWORKS:
-            raise ValueError(f"network must be one of {', '.join(map(repr, NETWORKS))}; got {self.network!r}")
-        if isinstance(self.aware_epochs, bool) or not isinstance(self.aware_epochs, int) \
-                or not 1 <= self.aware_epochs <= 1000:
-            raise ValueError(f"aware_epochs must be an integer in [1, 1000]; got {self.aware_epochs!r}")
-        if isinstance(self.frozen_epochs, bool) or not isinstance(self.frozen_epochs, int) \
-                or not 0 <= self.frozen_epochs <= 1000:
-            raise ValueError(f"frozen_epochs must be an integer in [0, 1000]; got {self.frozen_epochs!r}")
+        object.__setattr__(self, "repetitions", check_count(self.repetitions, "repetitions", 1, 100_000))
+        object.__setattr__(self, "test_images", check_optional_count(self.test_images, "test_images"))
+        object.__setattr__(self, "seed", check_seed(self.seed))
+        check_choice(self.network, "network", NETWORKS)
+        object.__setattr__(self, "aware_epochs", check_int(self.aware_epochs, "aware_epochs", 1, 1000))
+        object.__setattr__(self, "frozen_epochs", check_int(self.frozen_epochs, "frozen_epochs", 0, 1000))
+        check_choice(self.alpha, "alpha", ALPHAS)
         self.aware  # validates alpha
 
     @property
@@ -109,14 +103,14 @@ class TableConfig:
         """``smoke``: 2 draws on 256 images, 1 epoch of quantization-aware fine-tuning (no frozen epoch);
         ``default``: 100 draws (the paper's) on 1,000 images, 3 epochs + 1 with BatchNorm frozen; ``paper``:
         100 draws on the whole test set, 30 + 1 epochs."""
+        check_choice(network, "network", NETWORKS)
         return cls(**TABLE_PRESETS[check_profile(profile)], seed=seed, network=network)
 
 
 def table_images(test: ImageTensors, config: TableConfig) -> tuple[ImageTensors, ImageTensors | None]:
     """The table's images and the held-out rest: ``test.split(config.test_images, config.seed)`` when that
     leaves images over, else ``(test, None)`` (the table uses every test image)."""
-    if not isinstance(config, TableConfig):
-        raise ValueError(f"config must be a TableConfig; got {type(config).__name__}")
+    check_config(config, "config", TableConfig)
     if config.test_images is not None and config.test_images < len(test):
         return test.split(config.test_images, seed=config.seed)
     return test, None
@@ -148,6 +142,8 @@ def table_network(baseline, config: TableConfig, device: str = "cpu") -> nn.Modu
     """The network the table is computed on: the switchable quantization-aware network fine-tuned from
     ``baseline`` on its training images (cached, :func:`imckit.quantization.aware.aware_network`), or the
     float baseline itself (``config.network == "float"``)."""
+    check_config(config, "config", TableConfig)
+    check_device(device)
     if config.network == "float":
         return baseline.model
     return aware_network(baseline.model, baseline.train_set, config.aware, seed=config.seed, device=device).model
@@ -168,6 +164,8 @@ def table_for(baseline, config: TableConfig, device: str = "cpu") -> TableInputs
     """The sensitivity table of ``baseline`` (an :class:`imckit.core.training.Trained`) under ``config``
     (on :func:`table_network`): computed once, then read from the cache by every chapter that asks with the
     same config."""
+    check_config(config, "config", TableConfig)
+    check_device(device)
     images, held_out = table_images(baseline.test_set, config)
     model, quant = table_network(baseline, config, device=device), config.quant
     table = sensitivity_table(model, images, repetitions=config.repetitions, seed=config.seed, quant=quant,
@@ -193,11 +191,8 @@ class SensitivityConfig:
     tolerance: float = 1.0
 
     def __post_init__(self):
-        if not isinstance(self.table, TableConfig):
-            raise ValueError(f"table must be a TableConfig; got {type(self.table).__name__}")
-        if isinstance(self.tolerance, bool) or not isinstance(self.tolerance, (int, float)) \
-                or not 0 <= self.tolerance <= 100:
-            raise ValueError(f"tolerance must be a number in [0, 100] (% loss change); got {self.tolerance!r}")
+        check_config(self.table, "table", TableConfig)
+        check_number(self.tolerance, "tolerance", 0, 100)
 
     @classmethod
     def preset(cls, profile: str, seed: int = 0, repetitions: int = 0, test_images: int = 0,
@@ -205,9 +200,8 @@ class SensitivityConfig:
         """The profile's table (:meth:`TableConfig.preset`); ``repetitions`` or ``test_images`` other than 0
         replace the profile's (then the later chapters, which use the profile's, compute their own)."""
         table = TableConfig.preset(profile, seed, network)
-        for name, value in (("repetitions", repetitions), ("test_images", test_images)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0 (0: the profile's); got {value!r}")
+        repetitions = check_override(repetitions, "repetitions", 1, 100_000)
+        test_images = check_override(test_images, "test_images")
         table = replace(table, repetitions=repetitions or table.repetitions,
                         test_images=test_images or table.test_images)
         return cls(table)
@@ -332,6 +326,7 @@ def split_difference(shares) -> tuple[str, float]:
 def split_sentence(shares, points: float = 5.0) -> str:
     """Whether this network splits its convolution weights like the paper's (:func:`split_difference` within
     ``points`` on every convolution), and what follows for comparing memory reductions with the paper."""
+    points = check_number(points, "points", 0)
     layer, gap = split_difference(shares)
     if gap > points:
         return (f"The two splits differ by up to {gap:.1f} points ({layer}): the paper's ResNet-8 may not be "
@@ -344,6 +339,7 @@ def split_sentence(shares, points: float = 5.0) -> str:
 def tolerant_layers(loss, ci, rows, names, column: int, tolerance: float = 1.0) -> list[str]:
     """Layers (of ``rows``, indices into ``names``) whose loss change in ``column`` is small: ``|loss|`` at
     most ``tolerance`` or at most its confidence half-width (a NaN half-width counts as none)."""
+    tolerance = check_number(tolerance, "tolerance", 0)
     loss, ci = np.asarray(loss, dtype=float), np.asarray(ci, dtype=float)
     return [names[i] for i in rows if abs(loss[i, column]) <= np.fmax(tolerance, ci[i, column])]
 
@@ -394,6 +390,7 @@ class Observations:
 def check_observations(table: SensitivityTable, tolerance: float = 1.0) -> Observations:
     """The paper's observations on ``table`` (see :class:`Observations`); needs the Q8 MLC4 and Q8 MLC2
     configurations among its columns."""
+    tolerance = check_number(tolerance, "tolerance", 0)
     loss, ci = table.loss_change, table.loss_ci
     labels = [c.label for c in table.configs]
     for needed in ("Q8 MLC4", "Q8 MLC2"):
@@ -469,8 +466,8 @@ class SensitivityResult:
 
 def run(baseline, config: SensitivityConfig, device: str = "cpu") -> SensitivityResult:
     """Compute (or load) the table of ``baseline`` and analyse it (see the module docstring)."""
-    if not isinstance(config, SensitivityConfig):
-        raise ValueError(f"config must be a SensitivityConfig; got {type(config).__name__}")
+    check_config(config, "config", SensitivityConfig)
+    check_device(device)
     inputs = table_for(baseline, config.table, device=device)
     table = inputs.table
     return SensitivityResult(config, inputs, paper_format(table), share_table(table),

@@ -13,20 +13,15 @@ mid-p < 0.05) instead, which this independent-errors rule would overstate or und
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+
+from imckit.core.validate import check_count, check_number
 
 __all__ = ["standard_error", "standard_error_of_difference", "noise_tolerance", "beyond_noise"]
 
 
-def _number(value) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and not math.isnan(value)
-
-
 def _share(accuracy, images) -> float:
-    if not _number(accuracy) or not 0 <= accuracy <= 100:
-        raise ValueError(f"accuracy must be a number in [0, 100] (percent); got {accuracy!r}")
-    if isinstance(images, bool) or not isinstance(images, Integral) or images < 1:
-        raise ValueError(f"images must be a positive integer; got {images!r}")
+    accuracy = check_number(accuracy, "accuracy", 0, 100)  # percent
+    check_count(images, "images")
     return accuracy / 100
 
 
@@ -47,16 +42,12 @@ def standard_error_of_difference(accuracy: float, images: int) -> float:
 def noise_tolerance(difference_error: float) -> float:
     """The largest difference (points) the chapters call noise: twice ``difference_error``, the standard
     error of a difference (:func:`standard_error_of_difference`)."""
-    if not _number(difference_error) or difference_error < 0:
-        raise ValueError(f"difference_error must be a number >= 0; got {difference_error!r}")
+    difference_error = check_number(difference_error, "difference_error", 0)
     return 2 * difference_error
 
 
 def beyond_noise(difference: float, tolerance: float) -> bool:
     """Whether ``difference`` (points, either sign) is larger than ``tolerance`` (:func:`noise_tolerance`):
     a difference of exactly ``tolerance`` is still noise."""
-    if not _number(difference):
-        raise ValueError(f"difference must be a number; got {difference!r}")
-    if not _number(tolerance) or tolerance < 0:
-        raise ValueError(f"tolerance must be a number >= 0; got {tolerance!r}")
+    difference, tolerance = check_number(difference, "difference"), check_number(tolerance, "tolerance", 0)
     return abs(difference) > tolerance

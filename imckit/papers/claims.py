@@ -37,6 +37,8 @@ from typing import Any, Mapping
 
 import yaml
 
+from imckit.core.validate import check_choice
+
 DATA = Path(__file__).resolve().parent / "data"
 KINDS = ("value", "bound", "direction", "order", "ranking", "qualitative")
 SETTING_KEYS = ("network", "dataset", "bits", "device", "training", "other")
@@ -279,8 +281,8 @@ def papers(folder: str = str(DATA)) -> dict[str, Paper]:
 def load_claims(chapter: str | None = None, paper: str | None = None) -> list[Claim]:
     """The claims of every paper (or of ``paper``) that ``chapter`` shows (every chapter when ``None``)."""
     known = papers()
-    if paper is not None and str(paper) not in known:
-        raise ValueError(f"paper must be one of {sorted(known)}, got {paper!r}")
+    if paper is not None:
+        check_choice(str(paper), "paper", sorted(known))
     claims = [c for p in known.values() if paper is None or p.paper == str(paper) for c in p.claims]
     if chapter is not None:
         claims = [c for c in claims if c.chapter == chapter]

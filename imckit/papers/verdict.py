@@ -49,6 +49,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from imckit.core.validate import check_number
 from imckit.papers.claims import Claim
 
 REPRODUCED, SAME_DIRECTION, DIFFERS, NOT_COMPARABLE = "reproduced", "same direction", "differs", "not comparable"
@@ -69,12 +70,8 @@ class Verdict:
 
 
 def _finite(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+    """``value`` as a finite float (:func:`imckit.core.validate.check_number`)."""
+    return check_number(value, name)
 
 
 def format_number(value: float, unit: str = "") -> str:
@@ -220,9 +217,7 @@ def verdict(claim: Claim, kit: Any, *, margin: float | None = None, reason: str 
         A :class:`Verdict`; see the module docstring for the rules.
     """
     if margin is not None:
-        margin = _finite("margin", margin)
-        if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
+        margin = check_number(margin, "margin", 0)
     kind = claim.compare.kind
     if kind == "qualitative":
         return Verdict(NOT_COMPARABLE, claim.compare.why)

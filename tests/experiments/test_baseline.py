@@ -28,9 +28,9 @@ def test_preset_sizes_differ_by_profile():
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="profile"):
         BaselineConfig.preset("huge")
-    with pytest.raises(ValueError, match="spec must be a BaselineSpec"):
+    with pytest.raises(TypeError, match="^spec must be a BaselineSpec"):
         BaselineConfig("smoke")
-    with pytest.raises(ValueError, match="config must be a BaselineConfig"):
+    with pytest.raises(TypeError, match="^config must be a BaselineConfig"):
         run(BaselineSpec())
     with pytest.raises(ValueError, match="at least one layer"):
         largest_layer(pd.DataFrame({"name": [], "weights": [], "share of weights (%)": []}))
@@ -112,15 +112,15 @@ def test_fit_sentence_when_nothing_matches():
 @pytest.mark.parametrize("kwargs,message", [
     ({"step": 0}, r"step must be an integer in \[1, 64\]; got 0"),
     ({"max_width": 2}, r"max_width must be an integer in \[4, 1024\]; got 2"),
-    ({"in_channels": (0,)}, r"in_channels must be integers in \[1, 64\]"),
-    ({"devices": -1}, "devices must be a positive number"),
+    ({"in_channels": (0,)}, r"in_channels\[0\] must be an integer in \[1, 64\]"),
+    ({"devices": -1}, "devices must be a finite number > 0"),
     ({"reductions": (1, 2)}, "reductions must give layers 1-7"),
     ({"decimals": -1}, r"decimals must be an integer in \[0, 12\]"),
 ])
 def test_fit_bad_input(kwargs, message):
     with pytest.raises(ValueError, match=message):
         fit_paper_widths(**kwargs)
-    with pytest.raises(ValueError, match="fit must be a PaperWidthFit"):
+    with pytest.raises(TypeError, match="^fit must be a PaperWidthFit"):
         paper_size_sentence("16/48/144")
 
 

@@ -55,7 +55,7 @@ def test_compensation_runs_are_cached_and_equal_compensate(trained, tmp_path):
     assert both["mixed"].from_cache and not both["slc"].from_cache  # each solution is its own entry
     assert np.array_equal(both["mixed"].result.after_accuracy, first.result.after_accuracy)
     assert both["slc"].result.faulty_share.tolist() == [0.0]  # SLC cells are error-free
-    with pytest.raises(ValueError, match="CompensationConfig"):
+    with pytest.raises(TypeError, match="CompensationConfig"):
         run({"mixed": configs}, config={"lr": 0.01})
 
 

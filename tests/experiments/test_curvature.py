@@ -32,14 +32,15 @@ def test_meets_goal(reliability, seconds, expected):
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    ({"target": 1.0}, r"target must be a number in \(0, 1\); got 1.0"),
-    ({"budget": 0}, "budget must be a positive number of seconds; got 0"),
-    ({"seconds": -1.0}, "seconds must be a number >= 0; got -1.0"),
+    ({"target": 1.0}, r"target must be a finite number in \(0, 1\); got 1.0"),
+    ({"budget": 0}, "budget must be a finite number > 0; got 0.0"),
+    ({"seconds": -1.0}, "seconds must be a finite number >= 0; got -1.0"),
+    ({"reliability": 1.5}, r"reliability must be a finite number in \[-1, 1\]; got 1.5"),
     ({"reliability": "high"}, r"reliability must be a number in \[-1, 1\] or NaN; got 'high'"),
 ])
 def test_meets_goal_rejects_bad_input(kwargs, message):
     args = {"reliability": 0.9, "seconds": 1.0, **kwargs}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match="^" + message):
         cv.meets_goal(**args)
 
 
@@ -185,10 +186,10 @@ def test_ggn_images_and_fixed_ratio(trained):
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"config": {"probes": 4}}, "config must be a HessianConfig; got dict"),
-    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63\)"),
-    ({"ggn_images": 1}, r"ggn_images must be None or an integer in \[2, 96\] \(the training images\); got 1"),
-    ({"ggn_images": 97}, r"ggn_images must be None or an integer in \[2, 96\]"),
-    ({"fixed_ratio": 1.5}, r"fixed_ratio must be None or a number in \[0, 1\]"),
+    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63 - 1\]"),
+    ({"ggn_images": 1}, r"ggn_images must be an integer in \[2, 96\]; got 1"),
+    ({"ggn_images": 97}, r"ggn_images must be an integer in \[2, 96\]"),
+    ({"fixed_ratio": 1.5}, r"fixed_ratio must be a finite number in \[0, 1\]"),
     ({"train_set": "images"}, "train_set must be an imckit.core.data.ImageTensors; got str"),
     ({"model": None}, "model must be a torch.nn.Module; got NoneType"),
     ({"device": "tpu"}, "device must be one of"),
@@ -196,5 +197,5 @@ def test_ggn_images_and_fixed_ratio(trained):
 def test_bad_input(trained, kwargs, message):
     model, data = trained
     args = {"model": model, "train_set": data.train, "test_set": data.test, "config": CONFIG, **kwargs}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match="^" + message):
         cv.curvature_comparison(**args, cache="")

@@ -51,23 +51,24 @@ def test_preset_takes_the_notebook_parameters():
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"bit_widths": []}, r"bit_widths must be a non-empty list of integers in \[2, 8\]; got \[\]"),
-    ({"bit_widths": [9]}, r"bit_widths must be .* got \[9\]"),
+    ({"bit_widths": [9]}, r"bit_widths\[0\] must be an integer in \[2, 8\]; got 9"),
     ({"activation_bits": 1}, r"activation_bits must be 0 \(the weight bits\), -1 \(float\) or an integer in \[2, 16\]"),
-    ({"fault_rates": [0.1, 1.5]}, r"fault_rates must be a non-empty list of numbers in \[0, 1\]; got \[0.1, 1.5\]"),
+    ({"fault_rates": [0.1, 1.5]}, r"fault_rates\[1\] must be a finite number in \[0.0, 1.0\]; got 1.5"),
+    ({"fault_rates": "0.1"}, r"fault_rates must be a non-empty list of numbers in \[0, 1\]; got '0.1'"),
     ({"sigmas": []}, r"sigmas must be a non-empty list"),
-    ({"sa1_share": 2}, r"sa1_share must be a number in \[0, 1\]; got 2"),
-    ({"hardware_bits": 1}, r"hardware_bits must be an integer \[2, 8\]; got 1"),
-    ({"remaps": -1}, r"remaps must be an integer >= 0; got -1"),
+    ({"sa1_share": 2}, r"sa1_share must be a finite number in \[0, 1\]; got 2"),
+    ({"hardware_bits": 1}, r"hardware_bits must be an integer in \[2, 8\]; got 1"),
+    ({"remaps": -1}, r"remaps must be an integer in \[0, 1000\]; got -1"),
     ({"train_images": -5}, r"train_images must be an integer >= 0; got -5"),
     ({"quantizer_lr": -1.0}, r"quantizer_lr must be 0 \(the paper's\) or a number in \(0, 10\]; got -1.0"),
-    ({"qat_ramp": 1.5}, r"qat_ramp must be a number in \[0, 1\]; got 1.5"),
-    ({"tune_ramp": -0.1}, r"tune_ramp must be a number in \[0, 1\]; got -0.1"),
+    ({"qat_ramp": 1.5}, r"qat_ramp must be a finite number in \[0, 1\]; got 1.5"),
+    ({"tune_ramp": -0.1}, r"tune_ramp must be a finite number in \[0, 1\]; got -0.1"),
     ({"chips": -1}, r"chips must be an integer >= 0; got -1"),
-    ({"chips": 101}, r"chips must be an integer \[1, 100\]; got 101"),
+    ({"chips": 101}, r"chips must be an integer in \[1, 100\]; got 101"),
     ({"long_epochs": 2.5}, r"long_epochs must be an integer >= 0; got 2.5"),
 ])
 def test_bad_parameters_name_the_parameter_range_and_value(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match="^" + message):
         rg.RegularizationConfig.preset("smoke", **kwargs)
 
 
@@ -125,7 +126,7 @@ def test_compare_at_the_tolerance_edge():
     assert rg.compare(10.0, 8.0, 2.0) == "tie" and rg.compare(8.0, 10.0, 2.0) == "tie"  # exactly at it: noise
     assert rg.compare(10.5, 8.0, 2.0) == "higher" and rg.compare(8.0, 10.5, 2.0) == "lower"
     assert rg.compare(5.0, 5.0, 0.0) == "tie" and rg.compare(5.25, 5.0, 0.0) == "higher"
-    with pytest.raises(ValueError, match="tolerance must be a number >= 0"):
+    with pytest.raises(ValueError, match="^tolerance must be a finite number >= 0"):
         rg.compare(1, 2, -1)
 
 
@@ -154,7 +155,7 @@ def test_order_verdict_uses_the_papers_verdict_with_a_widened_tie_tolerance():
     assert rg.order_verdict(two, 2.0, "fig7a-outperforms-nearest-valid").verdict == "differs"  # a tie: no order
     with pytest.raises(ValueError, match="lack"):
         rg.order_verdict({"active": 1.0}, 0.5)
-    with pytest.raises(ValueError, match="tolerance must be a number >= 0"):
+    with pytest.raises(ValueError, match="^tolerance must be a finite number >= 0"):
         rg.order_verdict(good, -1)
     with pytest.raises(ValueError, match="must name an order claim"):
         rg.order_verdict(good, 1.0, "table1-fixed-w4-vs-float")
@@ -431,9 +432,9 @@ def test_paper_hours_by_hand():
 
 
 def test_run_checks_its_arguments(toy):
-    with pytest.raises(ValueError, match="config must be a RegularizationConfig"):
+    with pytest.raises(TypeError, match="^config must be a RegularizationConfig"):
         rg.run_quantization(toy, {"bit_widths": (3,)})
-    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"^seed must be an integer in \[0, 2\*\*63 - 1\]"):
         rg.run_fault_sweep(toy, _tiny_config(), seed=-1)
     with pytest.raises(ValueError, match="device must be one of"):
         rg.run_variability_sweep(toy, _tiny_config(), device="tpu")

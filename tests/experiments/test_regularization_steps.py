@@ -81,7 +81,7 @@ def test_chip_seeds():
     seeds = {steps.chip_seeds(kind, seed, index, chip)[0] for kind in steps.SWEEPS for seed in range(3)
              for index in range(5) for chip in range(4)}
     assert len(seeds) == 2 * 3 * 5 * 4  # every map of every point of both sweeps has its own seed
-    with pytest.raises(ValueError, match="chip must be an integer >= 0; got -1"):
+    with pytest.raises(ValueError, match=r"^chip must be an integer in \[0, 99\]; got -1"):
         steps.chip_seeds("faults", 0, 0, chip=-1)
     with pytest.raises(ValueError, match="kind must be one of"):
         steps.chip_seeds("drift", 0, 0)

@@ -17,16 +17,16 @@ def test_standard_errors_by_hand():
 
 
 @pytest.mark.parametrize("accuracy,images,message", [
-    (140.0, 10, r"accuracy must be a number in \[0, 100\] \(percent\); got 140.0"),
-    (float("nan"), 10, r"accuracy must be a number in \[0, 100\]"),
-    (50.0, 0, "images must be a positive integer; got 0"),
-    (50.0, 2.5, "images must be a positive integer; got 2.5"),
-    (50.0, True, "images must be a positive integer; got True"),
+    (140.0, 10, r"^accuracy must be a finite number in \[0, 100\]; got 140.0"),
+    (float("nan"), 10, r"^accuracy must be a finite number in \[0, 100\]"),
+    (50.0, 0, "^images must be an integer >= 1; got 0"),
+    (50.0, 2.5, "^images must be an integer >= 1; got 2.5"),
+    (50.0, True, "^images must be an integer >= 1; got True"),
 ])
 def test_bad_accuracy_or_image_count(accuracy, images, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         standard_error(accuracy, images)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((ValueError, TypeError), match=message):
         standard_error_of_difference(accuracy, images)
 
 
@@ -37,9 +37,9 @@ def test_noise_is_twice_the_standard_error_of_a_difference_and_inclusive():
     assert not beyond_noise(8.0, 8.0) and not beyond_noise(-8.0, 8.0)  # exactly the tolerance: still noise
     assert beyond_noise(8.01, 8.0) and beyond_noise(-8.01, 8.0)
     assert not beyond_noise(0.0, 0.0) and beyond_noise(0.1, 0.0)
-    with pytest.raises(ValueError, match="difference_error must be a number >= 0"):
+    with pytest.raises(ValueError, match="^difference_error must be a finite number >= 0"):
         noise_tolerance(-1.0)
-    with pytest.raises(ValueError, match="tolerance must be a number >= 0"):
+    with pytest.raises(ValueError, match="^tolerance must be a finite number >= 0"):
         beyond_noise(1.0, -1.0)
-    with pytest.raises(ValueError, match="difference must be a number"):
+    with pytest.raises(ValueError, match="^difference must be a finite number"):
         beyond_noise(float("nan"), 1.0)
