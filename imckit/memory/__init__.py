@@ -13,6 +13,7 @@ from imckit.memory.cells import (  # noqa: F401
     slice_words,
     assemble_words,
     memory_table,
+    check_configs,
 )
 from imckit.memory.devices import (  # noqa: F401
     FeFETMLC,
@@ -20,6 +21,7 @@ from imckit.memory.devices import (  # noqa: F401
     TransitionMatrixDevice,
     fit_fefet_mlc,
     validate_transition_matrix,
+    check_device,
     bit_error_rate,
     sample_reads,
     MeasurementCampaign,

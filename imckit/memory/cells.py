@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import torch
 
+from imckit.core.validate import check_int, check_tensor
 from imckit.quantization.qkeras import check_bits
 
 __all__ = ["CellConfig", "paper_configurations", "BASELINE_BITS", "slice_words", "assemble_words",
-           "memory_table"]
+           "memory_table", "check_configs"]
 
 BASELINE_BITS = 12  # the paper's uniform reference: 12-bit weights, one SLC device per bit
 
@@ -36,11 +37,13 @@ class CellConfig:
     mlc_cells: int = 0
 
     def __post_init__(self):
-        check_bits(self.bits)
+        object.__setattr__(self, "bits", check_bits(self.bits))
         limit = self.bits // 2
-        if isinstance(self.mlc_cells, bool) or not isinstance(self.mlc_cells, int) or not 0 <= self.mlc_cells <= limit:
+        check_int(self.mlc_cells, "mlc_cells")  # the kind first (a TypeError for 1.0 or True)
+        if not 0 <= self.mlc_cells <= limit:
             raise ValueError(f"mlc_cells must be an integer in [0, {limit}] for bits={self.bits} "
                              f"(each MLC cell holds 2 bits); got {self.mlc_cells!r}")
+        object.__setattr__(self, "mlc_cells", int(self.mlc_cells))
 
     @property
     def slc_cells(self) -> int:
@@ -67,17 +70,69 @@ def paper_configurations() -> tuple[CellConfig, ...]:
                  for m in cells)
 
 
+def check_configs(configs, name: str = "configs") -> tuple[CellConfig, ...]:
+    """``configs`` as a tuple if it is a non-empty sequence of :class:`CellConfig`, else a :class:`ValueError`
+    naming ``name`` (the one check of a configuration list, used by the injection and search modules)."""
+    try:
+        configs = tuple(configs)
+    except TypeError:
+        configs = None
+    if not configs or not all(isinstance(c, CellConfig) for c in configs):
+        shown = repr(configs) if len(repr(configs)) <= 80 else repr(configs)[:77] + "..."
+        raise ValueError(f"{name} must be a non-empty sequence of CellConfig; got {shown}")
+    return configs
+
+
+def _check_config(config, name: str = "config") -> CellConfig:
+    if not isinstance(config, CellConfig):
+        raise TypeError(f"{name} must be a CellConfig; got {config!r}")
+    return config
+
+
+def _check_integers(values, name: str) -> torch.Tensor:
+    values = check_tensor(values, name, nonempty=False)
+    if values.is_floating_point() or values.is_complex() or values.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor; got dtype {values.dtype}")
+    return values
+
+
+def _check_range(values: torch.Tensor, name: str, top: int) -> None:
+    if values.numel():
+        low, high = int(values.min()), int(values.max())
+        if low < 0 or high > top:
+            raise ValueError(f"{name} must hold integers in [0, {top}]; got {low if low < 0 else high}")
+
+
 def slice_words(words: torch.Tensor, config: CellConfig) -> torch.Tensor:
-    """Cell values of storage words: shape ``words.shape + (cells,)``, least significant cell first."""
+    """Cell values of storage words: shape ``words.shape + (cells,)``, least significant cell first.
+
+    ``words`` is an integer tensor of ``config.bits``-bit words, values in ``[0, 2**bits - 1]`` (an empty
+    tensor gives an empty result); any other value is an error, never truncated to its low bits.
+    """
+    config = _check_config(config)
+    words = _check_integers(words, "words")
+    _check_range(words, "words", 2**config.bits - 1)
     columns = [(words >> shift) & ((1 << width) - 1) for shift, width in config.cells()]
     return torch.stack(columns, dim=-1)
 
 
 def assemble_words(cells: torch.Tensor, config: CellConfig) -> torch.Tensor:
-    """Storage words from cell values (the inverse of :func:`slice_words`)."""
-    words = torch.zeros(cells.shape[:-1], dtype=torch.int64)
-    for k, (shift, _) in enumerate(config.cells()):
-        words = words | (cells[..., k].to(torch.int64) << shift)
+    """Storage words from cell values (the inverse of :func:`slice_words`).
+
+    ``cells`` is an integer tensor whose last axis has one entry per cell of ``config``
+    (``config.devices_per_weight``), each in the range of its cell (0-3 for an MLC cell, 0-1 for an SLC cell).
+    """
+    config = _check_config(config)
+    cells = _check_integers(cells, "cells")
+    count = config.devices_per_weight
+    if cells.dim() < 1 or cells.shape[-1] != count:
+        raise ValueError(f"cells must have a last axis of {count} cells (one per cell of {config.label}); "
+                         f"got shape {tuple(cells.shape)}")
+    words = torch.zeros(cells.shape[:-1], dtype=torch.int64, device=cells.device)
+    for k, (shift, width) in enumerate(config.cells()):
+        column = cells[..., k].to(torch.int64)
+        _check_range(column, f"cells[..., {k}]", (1 << width) - 1)
+        words = words | (column << shift)
     return words
 
 
@@ -94,6 +149,18 @@ def memory_table(layers, configs, baseline_bits: int = BASELINE_BITS):
     """
     import pandas as pd
 
+    baseline_bits = check_bits(baseline_bits, "baseline_bits")
+    configs = check_configs(configs)
+    try:
+        layers = list(layers)
+    except TypeError:
+        raise TypeError(f"layers must be a list of MappableLayer; got {type(layers).__name__}") from None
+    if not layers:
+        raise ValueError("layers must be a non-empty list of MappableLayer; got []")
+    for k, layer in enumerate(layers):
+        if not isinstance(getattr(layer, "name", None), str):
+            raise TypeError(f"layers[{k}] must be a MappableLayer (with a name and a weight count); got {layer!r}")
+        check_int(getattr(layer, "weights", None), f"layers[{k}].weights", 0)
     rows = {}
     for layer in layers:
         rows[layer.name] = {"weights": layer.weights, f"Q{baseline_bits} SLC": layer.weights * baseline_bits,

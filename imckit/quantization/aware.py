@@ -51,9 +51,10 @@ from torch import nn
 
 from imckit.core.cache import cached, model_data_digest
 from imckit.core.compute import resolve_device
-from imckit.core.data import ImageTensors
+from imckit.core.data import ImageTensors, check_image_tensors
 from imckit.core.fit import batch_sum, fit
 from imckit.core.models import mappable_layers
+from imckit.core.validate import check_bool, check_choice, check_count, check_number, check_probability, check_seed
 from imckit.quantization.qkeras import ALPHAS, QuantSpec, check_bits, fake_quantize
 
 __all__ = ["AwareConfig", "AwareNetwork", "configured_weights", "train_aware", "aware_network"]
@@ -92,30 +93,23 @@ class AwareConfig:
     frozen_lr: float = 0.002
 
     def __post_init__(self):
-        if not isinstance(self.bits, tuple) or not self.bits or len(set(self.bits)) != len(self.bits):
-            raise ValueError(f"bits must be a non-empty tuple of distinct widths; got {self.bits!r}")
-        for width in self.bits:
-            check_bits(width, "bits")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 1000:
-            raise ValueError(f"epochs must be an integer in [1, 1000]; got {self.epochs!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ValueError(f"batch_size must be an integer >= 2 (BatchNorm takes batch statistics); "
-                             f"got {self.batch_size!r}")
-        for name, low, high in (("lr", 0.0, 10.0), ("momentum", 0.0, 1.0), ("weight_decay", 0.0, 1.0),
-                                ("uniform_share", 0.0, 1.0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high \
-                    or (name == "lr" and value == 0):
-                raise ValueError(f"{name} must be a number in [{low}, {high}]{' other than 0' if name == 'lr' else ''}; "
-                                 f"got {value!r}")
-        if self.alpha not in ALPHAS:
-            raise ValueError(f"alpha must be one of {ALPHAS}; got {self.alpha!r}")
-        if isinstance(self.frozen_epochs, bool) or not isinstance(self.frozen_epochs, int) \
-                or not 0 <= self.frozen_epochs <= 1000:
-            raise ValueError(f"frozen_epochs must be an integer in [0, 1000]; got {self.frozen_epochs!r}")
-        if isinstance(self.frozen_lr, bool) or not isinstance(self.frozen_lr, (int, float)) \
-                or not 0 < self.frozen_lr <= 10:
-            raise ValueError(f"frozen_lr must be a number in (0, 10]; got {self.frozen_lr!r}")
+        if not isinstance(self.bits, tuple) or not self.bits:
+            raise ValueError(f"bits must be a non-empty tuple of distinct widths in [1, 16]; got {self.bits!r}")
+        bits = tuple(check_bits(width, "bits") for width in self.bits)
+        if len(set(bits)) != len(bits):
+            raise ValueError(f"bits must be a non-empty tuple of distinct widths in [1, 16]; got {self.bits!r}")
+        object.__setattr__(self, "bits", bits)  # numpy integers become ints (the cache key is JSON)
+        object.__setattr__(self, "epochs", check_count(self.epochs, "epochs", 1, 1000))
+        object.__setattr__(self, "frozen_epochs", check_count(self.frozen_epochs, "frozen_epochs", 0, 1000))
+        # BatchNorm takes batch statistics: a batch needs 2 images at least
+        object.__setattr__(self, "batch_size", check_count(self.batch_size, "batch_size", 2))
+        # numbers are checked, not converted: an int learning rate keeps its cache key
+        check_number(self.lr, "lr", 0, 10, low_open=True)
+        check_number(self.frozen_lr, "frozen_lr", 0, 10, low_open=True)
+        check_probability(self.momentum, "momentum")
+        check_probability(self.weight_decay, "weight_decay")
+        check_probability(self.uniform_share, "uniform_share")
+        check_choice(self.alpha, "alpha", ALPHAS)
 
     @property
     def switchable(self) -> bool:
@@ -138,17 +132,33 @@ def configured_weights(model: nn.Module, layer_bits, quant: QuantSpec) -> dict[s
     """The deployed weights of a configuration: module name -> its weight quantized with ``quant`` (on the
     CPU), for every module of the mappable layers named in ``layer_bits`` (layer name -> width, or one width
     for every layer). Pass them as ``weights=`` to :func:`imckit.core.training.evaluate`."""
+    _check_model(model, "model")
+    if not isinstance(quant, QuantSpec):
+        raise TypeError(f"quant must be a QuantSpec; got {type(quant).__name__}")
     groups = _groups(model)
-    if isinstance(layer_bits, int) and not isinstance(layer_bits, bool):
-        layer_bits = {name: layer_bits for name, _ in groups}
     if not isinstance(layer_bits, dict):
-        raise ValueError(f"layer_bits must be a width or a dict layer name -> width; got {layer_bits!r}")
+        layer_bits = {name: check_bits(layer_bits, "layer_bits") for name, _ in groups}
+    else:
+        layer_bits = {name: check_bits(bits, f"layer_bits[{name!r}]") for name, bits in layer_bits.items()}
     known = dict(groups)
     unknown = sorted(set(layer_bits) - set(known))
     if unknown:
         raise ValueError(f"layer_bits names layers the model does not have: {unknown}; its layers: {list(known)}")
-    return {module: quant.apply(model.get_submodule(module).weight.detach().cpu(), check_bits(bits, "layer_bits"))
+    return {module: quant.apply(model.get_submodule(module).weight.detach().cpu(), bits, f"{module}.weight")
             .dequantize() for name, bits in layer_bits.items() for module in known[name]}
+
+
+def _check_model(model, name: str) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module; got {type(model).__name__}")
+    return model
+
+
+def _check_data(data, name: str = "data") -> ImageTensors:
+    check_image_tensors(data, name)
+    if len(data) < 2:
+        raise ValueError(f"{name} must hold at least 2 images (BatchNorm takes batch statistics); got {len(data)}")
+    return data
 
 
 @dataclass
@@ -184,10 +194,12 @@ def train_aware(model: nn.Module, data: ImageTensors, config: AwareConfig, seed:
     """Fine-tune ``model`` in place quantization-aware (see the module docstring); return the per-epoch
     records. The batch order is drawn from ``seed``, the widths of each step from a generator derived from
     it, so the same seed, model and data give the same network."""
+    _check_model(model, "model")
+    _check_data(data)
     if not isinstance(config, AwareConfig):
-        raise ValueError(f"config must be an AwareConfig; got {type(config).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer; got {seed!r}")
+        raise TypeError(f"config must be an AwareConfig; got {type(config).__name__}")
+    seed = check_seed(seed)
+    progress = check_bool(progress, "progress")
     groups = _groups(model)
     if not groups:
         raise ValueError("model has no mappable layers (nn.Conv2d / nn.Linear) to quantize")
@@ -230,8 +242,12 @@ def aware_network(float_model: nn.Module, data: ImageTensors, config: AwareConfi
     (digests), ``config``, ``seed``, the device type (not the CPU) and this module's code."""
     import time
 
-    if not isinstance(float_model, nn.Module):
-        raise ValueError(f"float_model must be a torch.nn.Module; got {type(float_model).__name__}")
+    _check_model(float_model, "float_model")
+    _check_data(data)
+    if not isinstance(config, AwareConfig):
+        raise TypeError(f"config must be an AwareConfig; got {type(config).__name__}")
+    seed = check_seed(seed)  # before it joins the cache key
+    progress = check_bool(progress, "progress")
     target = resolve_device(device)
     description = {"model_data": model_data_digest(float_model, data), "config": asdict(config), "seed": seed}
     if target.type != "cpu":

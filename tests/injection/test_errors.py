@@ -131,7 +131,7 @@ def test_summary_checks_confidence(toy):
     model, data = toy
     result = PerturbedEvaluator(model, data).evaluate([{}, {}])
     assert result.summary()["loss_ci"] == 0.0
-    with pytest.raises(ValueError, match=r"confidence must be a number in \(0, 1\)"):
+    with pytest.raises(ValueError, match=r"^confidence must be a finite number in \(0, 1\)"):
         result.summary(95)
 
 

@@ -69,7 +69,7 @@ def test_custom_device():
 def test_slc_device():
     assert torch.equal(SLC().transition_matrix(), torch.eye(2, dtype=torch.float64))
     assert SLC(0.1).transition_matrix()[0, 1] == pytest.approx(0.1)
-    with pytest.raises(ValueError, match=r"error_rate must be a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"^error_rate must be a finite number in \[0.0, 1.0\]; got 1.5"):
         SLC(1.5)
 
 
@@ -87,7 +87,7 @@ def test_fit_round_trip_on_simulated_measurements():
 def test_fit_rejects_bad_tables():
     with pytest.raises(ValueError, match="same length"):
         fit_fefet_mlc([0, 1], [1e-8])
-    with pytest.raises(ValueError, match="target states 0, 1, 2, 3"):
+    with pytest.raises(ValueError, match=r"^states must be integer states in \[0, 3\]; got 5"):
         fit_fefet_mlc([0, 5], [1e-8, 1e-7])
     with pytest.raises(ValueError, match="finite and positive"):
         fit_fefet_mlc([0, 1], [1e-8, -1.0])
@@ -100,7 +100,7 @@ def test_bad_fefet_parameters():
         FeFETMLC(log10_current=(-5.0, -6.0, -7.0, -8.0))
     with pytest.raises(ValueError, match="sigma_decades must be 4 positive"):
         FeFETMLC(sigma_decades=(0.1, 0.0, 0.1, 0.1))
-    with pytest.raises(ValueError, match=r"target_ber must be a number in \(0, 0.7\)"):
+    with pytest.raises(ValueError, match=r"^target_ber must be a finite number in \(0, 0.7\); got 0.0"):
         FeFETMLC.calibrated(0.0)
 
 
@@ -111,7 +111,7 @@ def test_campaign_shape_and_reproducibility():
     assert a.written.shape == (25, 9, 7)
     assert torch.equal(a.currents, b.currents) and not torch.equal(a.currents, c.currents)
     assert torch.allclose(a.empirical_matrix().sum(1), torch.ones(4, dtype=torch.float64))
-    with pytest.raises(ValueError, match="arrays must be a positive integer"):
+    with pytest.raises(ValueError, match=r"^arrays must be an integer >= 1; got 0"):
         simulate_campaign(FeFETMLC(), arrays=0)
 
 

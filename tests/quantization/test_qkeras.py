@@ -54,9 +54,9 @@ def test_words_round_trip_and_are_offset_binary():
 @pytest.mark.parametrize("kwargs,message", [
     ({"bits": 0}, r"bits must be an integer in \[1, 16\]"),
     ({"bits": 17}, r"bits must be an integer in \[1, 16\]"),
-    ({"bits": 4, "integer": 5}, r"integer must be an integer in \[0, bits=4\]"),
+    ({"bits": 4, "integer": 5}, r"integer must be an integer in \[0, 4\]; got 5"),
     ({"bits": 4, "alpha": "max"}, "alpha must be one of"),
-    ({"bits": 1, "alpha": "auto"}, "needs bits >= 2"),
+    ({"bits": 1, "alpha": "auto"}, r"bits must be >= 2 for alpha='auto'"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
