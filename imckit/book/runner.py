@@ -1,20 +1,25 @@
 """Execute the notebooks with papermill and build the Jupyter Book (1.x) from the executed copies.
 
 The run manifest ``notebooks/manifest.yml`` lists every notebook, its parameter groups, per-profile
-overrides and time budgets. :func:`run_notebooks` executes each group into ``book/chapters/`` (output
-``{notebook}.ipynb`` for the group ``main``, ``{notebook}-{group}.ipynb`` otherwise), appends a run record
-(parameters, versions, run time read back from papermill's per-cell durations) and writes a status file.
-:func:`build_book` refuses to build unless every notebook of the manifest ran successfully under one
-profile, so a partial book is never reported as success.
+overrides and time budgets. :func:`run_notebooks` first checks everything it can (notebook names, every
+run's parameters against that notebook's parameters cell, writable output folders), then executes each
+group into ``book/chapters/`` (output ``{notebook}.ipynb`` for the group ``main``,
+``{notebook}-{group}.ipynb`` otherwise), appends a run record (parameters, versions, run time read back
+from papermill's per-cell durations) and writes a status file. A notebook reaches its final name only when
+every cell ran; a failed one is kept aside (``book/chapters/failed/``). :func:`build_book` refuses to build
+unless every notebook of the manifest ran successfully under one profile, so a partial book is never
+reported as success.
 
 The notebooks run with the project folder as their working directory and ``output_dir`` is injected
 relative to it (``results/PROFILE/NOTEBOOK``), so no path of the machine that built the book appears in
 the injected-parameters cell, the run record or the notebook's metadata. Command line::
 
-    python -m imckit.book run --profile smoke      # execute the notebooks
+    python -m imckit.book run --profile smoke      # execute the notebooks (progress bar per notebook)
     python -m imckit.book build                    # jupyter-book build -W -n --keep-going
     python -m imckit.book all --profile default    # both
     python -m imckit.book scorecard --readme       # verdict counts of the last run, into the README
+    python -m imckit.book execute notebooks/fefet.ipynb out.ipynb -p arrays 3   # one notebook, checked
+    python -m imckit.book sweep sweeps/ber.yml     # a parameter sweep (imckit.book.sweep)
 """
 
 from __future__ import annotations
@@ -32,8 +37,10 @@ from pathlib import Path
 
 import yaml
 
+from imckit.book.parameters import ParameterError, check_parameters, parse_value
 from imckit.core.profiles import PROFILES, check_profile
 from imckit.core.provenance import machine, versions
+from imckit.core.validate import check_writable_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 STATUS_FILE = ".run-status.json"
@@ -200,6 +207,175 @@ def _scrub_paths(nb, root: Path) -> None:
                 output["traceback"] = [relative(line) for line in output["traceback"]]
 
 
+class _LogLines:
+    """A file for tqdm when the output is not a terminal (a CI log): each refresh of the bar becomes one
+    line (tqdm writes ``\r`` + the bar), and a refresh that shows nothing new is dropped."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.last = None
+
+    def write(self, text: str) -> int:
+        for part in text.replace("\r", "\n").split("\n"):
+            part = part.rstrip()
+            if part and part != self.last:
+                self.stream.write(part + "\n")
+                self.last = part
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+ENGINE = "imckit"
+"""The papermill engine the kit registers: papermill's nbclient engine whose progress bar is also redrawn
+every few seconds while a long cell runs (elapsed time ticks), so a user sees the run is alive."""
+
+
+def _progress_engine() -> str:
+    import threading
+
+    from papermill.engines import NBClientEngine, papermill_engines
+
+    class ProgressEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, heartbeat_s: float = 0.0, **kwargs):
+            stop = threading.Event()
+
+            def beat():
+                while not stop.wait(heartbeat_s):
+                    bar = getattr(nb_man, "pbar", None)
+                    if bar is not None:
+                        bar.refresh()
+
+            thread = threading.Thread(target=beat, name="imckit-progress", daemon=True)
+            if heartbeat_s > 0:
+                thread.start()
+            try:
+                return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+            finally:
+                stop.set()
+                if thread.is_alive():
+                    thread.join()
+
+    papermill_engines.register(ENGINE, ProgressEngine)
+    return ENGINE
+
+
+def progress_options(desc: str, stream=None) -> dict:
+    """papermill's ``progress_bar`` (tqdm options) and the redraw interval for ``stream`` (default stderr):
+    on a terminal a live bar redrawn every second; otherwise (a CI log) a plain ASCII line at most every
+    30 s while cells complete and every 60 s during a long cell."""
+    stream = stream if stream is not None else sys.stderr
+    if getattr(stream, "isatty", lambda: False)():
+        return {"progress_bar": {"desc": desc, "file": stream, "leave": True}, "heartbeat_s": 1.0}
+    return {"progress_bar": {"desc": desc, "file": _LogLines(stream), "ascii": True, "ncols": 100,
+                             "mininterval": 30.0, "leave": True},
+            "heartbeat_s": 60.0}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary name next to ``path`` and rename it into place."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def _execute_to(source: Path, target: Path, partial: Path, failed: Path, parameters: dict, *, cwd=None,
+                progress: bool = True, desc: str = "", kernel_name: str | None = None,
+                finish=None) -> str | None:
+    """Execute ``source`` with papermill into ``partial``; on success rename it to ``target``, otherwise to
+    ``failed`` (the notebook with the failing cell's traceback). Nothing is ever left under ``target``
+    by a failed or interrupted execution. ``finish(nb, error)`` may edit the executed notebook before it
+    is moved. Returns the error (``None`` on success); an interrupt (Ctrl-C) is re-raised after the move."""
+    import nbformat
+    import papermill
+
+    for path in (target, partial, failed):
+        path.unlink(missing_ok=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    options = progress_options(desc) if progress else {"progress_bar": False}
+    engine = _progress_engine() if progress else None
+    error, interrupted = None, None
+    try:
+        papermill.execute_notebook(str(source), str(partial), parameters=parameters, cwd=str(cwd) if cwd else None,
+                                   kernel_name=kernel_name, engine_name=engine, **options)
+    except Exception as err:  # papermill's PapermillExecutionError carries the cell's traceback
+        error = f"{type(err).__name__}: {err}"
+    except BaseException as err:  # KeyboardInterrupt, SystemExit: move what ran aside, then stop
+        error, interrupted = f"interrupted ({type(err).__name__})", err
+    if partial.is_file():
+        if finish is not None:
+            nb = nbformat.read(partial, as_version=4)
+            finish(nb, error)
+            _write_atomic(partial, nbformat.writes(nb))
+        if error is None:
+            os.replace(partial, target)
+        else:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, failed)
+    elif error is None:
+        error = f"papermill wrote no notebook to {partial}"
+    if interrupted is not None:
+        raise interrupted
+    return error
+
+
+def execute_notebook(notebook: str | Path, output: str | Path, parameters: dict | None = None, *,
+                     cwd: str | Path | None = None, progress: bool = True, kernel_name: str | None = None,
+                     allow: tuple[str, ...] = ()) -> Path:
+    """Run one notebook with papermill after checking its parameters: ``python -m imckit.book execute``.
+
+    Unlike plain papermill (which only warns about a name the parameters cell does not declare and runs
+    with the defaults), a misspelt name or a value of the wrong type is an error before anything runs.
+    The notebook executes into a hidden temporary file next to ``output`` and is renamed to ``output``
+    only when every cell ran; a failed run leaves ``OUTPUT_STEM.failed.ipynb`` (with the traceback) and
+    no ``output``.
+
+    Args:
+        notebook: the source notebook.
+        output: the executed notebook's path (a local file).
+        parameters: name -> value, checked with :func:`imckit.book.parameters.check_parameters`.
+        cwd: the working directory of the kernel (default: the current one).
+        progress: show a progress bar over the notebook's cells (stderr).
+        kernel_name: the Jupyter kernel (default: the notebook's).
+        allow: names accepted without being declared (default: none).
+
+    Raises:
+        ParameterError: an unknown parameter name or a wrong type (nothing ran).
+        BookError: the output folder is not writable, or the notebook failed.
+    """
+    # absolute: papermill saves the notebook after each cell from inside ``cwd``
+    notebook, output = Path(notebook).absolute(), Path(output).absolute()
+    parameters = check_parameters(notebook, dict(parameters or {}), allow=allow)
+    try:
+        check_writable_dir(output.parent.resolve(), "output folder")
+    except ValueError as err:
+        raise BookError(str(err)) from None
+    failed = output.with_name(f"{output.stem}.failed.ipynb")
+    partial = output.with_name(f".{output.stem}.running.ipynb")
+    error = _execute_to(notebook, output, partial, failed, parameters, cwd=cwd, progress=progress,
+                        desc=output.stem, kernel_name=kernel_name)
+    if error:
+        raise BookError(f"{notebook.name} failed; the executed notebook with the error is {failed}\n{error}")
+    return output
+
+
+def _status(profile: str, started_at, code: dict, machine_info: dict, results: list[RunResult], state: str,
+            planned: int, only) -> dict:
+    return {
+        "profile": profile,
+        "complete": state == "finished" and only is None and len(results) == planned
+        and all(r.error is None for r in results),
+        "state": state,
+        "date": started_at.isoformat(timespec="seconds"),
+        **code,
+        "machine": machine_info,
+        "runs": [{"output": r.run.output, "seconds": round(r.seconds, 2), "budget_s": r.run.budget_s,
+                  "cell_seconds": round(sum(r.cell_seconds), 2), "error": r.error} for r in results],
+    }
+
+
 def run_notebooks(
     profile: str,
     manifest: str | Path = ROOT / "notebooks" / "manifest.yml",
@@ -208,84 +384,133 @@ def run_notebooks(
     only: list[str] | None = None,
     extra: dict | None = None,
     root: str | Path | None = None,
+    progress: bool = True,
 ) -> list[RunResult]:
     """Execute the manifest's notebooks under ``profile`` with papermill.
+
+    Everything that can be checked is checked before the first notebook runs: the notebook names of
+    ``only``, every run's parameters against that notebook's parameters cell (names and types, see
+    :func:`imckit.book.parameters.check_parameters`) and that ``out_dir`` and ``results_dir/profile`` are
+    writable. Each notebook executes into ``out_dir/.running/`` and is renamed to its final name only when
+    every cell ran; a failed one goes to ``out_dir/failed/NAME.failed.ipynb`` and its results folder is
+    moved aside to ``results_dir/profile/NAME.failed/``, so nothing under the usual names looks complete.
+    The status file is rewritten (atomically) after every notebook, ``complete`` only at the end of a run
+    of every notebook without error.
 
     Args:
         profile: ``"smoke"``, ``"default"`` or ``"paper"``.
         manifest: the run manifest.
         out_dir: where the executed notebooks go (the book reads them there).
         results_dir: each run gets ``output_dir = results_dir/profile/output-name`` for its files.
-        only: run just these notebook names (the status file then marks the book incomplete).
+        only: run just these notebook names (the status file then marks the book incomplete); an empty
+            list is an error (``None`` runs every notebook).
         extra: parameters to add to every run (e.g. ``{"data_root": "/data"}``); a relative path in
             ``data_root`` is taken relative to the project folder, where the notebooks run.
         root: the project folder: every notebook runs with it as working directory, and ``output_dir``
             (and ``data_root``, when inside it) is injected relative to it. Default: the folder above the
             manifest's folder.
+        progress: show a progress bar over each notebook's cells (stderr; one plain line at a time when
+            stderr is not a terminal).
 
     Raises:
-        BookError: after running everything, if any notebook failed (their errors are in the message).
+        BookError: before anything runs, for an empty or unknown ``only``, a rejected parameter or an output
+            folder that is not writable; after running everything, if any notebook failed (their errors
+            are in the message).
     """
-    import nbformat
-    import papermill
-
     manifest_path = Path(manifest).resolve()
     root = Path(root).resolve() if root is not None else manifest_path.parent.parent
     runs = plan_runs(load_manifest(manifest_path), profile)
-    only = only or None  # an empty selection means every notebook
-    if only:
+    if only is not None:
+        if not only:
+            raise BookError(f"--only needs at least one notebook name; the manifest lists "
+                            f"{sorted({r.notebook for r in runs})} (leave --only out to run them all)")
         unknown = sorted(set(only) - {r.notebook for r in runs})
         if unknown:
             raise BookError(f"unknown notebook(s) {unknown}; the manifest lists {sorted({r.notebook for r in runs})}")
         runs = [r for r in runs if r.notebook in only]
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    status_path = out_dir / STATUS_FILE
-    status_path.unlink(missing_ok=True)
-    code = code_state(ROOT)  # the imckit code the notebooks import
-    started_at = datetime.datetime.now(datetime.timezone.utc)
-    results = []
+    results_dir = Path(results_dir).resolve()
+    planned, problems = [], []
     for run in runs:
-        target = out_dir / run.output
-        target.unlink(missing_ok=True)
         params = dict(run.parameters, **(extra or {}))
-        if params.get("data_root"):
+        if params.get("data_root") and isinstance(params["data_root"], (str, os.PathLike)):  # else rejected below
             params["data_root"] = project_path(params["data_root"], root)
-        params["output_dir"] = project_path(Path(results_dir).resolve() / profile / Path(run.output).stem, root)
-        print(f"[imckit.book] {run.output}: profile {profile}, parameters {params}", flush=True)
-        started = time.perf_counter()
-        error = None
+        params["output_dir"] = project_path(results_dir / profile / Path(run.output).stem, root)
         try:
-            papermill.execute_notebook(
-                str(manifest_path.parent / f"{run.notebook}.ipynb"), str(target), parameters=params,
-                cwd=str(root), progress_bar=False, kernel_name="python3",
-            )
-        except Exception as err:  # papermill's PapermillExecutionError carries the cell's traceback
-            error = f"{type(err).__name__}: {err}"
-        seconds = time.perf_counter() - started
-        result = RunResult(run, seconds, error)
-        if target.is_file():
-            nb = nbformat.read(target, as_version=4)
-            result.cell_seconds = [c.metadata.get("papermill", {}).get("duration") or 0.0 for c in nb.cells]
-            _scrub_paths(nb, root)
-            if error is None:
-                _run_record_cell(nb, run, params, sum(result.cell_seconds), code)
-            nbformat.write(nb, target)
-        cells = sum(result.cell_seconds)
-        budget = f" (cells {cells:.1f} s, budget {run.budget_s:.0f} s{', EXCEEDED' if cells > run.budget_s else ''})" \
-            if run.budget_s else ""
-        print(f"[imckit.book] {run.output}: {'FAILED' if error else 'ok'} in {seconds:.1f} s{budget}", flush=True)
-        results.append(result)
-    status = {
-        "profile": profile,
-        "complete": only is None and all(r.error is None for r in results),
-        "date": started_at.isoformat(timespec="seconds"),
-        **code,
-        "machine": machine_state(),
-        "runs": [{"output": r.run.output, "seconds": round(r.seconds, 2), "budget_s": r.run.budget_s,
-                  "cell_seconds": round(sum(r.cell_seconds), 2), "error": r.error} for r in results],
-    }
-    status_path.write_text(json.dumps(status, indent=2))
+            params = check_parameters(manifest_path.parent / f"{run.notebook}.ipynb", params)
+        except ParameterError as err:
+            problems.append(f"{run.output} (group {run.group!r}): {err}")
+        planned.append((run, params))
+    if problems:
+        raise BookError("parameters rejected before any notebook ran:\n" + "\n".join(f"- {p}" for p in problems))
+    try:
+        check_writable_dir(out_dir, "out_dir (the executed notebooks' folder)")
+        check_writable_dir(results_dir / profile, "results_dir (the chapters' files)")
+    except ValueError as err:
+        raise BookError(str(err)) from None
+
+    status_path = out_dir / STATUS_FILE
+    code = code_state(ROOT)  # the imckit code the notebooks import
+    machine_info = machine_state()
+    started_at = datetime.datetime.now(datetime.timezone.utc)
+    results: list[RunResult] = []
+
+    def write_status(state: str) -> None:
+        status = _status(profile, started_at, code, machine_info, results, state, len(planned), only)
+        _write_atomic(status_path, json.dumps(status, indent=2))
+
+    write_status("running")
+    try:
+        for index, (run, params) in enumerate(planned, 1):
+            stem = Path(run.output).stem
+            label = f"[{index}/{len(planned)}] {run.output}"
+            print(f"[imckit.book] {label}: profile {profile}, parameters {params}", flush=True)
+            result = RunResult(run, 0.0)
+
+            def finish(nb, error, run=run, params=params, result=result):
+                result.cell_seconds = [c.metadata.get("papermill", {}).get("duration") or 0.0 for c in nb.cells]
+                _scrub_paths(nb, root)
+                if error is None:
+                    _run_record_cell(nb, run, params, sum(result.cell_seconds), code)
+
+            results_folder = results_dir / profile / stem
+            failed_results = results_folder.with_name(f"{stem}.failed")
+            started = time.perf_counter()
+            try:
+                result.error = _execute_to(
+                    manifest_path.parent / f"{run.notebook}.ipynb", out_dir / run.output,
+                    out_dir / ".running" / run.output, out_dir / "failed" / f"{stem}.failed.ipynb", params,
+                    cwd=root, progress=progress, desc=label, kernel_name="python3", finish=finish)
+            except BaseException as err:
+                result.error = f"interrupted ({type(err).__name__}: {err})"
+                raise
+            finally:
+                result.seconds = time.perf_counter() - started
+                results.append(result)
+                shutil.rmtree(failed_results, ignore_errors=True)
+                if result.error and results_folder.exists():
+                    os.replace(results_folder, failed_results)  # what it wrote, kept aside for a look
+                    _write_atomic(failed_results / "FAILED.txt",
+                                  f"{run.output} failed under profile {profile}; these files are incomplete.\n\n"
+                                  f"{result.error}\n")
+            cells = sum(result.cell_seconds)
+            budget = ""
+            if run.budget_s:
+                over = ", EXCEEDED" if cells > run.budget_s else ""
+                budget = f" (cells {cells:.1f} s, budget {run.budget_s:.0f} s{over})"
+            where = f"; see {project_path(out_dir / 'failed' / f'{stem}.failed.ipynb', root)}" if result.error else ""
+            outcome = "FAILED" if result.error else "ok"
+            print(f"[imckit.book] {label}: {outcome} in {result.seconds:.1f} s{budget}{where}", flush=True)
+            write_status("running")
+    except BaseException:
+        write_status("interrupted")
+        raise
+    for folder in (out_dir / ".running", out_dir / "failed"):
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            pass
+    write_status("finished")
     failed = [r for r in results if r.error]
     if failed:
         raise BookError("notebook(s) failed:\n\n" + "\n\n".join(f"--- {r.run.output}\n{r.error}" for r in failed))
@@ -310,15 +535,27 @@ def _install_mathjax(root: Path) -> None:
 
 
 def check_complete(root: str | Path = ROOT) -> dict:
-    """The status of the last notebook run; raises :class:`BookError` unless it was complete and clean."""
-    status_path = Path(root) / "book" / "chapters" / STATUS_FILE
+    """The status of the last notebook run; raises :class:`BookError` unless it was complete and clean.
+
+    Complete means: the run finished (it was not interrupted or still going), covered every notebook of
+    the manifest (no ``--only``), no notebook failed, and every executed notebook it lists is in place.
+    """
+    chapters = Path(root) / "book" / "chapters"
+    status_path = chapters / STATUS_FILE
     if not status_path.is_file():
         raise BookError("no executed notebooks: run `python -m imckit.book run --profile PROFILE` first")
     status = json.loads(status_path.read_text())
+    if status.get("state", "finished") != "finished":
+        raise BookError(f"the last notebook run is incomplete: it was {status['state']} "
+                        f"after {len(status.get('runs', []))} notebook(s); run all notebooks first")
     if not status.get("complete"):
         bad = [r["output"] for r in status["runs"] if r["error"]]
         raise BookError(f"the last notebook run was incomplete (failed: {bad or 'none'}; "
                         "a run restricted with --only does not make a book); run all notebooks first")
+    missing = [r["output"] for r in status["runs"] if not (chapters / r["output"]).is_file()]
+    if missing:
+        raise BookError(f"executed notebook(s) {missing} of the last run are missing from {chapters}; "
+                        "run all notebooks again")
     return status
 
 
@@ -343,17 +580,91 @@ def build_book(root: str | Path = ROOT, strict: bool = True) -> Path:
     return root / "_build" / "html"
 
 
+def _execute_main(argv: list[str]) -> int:
+    """``python -m imckit.book execute NOTEBOOK OUTPUT -p NAME VALUE ...``: papermill with checked parameters."""
+    import yaml
+
+    parser = argparse.ArgumentParser(
+        prog="python -m imckit.book execute",
+        description="Execute one notebook with papermill after checking every parameter against its "
+                    "parameters cell (an unknown name or a wrong type is an error, not a warning).")
+    parser.add_argument("notebook", help="the source notebook, e.g. notebooks/fefet.ipynb")
+    parser.add_argument("output", help="the executed notebook to write (only when every cell ran)")
+    parser.add_argument("-p", "--parameters", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a parameter; VALUE is read as the type the parameters cell declares")
+    parser.add_argument("-y", "--parameters-yaml", nargs=2, action="append", default=[], metavar=("NAME", "YAML"),
+                        help="a parameter given as YAML, e.g. -y bit_widths '[4, 3]'")
+    parser.add_argument("-r", "--parameters-raw", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="a parameter kept as a string")
+    parser.add_argument("-f", "--parameters-file", help="a YAML file of parameters (applied first)")
+    parser.add_argument("--cwd", default=None, help="working directory of the kernel (default: the current one)")
+    parser.add_argument("-k", "--kernel", default=None, help="Jupyter kernel (default: the notebook's)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        parameters = {}
+        if args.parameters_file:
+            loaded = yaml.safe_load(Path(args.parameters_file).read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ParameterError(f"parameters file must hold a mapping of name to value; got {loaded!r:.80}",
+                                     parameter="parameters_file", value=loaded)
+            parameters.update(loaded)
+        for name, text in args.parameters_yaml:
+            parameters[name] = yaml.safe_load(text)
+        for name, text in args.parameters_raw:
+            parameters[name] = text
+        for name, text in args.parameters:
+            parameters[name] = parse_value(args.notebook, name, text)
+        output = execute_notebook(args.notebook, args.output, parameters, cwd=args.cwd,
+                                  progress=not args.no_progress, kernel_name=args.kernel)
+    except ParameterError as err:
+        print(f"[imckit.book] ERROR (nothing ran): {err}", file=sys.stderr, flush=True)
+        return 2
+    except (BookError, yaml.YAMLError, OSError) as err:
+        print(f"[imckit.book] ERROR: {err}", file=sys.stderr, flush=True)
+        return 1
+    print(f"[imckit.book] wrote {output}", flush=True)
+    return 0
+
+
+def _sweep_main(argv: list[str]) -> int:
+    """``python -m imckit.book sweep ...``: hand over to :mod:`imckit.book.sweep` (imported only here)."""
+    try:
+        from imckit.book import sweep
+    except ModuleNotFoundError as err:
+        if err.name not in ("imckit.book.sweep",):
+            raise
+        print("[imckit.book] ERROR: the sweep command needs imckit.book.sweep, which this installation "
+              "does not have", file=sys.stderr, flush=True)
+        return 1
+    code = sweep.main(argv)
+    return 0 if code is None else int(code)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m imckit.book", description=__doc__.split("\n\n")[0])
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "execute":
+        return _execute_main(argv[1:])
+    if argv and argv[0] == "sweep":
+        return _sweep_main(argv[1:])
+    parser = argparse.ArgumentParser(
+        prog="python -m imckit.book", description=__doc__.split("\n\n")[0],
+        epilog="Also: `python -m imckit.book execute NOTEBOOK OUTPUT -p NAME VALUE ...` (one notebook, "
+               "parameters checked) and `python -m imckit.book sweep SWEEP.yml` (a parameter sweep); "
+               "each takes --help.")
     parser.add_argument("action", choices=("run", "build", "all", "scorecard"))
     parser.add_argument("--profile", default="default", choices=PROFILES)
-    parser.add_argument("--only", nargs="*", help="notebook names to run (default: all)")
+    parser.add_argument("--only", nargs="*", metavar="NOTEBOOK",
+                        help="notebook names to run (default: all); at least one name")
     parser.add_argument("--data-root", default=os.environ.get("IMCKIT_DATA_ROOT", ""),
                         help="passed to every notebook as data_root")
+    parser.add_argument("--no-progress", action="store_true", help="no per-cell progress bar")
     parser.add_argument("--no-strict", action="store_true", help="build without -W -n")
     parser.add_argument("--readme", action="store_true",
                         help="scorecard: also write the counts into README.md (needs a complete default run)")
     args = parser.parse_args(argv)
+    if args.only is not None and not args.only:
+        parser.error("--only needs at least one notebook name (leave it out to run every notebook)")
     try:
         if args.action == "scorecard":
             from imckit.book.scorecard import scorecard_counts
@@ -363,7 +674,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.action in ("run", "all"):
             # relative to where the command was typed; the runner shows it relative to the project
             extra = {"data_root": str(Path(args.data_root).resolve())} if args.data_root else None
-            run_notebooks(args.profile, only=args.only, extra=extra)
+            run_notebooks(args.profile, only=args.only, extra=extra, progress=not args.no_progress)
         if args.action in ("build", "all"):
             html = build_book(strict=not args.no_strict)
             print(f"[imckit.book] built {html}", flush=True)
@@ -371,4 +682,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[imckit.book] ERROR: {err}", file=sys.stderr, flush=True)
         return 1
     return 0
-

@@ -1,16 +1,22 @@
 """The notebooks follow the book's conventions, and the book builds from them (the build is a test)."""
 
 import ast
+import io
 import json
 import re
 import shutil
 import subprocess
+import sys
+import types
+from pathlib import Path
 
 import nbformat
 import pytest
 
-from imckit.book.runner import (BookError, build_book, check_complete, code_state, describe_code_state,
-                                load_manifest, plan_runs, project_path, run_notebooks)
+from imckit.book.parameters import ParameterError
+from imckit.book.runner import (STATUS_FILE, BookError, _LogLines, build_book, check_complete, code_state,
+                                describe_code_state, execute_notebook, load_manifest, main, plan_runs,
+                                progress_options, project_path, run_notebooks)
 
 from ..conftest import ROOT
 
@@ -38,19 +44,22 @@ def test_notebook_conventions(name):
     assert all(not c.outputs and c.execution_count is None for c in code), "source notebooks carry no outputs"
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
-    names = set()
+    names = {}
     for line in tagged[0].source.splitlines():
         if not line.strip():
             continue
-        match = re.fullmatch(r"(\w+) = (.+?)  # \S.*", line)
-        assert match, f"parameters cell line is not `name = literal  # comment`: {line!r}"
-        ast.literal_eval(match.group(2))  # literals only: papermill does not re-evaluate expressions
-        names.add(match.group(1))
-    assert REQUIRED_PARAMETERS <= names
-    # papermill must see every parameter (it skips, e.g., lines with a second "=" in the comment)
+        match = re.fullmatch(r"(\w+): ((?:int|float|str|bool|dict|list\[(?:int|float|str)\])) = (.+?)  # \S.*",
+                             line)
+        assert match, f"parameters cell line is not `name: type = literal  # comment`: {line!r}"
+        ast.literal_eval(match.group(3))  # literals only: papermill does not re-evaluate expressions
+        names[match.group(1)] = match.group(2)
+    assert REQUIRED_PARAMETERS <= set(names)
+    # papermill must see every parameter with its type (it skips, e.g., lines with a second "=" in the
+    # comment), so `papermill --help-notebook` shows the types
     import papermill
 
-    assert set(papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))) == names
+    inspected = papermill.inspect_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"))
+    assert {k: v["inferred_type_name"] for k, v in inspected.items()} == names
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
 
 
@@ -119,8 +128,9 @@ def _mini_project(root, long_line: bool = False):
     cells = [
         nbformat.v4.new_markdown_cell("# Mini chapter\n\nIt writes one table."),
         nbformat.v4.new_code_cell("from pathlib import Path", metadata={"tags": ["hide-input"]}),
-        nbformat.v4.new_code_cell('profile = "default"  # run size\noutput_dir = "results/mini"  # files\n'
-                                  'data_root = ""  # data', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('profile: str = "default"  # run size\noutput_dir: str = "results/mini"  # files\n'
+                                  'data_root: str = ""  # data\nrows: int = 1  # table rows',
+                                  metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell('out = Path(output_dir)\nout.mkdir(parents=True, exist_ok=True)\n'
                                   '(out / "table.csv").write_text("a,b\\n1,2\\n")\nprint(out / "table.csv")'),
         nbformat.v4.new_code_cell('import sys\nprint("wrote", Path.cwd() / out / "table.csv", file=sys.stderr)'),
@@ -179,13 +189,15 @@ def _copy_book(root):
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "book", root / "book", ignore=shutil.ignore_patterns("chapters"))
     shutil.copytree(ROOT / "notebooks", root / "notebooks")
+    if (ROOT / "sweeps").is_dir():  # the sweep files the Sweeps chapter runs
+        shutil.copytree(ROOT / "sweeps", root / "sweeps")
 
 
 def test_failing_notebook_fails_the_run_and_blocks_the_build(tmp_path):
     _copy_book(tmp_path)
     bad = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# Broken"),
-        nbformat.v4.new_code_cell('profile = "smoke"  # run size', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('profile: str = "smoke"  # run size', metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell('raise ValueError("seed must be an integer in [0, 2**32); got -1")'),
     ])
     bad.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -193,7 +205,7 @@ def test_failing_notebook_fails_the_run_and_blocks_the_build(tmp_path):
     (tmp_path / "notebooks" / "manifest.yml").write_text("notebooks:\n  broken: {}\n")
     with pytest.raises(BookError, match=r"broken.ipynb[\s\S]*seed must be an integer"):
         run_notebooks("smoke", manifest=tmp_path / "notebooks" / "manifest.yml",
-                      out_dir=tmp_path / "book" / "chapters", results_dir=tmp_path / "results")
+                      out_dir=tmp_path / "book" / "chapters", results_dir=tmp_path / "results", progress=False)
     with pytest.raises(BookError, match="incomplete"):
         build_book(tmp_path)
 
@@ -202,6 +214,258 @@ def test_build_refuses_without_a_run(tmp_path):
     _copy_book(tmp_path)
     with pytest.raises(BookError, match="no executed notebooks"):
         check_complete(tmp_path)
+
+
+def _no_papermill(monkeypatch):
+    """Make any notebook execution fail the test: what is checked must be checked before anything runs."""
+    import papermill
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"a notebook was executed: {args[:2]}")
+
+    monkeypatch.setattr(papermill, "execute_notebook", refuse)
+
+
+def _run(root, **kwargs):
+    return run_notebooks("smoke", manifest=root / "notebooks" / "manifest.yml", out_dir=root / "book" / "chapters",
+                         results_dir=root / "results", progress=False, **kwargs)
+
+
+def _nothing_ran(root):
+    """Not a file, not even a folder, was written."""
+    return not (root / "book").exists() and not (root / "results").exists()
+
+
+@pytest.mark.parametrize("manifest, expected", [
+    ("notebooks:\n  mini:\n    groups:\n      main: {rowz: 3}\n",
+     r"unknown parameter 'rowz' \(= 3\) \(did you mean 'rows'\?\)"
+     r".*declares: data_root, output_dir, profile, rows"),
+    ("globals: {seed: 0}\nnotebooks:\n  mini: {}\n", r"unknown parameter 'seed' \(= 0\)"),
+    ("notebooks:\n  mini:\n    profiles: {smoke: {rows: 2.5}}\n",
+     r"rows must be an integer \(int, as its parameters cell declares\); got 2.5"),
+    ("notebooks:\n  mini:\n    groups:\n      main: {rows: '4'}\n", r"rows must be an integer.*; got '4'"),
+])
+def test_parameters_are_checked_before_any_notebook_runs(tmp_path, monkeypatch, manifest, expected):
+    root = tmp_path / "project"
+    _mini_project(root)
+    (root / "notebooks" / "manifest.yml").write_text(manifest)
+    _no_papermill(monkeypatch)
+    prefix = r"^parameters rejected before any notebook ran:\n- mini.ipynb \(group 'main'\): mini.ipynb: "
+    with pytest.raises(BookError, match=prefix + expected):
+        _run(root)
+    assert _nothing_ran(root)
+
+
+def test_every_bad_parameter_of_every_run_is_listed_at_once(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    _mini_project(root)
+    (root / "notebooks" / "manifest.yml").write_text(
+        "notebooks:\n  mini:\n    groups:\n      main: {rows: 2}\n      wide: {rows: true}\n      odd: {cols: 1}\n")
+    _no_papermill(monkeypatch)
+    with pytest.raises(BookError) as info:
+        _run(root, extra={"data_root": 5})  # data_root is declared a str
+    message = str(info.value)
+    assert message.count("\n- ") == 3, message  # main (data_root), wide (rows, first problem), odd (cols)
+    assert "mini.ipynb (group 'main'): mini.ipynb: data_root must be a string" in message
+    assert "mini-wide.ipynb (group 'wide')" in message and "mini-odd.ipynb (group 'odd')" in message
+    assert _nothing_ran(root)
+
+
+def test_only_with_no_names_or_unknown_names_runs_nothing(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "project"
+    _mini_project(root)
+    _no_papermill(monkeypatch)
+    with pytest.raises(BookError, match=r"^--only needs at least one notebook name; the manifest lists \['mini'\]"):
+        _run(root, only=[])
+    with pytest.raises(BookError, match=r"^unknown notebook\(s\) \['minni'\]; the manifest lists \['mini'\]"):
+        _run(root, only=["minni"])
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--profile", "smoke", "--only"])
+    assert exit_.value.code == 2 and "--only needs at least one notebook name" in capsys.readouterr().err
+    assert _nothing_ran(root)
+
+
+def test_output_folders_are_checked_before_any_notebook_runs(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    _mini_project(root)
+    _no_papermill(monkeypatch)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(BookError, match=r"^out_dir \(the executed notebooks' folder\) must be a folder this user can "
+                                        r"write to; got '.*a-file/chapters'"):
+        run_notebooks("smoke", manifest=root / "notebooks" / "manifest.yml", out_dir=blocker / "chapters",
+                      results_dir=root / "results", progress=False)
+    with pytest.raises(BookError, match=r"^results_dir \(the chapters' files\) must be a folder"):
+        run_notebooks("smoke", manifest=root / "notebooks" / "manifest.yml", out_dir=root / "book" / "chapters",
+                      results_dir=blocker, progress=False)
+
+
+def _failing_project(root):
+    """The mini chapter plus one that writes a file into its output folder and then fails."""
+    _mini_project(root)
+    cells = [
+        nbformat.v4.new_markdown_cell("# Half a chapter"),
+        nbformat.v4.new_code_cell('profile: str = "default"  # run size\noutput_dir: str = "x"  # files',
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("from pathlib import Path\nPath(output_dir).mkdir(parents=True, exist_ok=True)\n"
+                                  "(Path(output_dir) / 'first.csv').write_text('a\\n1\\n')"),
+        nbformat.v4.new_code_cell('raise RuntimeError("the second table failed")'),
+    ]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "notebooks" / "half.ipynb")
+    (root / "notebooks" / "manifest.yml").write_text("notebooks:\n  half: {}\n  mini: {}\n")
+
+
+def test_failed_chapter_leaves_nothing_that_looks_complete(tmp_path):
+    root = tmp_path / "project"
+    _failing_project(root)
+    chapters, results = root / "book" / "chapters", root / "results" / "smoke"
+    # what an earlier, successful run left under the final names must not survive a failed run
+    chapters.mkdir(parents=True)
+    (chapters / "half.ipynb").write_text("{}")
+    (results / "half").mkdir(parents=True)
+    (results / "half" / "old.csv").write_text("old\n")
+    with pytest.raises(BookError, match=r"notebook\(s\) failed:\n\n--- half.ipynb\n[\s\S]*the second table failed"):
+        _run(root)
+    assert not (chapters / "half.ipynb").exists(), "a failed notebook is under its final name"
+    failed = chapters / "failed" / "half.failed.ipynb"
+    assert "the second table failed" in failed.read_text()
+    assert not (chapters / ".running").exists()
+    assert not (results / "half").exists(), "the results folder of a failed chapter is under its usual name"
+    assert (results / "half.failed" / "first.csv").is_file()
+    assert "incomplete" in (results / "half.failed" / "FAILED.txt").read_text()
+    assert (chapters / "mini.ipynb").is_file() and (results / "mini" / "table.csv").is_file()  # the others ran
+    status = json.loads((chapters / STATUS_FILE).read_text())
+    assert (status["complete"], status["state"]) == (False, "finished")
+    assert [r["output"] for r in status["runs"] if r["error"]] == ["half.ipynb"]
+    with pytest.raises(BookError, match=r"incomplete \(failed: \['half.ipynb'\]"):
+        check_complete(root)
+    from imckit.papers.scorecard import collect
+
+    assert collect(chapters).empty  # the scorecard does not read the failed notebook (it is in failed/)
+
+
+def test_a_later_success_clears_what_the_failure_left(tmp_path):
+    root = tmp_path / "project"
+    _failing_project(root)
+    with pytest.raises(BookError):
+        _run(root, only=["half"])
+    source = root / "notebooks" / "half.ipynb"
+    nb = nbformat.read(source, as_version=4)
+    nb.cells[-1].source = "print('fixed')"
+    nbformat.write(nb, source)
+    _run(root)
+    chapters, results = root / "book" / "chapters", root / "results" / "smoke"
+    assert (chapters / "half.ipynb").is_file() and not (chapters / "failed").exists()
+    assert not (chapters / ".running").exists()
+    assert (results / "half" / "first.csv").is_file() and not (results / "half.failed").exists()
+    assert check_complete(root)["complete"]
+
+
+def test_an_interrupted_run_is_marked_and_blocks_the_build(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    _mini_project(root)
+    import papermill
+
+    def interrupted(source, output, **kwargs):
+        Path(output).write_text(nbformat.writes(nbformat.read(source, as_version=4)))  # what ran so far
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _run(root)
+    chapters = root / "book" / "chapters"
+    status = json.loads((chapters / STATUS_FILE).read_text())
+    assert (status["complete"], status["state"]) == (False, "interrupted")
+    assert "KeyboardInterrupt" in status["runs"][0]["error"]
+    assert not (chapters / "mini.ipynb").exists() and (chapters / "failed" / "mini.failed.ipynb").is_file()
+    with pytest.raises(BookError, match=r"incomplete: it was interrupted after 1 notebook"):
+        check_complete(root)
+
+
+def test_status_and_check_complete_agree_on_a_missing_notebook(tmp_path):
+    root = tmp_path / "project"
+    _mini_project(root)
+    _run(root)
+    assert check_complete(root)["complete"]
+    (root / "book" / "chapters" / "mini.ipynb").unlink()
+    with pytest.raises(BookError, match=r"executed notebook\(s\) \['mini.ipynb'\] of the last run are missing"):
+        check_complete(root)
+
+
+def test_execute_command_checks_parameters_then_runs(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "project"
+    _mini_project(root)
+    monkeypatch.chdir(root)
+    out = tmp_path / "out" / "mini-run.ipynb"
+    assert main(["execute", "notebooks/mini.ipynb", str(out), "-p", "rowz", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "ERROR (nothing ran): mini.ipynb: unknown parameter 'rowz' (= 3) (did you mean 'rows'?)" in err
+    assert main(["execute", "notebooks/mini.ipynb", str(out), "-p", "rows", "2.5"]) == 2
+    assert "rows must be an integer" in capsys.readouterr().err
+    assert not out.exists() and not out.parent.exists()
+    assert main(["execute", "notebooks/mini.ipynb", str(out), "-p", "rows", "3", "-r", "profile", "smoke",
+                 "-p", "output_dir", "results/cli"]) == 0
+    captured = capsys.readouterr()
+    assert f"wrote {out}" in captured.out and "mini-run" in captured.err  # the progress bar (a line in a log)
+    injected = next(c for c in nbformat.read(out, as_version=4).cells
+                    if "injected-parameters" in c.metadata.get("tags", []))
+    assert "rows = 3\n" in injected.source and 'profile = "smoke"' in injected.source
+    assert (root / "results" / "cli" / "table.csv").is_file()
+    assert [p.name for p in out.parent.iterdir()] == ["mini-run.ipynb"]  # no temporary file left
+
+
+def test_execute_keeps_a_failed_notebook_aside(tmp_path, monkeypatch):
+    root = tmp_path / "project"
+    _failing_project(root)
+    out = tmp_path / "half-run.ipynb"
+    with pytest.raises(BookError, match=r"half.ipynb failed; the executed notebook with the error is "
+                                        r".*half-run.failed.ipynb"):
+        execute_notebook(root / "notebooks" / "half.ipynb", out, {"output_dir": str(tmp_path / "r")}, cwd=root,
+                         progress=False)
+    assert not out.exists() and "the second table failed" in (tmp_path / "half-run.failed.ipynb").read_text()
+    with pytest.raises(ParameterError, match=r"^half.ipynb: unknown parameter 'data_root'"):
+        execute_notebook(root / "notebooks" / "half.ipynb", out, {"data_root": ""})  # allow=() by default
+
+
+def test_progress_shows_one_plain_line_per_refresh_in_a_log():
+    stream = io.StringIO()
+    lines = _LogLines(stream)
+    lines.write("\r[1/2] a.ipynb:   0%|          | 0/4 [00:00<?, ?cell/s]")
+    lines.write("\r[1/2] a.ipynb:   0%|          | 0/4 [00:00<?, ?cell/s]   ")  # nothing new: dropped
+    lines.write("\r[1/2] a.ipynb: 100%|##########| 4/4 [00:01<00:00, 3.1cell/s]\n")
+    assert stream.getvalue().splitlines() == ["[1/2] a.ipynb:   0%|          | 0/4 [00:00<?, ?cell/s]",
+                                              "[1/2] a.ipynb: 100%|##########| 4/4 [00:01<00:00, 3.1cell/s]"]
+    options = progress_options("[1/2] a.ipynb", io.StringIO())
+    assert options["progress_bar"]["ascii"] and isinstance(options["progress_bar"]["file"], _LogLines)
+    assert options["heartbeat_s"] >= 30
+
+
+def test_run_shows_per_cell_progress(tmp_path, capsys):
+    root = tmp_path / "project"
+    _mini_project(root)
+    run_notebooks("smoke", manifest=root / "notebooks" / "manifest.yml", out_dir=root / "book" / "chapters",
+                  results_dir=root / "results")
+    captured = capsys.readouterr()
+    assert "[imckit.book] [1/1] mini.ipynb: profile smoke" in captured.out
+    bar = [line for line in captured.err.splitlines() if line.startswith("[1/1] mini.ipynb:")]
+    assert bar and bar[-1].startswith("[1/1] mini.ipynb: 100%") and "6/6" in bar[-1], captured.err  # 5 + injected
+    assert "\r" not in captured.err
+
+
+def test_sweep_command_is_handed_to_the_sweep_module(monkeypatch, capsys):
+    import imckit.book
+
+    calls = []
+    fake = types.SimpleNamespace(main=lambda argv: calls.append(argv) or 3)
+    monkeypatch.setitem(sys.modules, "imckit.book.sweep", fake)
+    monkeypatch.setattr(imckit.book, "sweep", fake, raising=False)
+    assert main(["sweep", "sweeps/x.yml", "--dry-run"]) == 3 and calls == [["sweeps/x.yml", "--dry-run"]]
+    monkeypatch.setitem(sys.modules, "imckit.book.sweep", None)  # a missing module
+    monkeypatch.delattr(imckit.book, "sweep")
+    assert main(["sweep", "sweeps/x.yml"]) == 1
+    assert "the sweep command needs imckit.book.sweep" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")
