@@ -345,3 +345,56 @@ def compensation_gains(gains, labels=None, confidence: float = 0.95):
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     return fig
+
+
+def sweep_band(table, x: str, y: str, *, hue: str | None = None, confidence: float = 0.95, xlabel: str = "",
+               ylabel: str = "", title: str = "", identity: bool = False):
+    """A measured value against a swept parameter, from a sweep's table (:mod:`imckit.book.sweep`): every
+    point as a dot, the mean over the points at each ``x`` (the seeds) as a line and its Student-t interval
+    (``confidence``) as a band (:func:`seed_summary`); one line per value of ``hue``
+    if given. Only rows with status ``ok`` count; at an ``x`` with a single point the band has no width.
+    ``identity`` draws y = x (for a measured value against its target)."""
+    if hue is not None and hue not in table.columns:
+        raise ValueError(f"hue must be a column of the table; got {hue!r} (columns: {list(table.columns)})")
+    rows = table[table["status"] == "ok"] if "status" in table.columns else table
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), constrained_layout=True)
+    groups = list(rows.groupby(hue, sort=True)) if hue else [(None, rows)]
+    for k, (name, group) in enumerate(groups):
+        colour = f"C{k}"
+        summary = seed_summary(group, x, y, confidence)
+        ax.scatter(group[x].astype(float), group[y].astype(float), s=12, color=colour, alpha=0.5, zorder=3)
+        levels, means, halves = summary.index.to_numpy(float), summary["mean"], summary["half_width"]
+        ax.plot(levels, means, "-o", ms=3, color=colour, label=f"{hue} = {name}" if hue else "mean over seeds",
+                zorder=4)
+        ax.fill_between(levels, means - halves, means + halves, color=colour, alpha=0.2, lw=0,
+                        label=f"{100 * confidence:.0f} % interval" if k == 0 else None)
+    if identity and len(rows):
+        low, high = float(rows[x].astype(float).min()), float(rows[x].astype(float).max())
+        ax.plot([low, high], [low, high], color="0.5", ls="--", lw=0.8, label="y = x")
+    ax.set(xlabel=xlabel or x, ylabel=ylabel or y, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def seed_summary(table, x: str, y: str, confidence: float = 0.95):
+    """Per value of ``x``: how many points finished (``n``, the seeds), the mean and standard deviation of
+    ``y`` over them and the half-width of the mean's Student-t interval (``confidence``; 0 for one point).
+    Rows whose status is not ``ok`` or whose ``y`` is missing are left out."""
+    import numpy as np
+    import pandas as pd
+    from scipy.stats import t
+
+    from imckit.core.validate import check_number
+
+    check_number(confidence, "confidence", 0.0, 1.0, low_open=True, high_open=True)
+    missing = [c for c in (x, y) if c not in table.columns]
+    if missing:
+        raise ValueError(f"x and y must be columns of the table; got {missing} (columns: {list(table.columns)})")
+    rows = table[table["status"] == "ok"] if "status" in table.columns else table
+    values = pd.DataFrame({x: rows[x].astype(float), y: pd.to_numeric(rows[y], errors="coerce")}).dropna()
+    grouped = values.groupby(x)[y]
+    frame = pd.DataFrame({"n": grouped.count(), "mean": grouped.mean(), "std": grouped.std(ddof=1)})
+    quantile = t.ppf(0.5 + confidence / 2, np.maximum(frame["n"] - 1, 1))
+    frame["half_width"] = np.where(frame["n"] > 1, quantile * frame["std"] / np.sqrt(frame["n"]), 0.0)
+    return frame
