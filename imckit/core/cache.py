@@ -30,7 +30,15 @@ from typing import Any
 
 import torch
 
+from imckit.core.validate import check_writable_dir
+
 FORMAT = "imckit-cache-v1"
+
+
+class CacheNotWritableError(PermissionError, ValueError):
+    """The cache folder cannot be written to: found out before a long computation starts, not after. A
+    :class:`PermissionError` and a :class:`ValueError` (the ``cache`` argument or ``$IMCKIT_CACHE`` is bad
+    input) alike."""
 
 
 def cache_dir() -> Path:
@@ -106,6 +114,8 @@ def model_data_digest(model, data) -> str:
 def save_entry(path: str | os.PathLike, key: str, payload: Any) -> Path:
     """Write ``payload`` (anything :func:`torch.save` can write with tensors, dicts, lists, numbers,
     strings) under ``path`` atomically, together with its ``key`` and checksum."""
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"key must be a non-empty str; got {key!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
@@ -129,6 +139,8 @@ def save_entry(path: str | os.PathLike, key: str, payload: Any) -> Path:
 
 def load_entry(path: str | os.PathLike, key: str) -> Any | None:
     """Read an entry written by :func:`save_entry`; ``None`` if it is absent or cannot be trusted."""
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"key must be a non-empty str; got {key!r}")
     path = Path(path)
     if not path.is_file():
         return None
@@ -222,20 +234,17 @@ def code_version(*modules: str) -> str:
 
 
 def check_writable(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` if needed and check that a file can be written in it; raise a clear error naming
-    the folder (and ``$IMCKIT_CACHE``) otherwise. Called before long computations so that their result is
-    not lost at the end."""
-    folder = Path(folder)
+    """Create ``folder`` if needed and check that a file can be written in it
+    (:func:`imckit.core.validate.check_writable_dir`); raise :class:`CacheNotWritableError` naming the
+    folder (and ``$IMCKIT_CACHE``) otherwise. Called before long computations so that their result is not
+    lost at the end."""
+    if not isinstance(folder, (str, os.PathLike)):
+        raise TypeError(f"cache must be a folder (str or os.PathLike); got {type(folder).__name__}")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".write-test.", suffix=".part")
-        os.close(fd)
-        Path(tmp).unlink()
-    except OSError as err:
-        raise PermissionError(
-            f"cache folder {folder} is not writable ({err.strerror or err}); set IMCKIT_CACHE to a writable "
-            f"folder or pass cache=...") from None
-    return folder
+        return check_writable_dir(folder, "cache")
+    except ValueError as error:
+        raise CacheNotWritableError(f"{error}: the cache folder is not writable; set IMCKIT_CACHE to a writable "
+                                    f"folder or pass cache=...") from None
 
 
 def torch_version() -> str:
@@ -254,6 +263,12 @@ def cache_entry(kind: str, description: dict, *, code: str | Sequence[str], cach
         raise ValueError(f"description must be a dict; got {type(description).__name__}")
     if not isinstance(name, str) or "/" in name:
         raise ValueError(f"name must be a file-name prefix without '/'; got {name!r}")
+    if cache is not None and not isinstance(cache, (str, os.PathLike)):
+        raise TypeError(f"cache must be a folder (str or os.PathLike), '' (no cache) or None; got "
+                        f"{type(cache).__name__}")
+    if not isinstance(code, str) and not (isinstance(code, (list, tuple)) and code
+                                          and all(isinstance(m, str) for m in code)):
+        raise TypeError(f"code must be a module name or a non-empty list of them; got {code!r}")
     code = (code,) if isinstance(code, str) else tuple(code)
     key = cache_key(_full_description(kind, description, code))
     if cache is not None and str(cache) == "":
@@ -285,8 +300,13 @@ def cached(kind: str, description: dict, compute: Callable[[], Any], *, code: st
             (e.g. a checkpoint that does not fit its model).
 
     Returns ``(value, from_cache)``. The folder's writability is checked before ``compute`` runs. The key is
-    :func:`cache_entry`'s.
+    :func:`cache_entry`'s. Should the write fail after ``compute`` ran (a full disk), the value is returned
+    with a warning rather than lost.
     """
+    if not callable(compute):
+        raise TypeError(f"compute must be a function of no arguments; got {compute!r}")
+    if accept is not None and not callable(accept):
+        raise TypeError(f"accept must be None or a function value -> bool; got {accept!r}")
     key, path = cache_entry(kind, description, code=code, cache=cache, name=name)
     if path is None:
         return compute(), False
@@ -296,8 +316,12 @@ def cached(kind: str, description: dict, compute: Callable[[], Any], *, code: st
             return entry["value"], True
         warnings.warn(f"ignoring cache file {path}: its value was not accepted; recomputing", RuntimeWarning,
                       stacklevel=2)
-    check_writable(path.parent)
+    check_writable(path.parent)  # before the computation: a long run is never lost to an unwritable folder
     value = compute()
     code = (code,) if isinstance(code, str) else tuple(code)
-    save_entry(path, key, {"value": value, "description": _full_description(kind, description, code)})
+    try:
+        save_entry(path, key, {"value": value, "description": _full_description(kind, description, code)})
+    except OSError as error:  # written to a temporary first: nothing partial is left under the final name
+        warnings.warn(f"could not store the cache file {path} ({error.strerror or error}); the value is returned "
+                      "but not cached", RuntimeWarning, stacklevel=2)
     return value, False

@@ -31,10 +31,12 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
         return torch.device("cpu")
     if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
         if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} asks for a CUDA GPU but torch sees none; use 'cpu' or 'auto'")
+            raise ValueError(f"device must be 'cpu' or 'auto' on this machine; got {device!r}, which asks for a CUDA "
+                             "GPU but torch sees none")
         index = int(name[5:]) if ":" in name else 0
         if index >= torch.cuda.device_count():
-            raise ValueError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+            raise ValueError(f"device must be 'cuda:N' with N in [0, {torch.cuda.device_count() - 1}] (the CUDA "
+                             f"devices visible); got {device!r}")
         return torch.device(name)
     raise ValueError(f"device must be one of {', '.join(map(repr, DEVICES))} or 'cuda:N'; got {device!r}")
 
@@ -50,6 +52,8 @@ def cache_device(device: str | torch.device = "cpu") -> str | None:
 def model_on_device(model: torch.nn.Module, device: str | torch.device) -> torch.nn.Module:
     """``model`` itself when its parameters and buffers already live on ``device``, else a copy moved there
     (the caller's model is never moved)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     device = resolve_device(device)
     tensors = [*model.parameters(), *model.buffers()]
     if all(t.device == device for t in tensors):

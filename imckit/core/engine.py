@@ -65,6 +65,7 @@ from imckit.core.compute import resolve_device
 from imckit.core.data import ImageTensors, check_image_tensors
 from imckit.core.graph import GraphUnavailable, LayerGraph, layer_graph
 from imckit.core.models import mappable_layers
+from imckit.core.validate import check_bool, check_choice, check_count, check_finite, check_number
 
 __all__ = ["PATHS", "DEFAULT_BATCH_SIZE", "Evaluation", "Engine", "evaluate"]
 
@@ -96,8 +97,7 @@ class Evaluation:
         """Means with a normal-approximation confidence half-width over the weight sets (NaN for one set)."""
         from scipy.stats import norm
 
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-            raise ValueError(f"confidence must be a number in (0, 1); got {confidence!r}")
+        confidence = check_number(confidence, "confidence", 0, 1, low_open=True, high_open=True)
         z = float(norm.ppf(0.5 + confidence / 2))
         out = {}
         for name in ("loss", "accuracy"):
@@ -137,9 +137,8 @@ class Engine:
 
     def __init__(self, model: nn.Module, device: str | torch.device = "cpu", path: str = "auto"):
         if not isinstance(model, nn.Module):
-            raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-        if path not in PATHS:
-            raise ValueError(f"path must be one of {', '.join(map(repr, PATHS))}; got {path!r}")
+            raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+        check_choice(path, "path", PATHS)
         self.model, self.device, self.requested = model, resolve_device(device), path
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
@@ -210,9 +209,7 @@ class Engine:
                 if w.dtype != own.dtype:
                     raise ValueError(f"weight_sets[{s}]: replacement weight for {name!r} has dtype {w.dtype}; "
                                      f"expected {own.dtype}")
-                if not bool(torch.isfinite(w).all()):
-                    raise ValueError(f"weight_sets[{s}]: replacement weight for {name!r} holds non-finite values "
-                                     "(NaN or infinity)")
+                check_finite(w, f"weight_sets[{s}][{name!r}]")
                 checked.add((name, id(w)))
         return list(weight_sets)
 
@@ -221,16 +218,15 @@ class Engine:
                  progress: bool = False) -> Evaluation:
         """Loss and accuracy on ``data`` of the model with each weight set's replacements (see
         :func:`evaluate`)."""
-        check_image_tensors(data, "data", dtype=_dtype_of(self.model))
-        if len(data) == 0:
-            raise ValueError("data must hold at least one image; got 0")
+        if batch_size is not None:
+            batch_size = check_count(batch_size, "batch_size")
+        progress = check_bool(progress, "progress")
+        check_image_tensors(data, "data", dtype=_dtype_of(self.model), nonempty=True)
         sets = self.check_weight_sets(weight_sets)
         self._trace()
         path = "fast" if self._graph is not None else "forward"
         if batch_size is None:
             batch_size = DEFAULT_BATCH_SIZE[("cuda" if self.device.type == "cuda" else "cpu", path)]
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1 (or None for the default); got {batch_size!r}")
 
         on_device = _device_of(self.model) <= {self.device}
         work = self.model if on_device else copy.deepcopy(self.model).to(self.device)

@@ -54,6 +54,7 @@ from tqdm import tqdm
 
 from imckit.core.compute import resolve_device
 from imckit.core.data import check_image_tensors
+from imckit.core.validate import check_bool, check_choice, check_count, check_generator, check_int
 
 __all__ = ["StepInfo", "EpochRecord", "fit", "cross_entropy_step", "batch_sum", "cosine_decay", "random_crop_flip",
            "SCHEDULES"]
@@ -101,7 +102,8 @@ StepFunction = Callable[[nn.Module, torch.Tensor, torch.Tensor, StepInfo], "tupl
 
 def batch_sum(mean: torch.Tensor, n: int) -> torch.Tensor:
     """A batch-mean statistic as its sum over the batch's ``n`` images, in double precision (the value
-    ``float(mean) * n`` without a host synchronization)."""
+    ``float(mean) * n`` without a host synchronization); ``n`` is an integer >= 0."""
+    check_int(n, "n", 0)
     return mean.detach().double() * n
 
 
@@ -114,8 +116,8 @@ def cross_entropy_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, info:
 
 def cosine_decay(total: int) -> Callable[[int], float]:
     """The learning-rate factor after ``step`` of ``total`` steps: ``0.5 (1 + cos(pi min(step, total) / total))``
-    (1 at the start, 0 at the end)."""
-    total = max(1, int(total))
+    (1 at the start, 0 at the end); ``total`` is an integer >= 0 (0 and 1 alike: one step)."""
+    total = max(1, check_int(total, "total", 0))
     return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
 
 
@@ -129,11 +131,13 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int =
     from the CPU ``generator`` and moved to ``x``'s device, so the same generator state gives the same batch
     on any device. ``x`` is (N, C, H, W); the result has its shape, dtype and device (default layout).
     """
-    if not isinstance(x, torch.Tensor) or x.dim() != 4:
-        raise ValueError(f"x must be a batch of images (N, C, H, W); got {getattr(x, 'shape', type(x).__name__)}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a batch of images (N, C, H, W), a torch.Tensor; got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"x must be a batch of images (N, C, H, W); got shape {tuple(x.shape)}")
     if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator; got {generator!r}")
-    _check_int("padding", padding, 0, 64)
+        raise TypeError(f"generator must be a CPU torch.Generator; got {generator!r}")
+    padding = check_int(padding, "padding", 0, 64)
     n, _, height, width = x.shape
     offsets = torch.randint(0, 2 * padding + 1, (n, 2), generator=generator).to(x.device)
     flips = torch.randint(0, 2, (n,), generator=generator, dtype=torch.bool).to(x.device)
@@ -161,12 +165,6 @@ def _probe(model: nn.Module, x: torch.Tensor, layout: torch.memory_format, devic
             return probe.eval()(x.contiguous(memory_format=layout)), False
         except Exception:  # noqa: BLE001 -- the training step raises it again, with its context
             return None, True
-
-
-def _check_int(name, value, low, high=None):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        allowed = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-        raise ValueError(f"{name} must be {allowed}; got {value!r}")
 
 
 def fit(
@@ -206,10 +204,11 @@ def fit(
             means. Default :func:`cross_entropy_step`.
         optimizer: built over the parameters to train (and any other leaf tensors, e.g. float shadows
             of stored weights, created on ``device``).
-        epochs: passes over the data (0: nothing is trained).
-        batch_size: images per step.
+        epochs: passes over the data (an integer >= 0; 0: nothing is trained).
+        batch_size: images per step (an integer >= 1).
         generator: the CPU :class:`torch.Generator` that draws each epoch's batch order (one
-            ``torch.randperm(len(data))`` per epoch, consumed in this order), or a seed for a new one.
+            ``torch.randperm(len(data))`` per epoch, consumed in this order), or a seed for a new one (an
+            integer in [0, 2**63 - 1], :func:`imckit.core.validate.check_generator`).
         images: images per epoch, the first of each permutation (``None``: all).
         schedule: learning-rate factor per step: ``"cosine"`` (:func:`cosine_decay` over all planned
             steps), ``"constant"``, or a function of the step count.
@@ -238,33 +237,40 @@ def fit(
         device: where to train (see the module docstring).
     """
     if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    check_image_tensors(data, "data", dtype=next((p.dtype for p in model.parameters() if p.is_floating_point()),
-                                                 None))
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     if not callable(step):
-        raise ValueError(f"step must be a function (model, x, y, info) -> (loss, stats); got {step!r}")
+        raise TypeError(f"step must be a function (model, x, y, info) -> (loss, stats); got {step!r}")
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise ValueError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}")
-    _check_int("epochs", epochs, 0)
-    _check_int("batch_size", batch_size, 1)
-    _check_int("min_batch", min_batch, 1)
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer; got {type(optimizer).__name__}")
+    epochs = check_count(epochs, "epochs", 0)
+    batch_size = check_count(batch_size, "batch_size")
+    min_batch = check_count(min_batch, "min_batch")
+    check_image_tensors(data, "data", dtype=next((p.dtype for p in model.parameters() if p.is_floating_point()),
+                                                 None), nonempty=epochs > 0)
     n_data = len(data)
-    if epochs > 0 and n_data == 0:
-        raise ValueError("data must hold at least one image to train on; got 0")
     if images is not None:
-        _check_int("images", images, 1, n_data)
+        images = check_count(images, "images", 1, max(1, n_data))
     n = n_data if images is None else images
-    if isinstance(generator, int) and not isinstance(generator, bool):
-        generator = torch.Generator().manual_seed(generator)
-    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
-        raise ValueError(f"generator must be a CPU torch.Generator or an integer seed; got {generator!r}")
-    if not (callable(schedule) or schedule in SCHEDULES):
-        raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))} or a function of the step; "
-                         f"got {schedule!r}")
+    generator = check_generator(generator)
+    if generator.device.type != "cpu":
+        raise ValueError(f"generator must be a CPU torch.Generator or a seed; got one on {generator.device}")
+    if not callable(schedule):
+        check_choice(schedule, "schedule", SCHEDULES)
     if augment is not None and not callable(augment):
-        raise ValueError(f"augment must be None or a function (images, generator) -> images; got {augment!r}")
-    if channels_last not in (True, False, "inputs"):
-        raise ValueError(f"channels_last must be True, False or 'inputs'; got {channels_last!r}")
+        raise TypeError(f"augment must be None or a function (images, generator) -> images; got {augment!r}")
+    if not isinstance(channels_last, str):
+        channels_last = check_bool(channels_last, "channels_last")
+    check_choice(channels_last, "channels_last", (True, False, "inputs"))
+    train_mode = check_bool(train_mode, "train_mode")
+    progress = check_bool(progress, "progress")
+    if not isinstance(desc, str):
+        raise TypeError(f"desc must be a str; got {type(desc).__name__}")
+    if after_step is not None and not callable(after_step):
+        raise TypeError(f"after_step must be None or a function of a StepInfo; got {after_step!r}")
+    if on_epoch is not None and not callable(on_epoch):
+        raise TypeError(f"on_epoch must be None or a function of an EpochRecord; got {on_epoch!r}")
+    if grad_masks is not None and not isinstance(grad_masks, dict):
+        raise TypeError(f"grad_masks must be None or a dict (tensor -> mask); got {type(grad_masks).__name__}")
     target = resolve_device(device)
 
     steps_per_epoch = math.ceil(n / batch_size)

@@ -261,6 +261,10 @@ class LayerGraph:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, weights: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """The logits of ``x`` (any layout) with ``weights`` replaced (a convenience; the engine caches)."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor; got {type(x).__name__}")
+        if weights is not None and not isinstance(weights, dict):
+            raise TypeError(f"weights must be None or a dict (module name -> weight); got {type(weights).__name__}")
         prepared = self.prepare(weights)
         values = {"input": x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x}
         for node in self.nodes:
@@ -307,11 +311,17 @@ def _first_tensor_arg(node: fx.Node) -> fx.Node | None:
 
 def fast_path_blocker(model: nn.Module) -> str | None:
     """Why ``model`` has no exact layer graph, or ``None`` when it has one."""
+    _check_model(model)
     try:
         layer_graph(model)
     except GraphUnavailable as error:
         return str(error)
     return None
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
 
 
 def _trace(model: nn.Module) -> tuple[fx.Graph, dict]:
@@ -348,6 +358,7 @@ def layer_graph(model: nn.Module) -> LayerGraph:
     Raises:
         GraphUnavailable: the model has no exact layer graph (the message says why).
     """
+    _check_model(model)
     if _global_hooks():
         raise GraphUnavailable("a global module forward hook is registered (torch.nn.modules.module)")
     graph, constants = _trace(model)

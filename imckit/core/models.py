@@ -48,6 +48,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from imckit.core.validate import check_choice, check_int, check_number
+
 __all__ = ["ResNet8", "resnet8", "resnet8_paper", "RESNET8_WIDTHS", "PAPER_RESNET8_WIDTHS", "VGGSmall", "vgg_small",
            "MobileNetSmall", "mobilenet_small", "build_model", "MODELS", "MappableLayer", "mappable_layers",
            "layer_table"]
@@ -139,9 +141,8 @@ class ResNet8(nn.Module):
 
 
 def _check_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValueError(f"{name} must be an integer in [{low}, {high}]; got {value!r}")
-    return value
+    """:func:`imckit.core.validate.check_int` with this module's argument order (kept for its callers)."""
+    return check_int(value, name, low, high)
 
 
 def resnet8(in_channels: int = 3, num_classes: int = 10, width: float = 1.0,
@@ -161,11 +162,11 @@ def resnet8(in_channels: int = 3, num_classes: int = 10, width: float = 1.0,
     >>> [(l.name, l.weights) for l in mappable_layers(resnet8(in_channels=1))][:2]
     [('conv1', 144), ('stack1.conv1', 2304)]
     """
-    _check_args(in_channels, num_classes, width)
-    if not isinstance(widths, (tuple, list)) or len(widths) != 3 \
-            or any(isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 4096 for c in widths):
+    in_channels, num_classes, width = _check_args(in_channels, num_classes, width)
+    if not isinstance(widths, (tuple, list)) or len(widths) != 3:
         raise ValueError(f"widths must be three integers in [1, 4096] (the stacks' filters); got {widths!r}")
-    return ResNet8(in_channels, num_classes, float(width), tuple(widths))
+    widths = tuple(check_int(c, f"widths[{i}]", 1, 4096) for i, c in enumerate(widths))
+    return ResNet8(in_channels, num_classes, width, widths)
 
 
 def resnet8_paper(in_channels: int = 3, num_classes: int = 10, width: float = 1.0) -> ResNet8:
@@ -178,11 +179,13 @@ def resnet8_paper(in_channels: int = 3, num_classes: int = 10, width: float = 1.
     return resnet8(in_channels, num_classes, width, widths=PAPER_RESNET8_WIDTHS)
 
 
-def _check_args(in_channels, num_classes, width) -> None:
-    _check_int("in_channels", in_channels, 1, 64)
-    _check_int("num_classes", num_classes, 2, 100_000)
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0.25 <= width <= 8:
-        raise ValueError(f"width must be a number in [0.25, 8]; got {width!r}")
+WIDTH_RANGE = (0.25, 8.0)
+"""The width multipliers the networks accept."""
+
+
+def _check_args(in_channels, num_classes, width) -> tuple[int, int, float]:
+    return (check_int(in_channels, "in_channels", 1, 64), check_int(num_classes, "num_classes", 2, 100_000),
+            check_number(width, "width", *WIDTH_RANGE))
 
 
 def _conv_bn_relu(in_channels: int, out_channels: int, kernel: int = 3, stride: int = 1, groups: int = 1,
@@ -253,8 +256,8 @@ def vgg_small(in_channels: int = 3, num_classes: int = 10, width: float = 1.0) -
     >>> [(l.name, l.weights) for l in mappable_layers(vgg_small(in_channels=1))][:2]
     [('features.0', 144), ('features.3', 2304)]
     """
-    _check_args(in_channels, num_classes, width)
-    return VGGSmall(in_channels, num_classes, float(width))
+    in_channels, num_classes, width = _check_args(in_channels, num_classes, width)
+    return VGGSmall(in_channels, num_classes, width)
 
 
 def mobilenet_small(in_channels: int = 3, num_classes: int = 10, width: float = 1.0) -> MobileNetSmall:
@@ -263,8 +266,8 @@ def mobilenet_small(in_channels: int = 3, num_classes: int = 10, width: float = 
     >>> [(l.name, l.weights) for l in mappable_layers(mobilenet_small(in_channels=1))][:3]
     [('stem.0', 144), ('blocks.0.0', 144), ('blocks.0.3', 512)]
     """
-    _check_args(in_channels, num_classes, width)
-    return MobileNetSmall(in_channels, num_classes, float(width))
+    in_channels, num_classes, width = _check_args(in_channels, num_classes, width)
+    return MobileNetSmall(in_channels, num_classes, width)
 
 
 MODELS = {"resnet8": resnet8, "resnet8_paper": resnet8_paper, "vgg_small": vgg_small,
@@ -272,9 +275,15 @@ MODELS = {"resnet8": resnet8, "resnet8_paper": resnet8_paper, "vgg_small": vgg_s
 
 
 def build_model(name: str, **kwargs) -> nn.Module:
-    """Build a registered model by name (see :data:`MODELS`)."""
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(map(repr, MODELS))}; got {name!r}")
+    """Build a registered model by name (see :data:`MODELS`); ``kwargs`` are the builder's (``in_channels``,
+    ``num_classes``, ``width``; ``widths`` for ``"resnet8"``)."""
+    check_choice(name, "model", MODELS)
+    import inspect
+
+    accepted = inspect.signature(MODELS[name]).parameters
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(f"{unknown[0]} is not an argument of model {name!r}; it takes {', '.join(accepted)}")
     return MODELS[name](**kwargs)
 
 
@@ -305,6 +314,8 @@ def mappable_layers(model: nn.Module) -> list[MappableLayer]:
     A model may define ``mappable_groups()`` (as :class:`ResNet8` does) to bundle modules; otherwise every
     ``nn.Conv2d`` and ``nn.Linear`` is a layer of its own, in registration order.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     modules = dict(model.named_modules())
     if hasattr(model, "mappable_groups"):
         groups = model.mappable_groups()

@@ -12,11 +12,11 @@ See the book page "How this book is built" for the conventions.
 
 from __future__ import annotations
 
+from imckit.core.validate import check_choice
+
 PROFILES = ("smoke", "default", "paper")
 
 
 def check_profile(profile: str) -> str:
     """Return ``profile`` if it is a known profile name, else raise a clear :class:`ValueError`."""
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {', '.join(map(repr, PROFILES))}; got {profile!r}")
-    return profile
+    return check_choice(profile, "profile", PROFILES)

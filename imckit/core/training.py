@@ -14,6 +14,7 @@ is ignored and the model retrained (see :mod:`imckit.core.cache`). :func:`train`
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -22,10 +23,11 @@ from torch import nn
 
 from imckit.core.cache import cache_entry, cached
 from imckit.core.compute import resolve_device
-from imckit.core.data import Dataset, ImageTensors, load_dataset
-from imckit.core.fit import EpochRecord, cross_entropy_step, fit, random_crop_flip
-from imckit.core.models import build_model
+from imckit.core.data import Dataset, ImageTensors, check_image_tensors, load_dataset
+from imckit.core.fit import EpochRecord, _probe, cross_entropy_step, fit, random_crop_flip
+from imckit.core.models import WIDTH_RANGE, build_model
 from imckit.core.profiles import check_profile
+from imckit.core.validate import check_bool, check_choice, check_count, check_int, check_number, check_seed
 
 EVAL_BATCH_SIZE = 128  # measured on 2 cores: ~5x the throughput of batch 1000 for ResNet-8 (benchmarks/)
 
@@ -65,16 +67,14 @@ class TrainConfig:
     augment: str = "auto"
 
     def __post_init__(self):
-        if self.augment not in AUGMENTATIONS:
-            raise ValueError(f"augment must be one of {', '.join(map(repr, AUGMENTATIONS))}; got {self.augment!r}")
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 0 <= self.epochs <= 10_000:
-            raise ValueError(f"epochs must be an integer in [0, 10000]; got {self.epochs!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}")
-        for name, low, high in (("lr", 0.0, 10.0), ("momentum", 0.0, 1.0), ("weight_decay", 0.0, 1.0)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not low <= value <= high or (name == "lr" and value == 0):
-                raise ValueError(f"{name} must be a number in {'(' if name == 'lr' else '['}{low}, {high}]; got {value!r}")
+        # integers are stored as ``int`` (a numpy integer would key the cache as a string); numbers are
+        # checked but kept as given, so that the cache keys of existing configs do not change
+        object.__setattr__(self, "epochs", check_int(self.epochs, "epochs", 0, 10_000))
+        object.__setattr__(self, "batch_size", check_count(self.batch_size, "batch_size"))
+        check_number(self.lr, "lr", 0.0, 10.0, low_open=True)
+        check_number(self.momentum, "momentum", 0.0, 1.0)
+        check_number(self.weight_decay, "weight_decay", 0.0, 1.0)
+        check_choice(self.augment, "augment", AUGMENTATIONS)
 
     def augments(self, images: torch.Tensor) -> bool:
         """Whether training on ``images`` (N, C, H, W) augments them: ``"crop_flip"`` always, ``"none"``
@@ -142,8 +142,23 @@ def train(
     images by default). The batch order, and the augmentation's crops and flips after it, are drawn from
     ``torch.Generator().manual_seed(seed)``, so the same seed, model initialization and data give the same
     weights. ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``) is where
-    the steps run; the model comes back on the device it came in on, in eval mode.
+    the steps run; the model comes back on the device it came in on, in eval mode. ``seed`` is an integer in
+    [0, 2**63 - 1] (:func:`imckit.core.validate.check_seed`).
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}")
+    seed = check_seed(seed)
+    progress = check_bool(progress, "progress")
+    check_image_tensors(data, "data", nonempty=config.epochs > 0)
+    if test_data is not None:  # checked before the training, not at the end of its first epoch
+        dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+        check_image_tensors(test_data, "test_data", dtype=dtype, nonempty=True)
+        home = next((t.device for t in model.parameters()), torch.device("cpu"))
+        logits, _ = _probe(model, test_data.images[:2].to(home), torch.contiguous_format, home)
+        if isinstance(logits, torch.Tensor) and logits.ndim == 2:
+            check_image_tensors(test_data, "test_data", classes=int(logits.shape[1]))
     optimizer = torch.optim.SGD(
         model.parameters(), lr=config.lr, momentum=config.momentum,
         weight_decay=config.weight_decay, nesterov=config.momentum > 0,
@@ -162,7 +177,7 @@ def train(
             history.test_accuracy.append(metrics.accuracy)
 
     fit(model, data, cross_entropy_step, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
-        generator=int(seed), on_epoch=record, progress=progress, desc="training", device=target,
+        generator=seed, on_epoch=record, progress=progress, desc="training", device=target,
         augment=random_crop_flip if config.augments(data.images) else None)
     return history
 
@@ -197,18 +212,15 @@ class BaselineSpec:
         from imckit.core.data import DATASETS
         from imckit.core.models import MODELS
 
-        if self.model not in MODELS:
-            raise ValueError(f"model must be one of {', '.join(map(repr, MODELS))}; got {self.model!r}")
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {', '.join(map(repr, DATASETS))}; got {self.dataset!r}")
+        check_choice(self.model, "model", MODELS)
+        check_choice(self.dataset, "dataset", DATASETS)
+        check_number(self.width, "width", *WIDTH_RANGE)  # checked here, not after the data is loaded
         for name in ("train_size", "test_size"):
-            value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None; got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
-            raise ValueError(f"seed must be an integer in [0, 2**63); got {self.seed!r}")
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_count(getattr(self, name), name))
+        object.__setattr__(self, "seed", check_seed(self.seed))
         if not isinstance(self.train, TrainConfig):
-            raise ValueError(f"train must be a TrainConfig; got {type(self.train).__name__}")
+            raise TypeError(f"train must be a TrainConfig; got {type(self.train).__name__}")
 
 
 def baseline_spec(profile: str, dataset: str = "fashion-mnist", seed: int = 0) -> BaselineSpec:
@@ -285,12 +297,23 @@ def pretrained(
             returned and cached model is on the CPU. A network trained on a GPU is not bit-identical to
             one trained on the CPU, so a GPU's checkpoint has its own cache entry (a CPU run, including
             ``"auto"`` without a GPU, shares the CPU's).
+
+    Before anything long starts, the arguments are checked; when the network must be trained, the cache
+    folder is checked to be writable before the training starts (:func:`imckit.core.cache.cached`).
     """
+    if not isinstance(spec, BaselineSpec):
+        raise TypeError(f"spec must be a BaselineSpec; got {type(spec).__name__}")
+    if data is not None and not isinstance(data, Dataset):
+        raise TypeError(f"data must be a Dataset or None; got {type(data).__name__}")
+    if cache is not None and not isinstance(cache, (str, os.PathLike)):
+        raise TypeError(f"cache must be a folder (str or os.PathLike), '' (no cache) or None; got "
+                        f"{type(cache).__name__}")
+    progress = check_bool(progress, "progress")
     target = resolve_device(device)
     if data is None:
         data = load_dataset(spec.dataset, root=data_root)
     elif data.name != spec.dataset:
-        raise ValueError(f"data holds {data.name!r} but spec.dataset is {spec.dataset!r}")
+        raise ValueError(f"data must hold spec.dataset {spec.dataset!r}; got a Dataset of {data.name!r}")
     for name, size, split in (("train_size", spec.train_size, data.train), ("test_size", spec.test_size, data.test)):
         if size is not None and size > len(split):
             raise ValueError(f"{name} must be at most the split's {len(split):,} images (or None); got {size:,}")

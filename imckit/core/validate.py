@@ -36,6 +36,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import torch
 
 SEED_MAX = 2**63 - 1
@@ -155,7 +156,7 @@ def check_generator(value, name: str = "generator") -> torch.Generator:
 
 def check_bool(value, name: str) -> bool:
     """A flag: ``True`` or ``False`` (numpy bools too), never 0/1 or a string."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"{name} must be True or False; got {_show(value)}")
 

@@ -1,4 +1,5 @@
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -210,27 +211,33 @@ def test_epoch_callback_sees_every_epoch_and_zero_epochs_train_nothing():
     assert isinstance(StepInfo(0, 0, 1), StepInfo)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"epochs": -1}, r"epochs must be an integer >= 0; got -1"),
-    ({"epochs": 1.5}, "epochs must be an integer"),
-    ({"batch_size": 0}, r"batch_size must be an integer >= 1; got 0"),
-    ({"images": 97}, r"images must be an integer in \[1, 96\]; got 97"),
-    ({"min_batch": 0}, "min_batch must be an integer >= 1"),
-    ({"generator": "seed"}, "generator must be a CPU torch.Generator or an integer seed"),
-    ({"generator": True}, "generator must be a CPU torch.Generator or an integer seed"),
-    ({"schedule": "linear"}, "schedule must be one of 'cosine', 'constant'"),
-    ({"channels_last": "model"}, "channels_last must be True, False or 'inputs'"),
-    ({"device": "tpu"}, "device must be one of"),
-    ({"optimizer": "sgd"}, "optimizer must be a torch.optim.Optimizer"),
-    ({"augment": "crop_flip"}, "augment must be None or a function"),
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"epochs": -1}, ValueError, r"^epochs must be an integer >= 0; got -1"),
+    ({"epochs": 1.5}, TypeError, "^epochs must be an integer"),
+    ({"batch_size": 0}, ValueError, r"^batch_size must be an integer >= 1; got 0"),
+    ({"batch_size": -4}, ValueError, r"^batch_size must be an integer >= 1; got -4"),
+    ({"images": 97}, ValueError, r"^images must be an integer in \[1, 96\]; got 97"),
+    ({"min_batch": 0}, ValueError, "^min_batch must be an integer >= 1"),
+    ({"generator": "seed"}, TypeError,
+     r"^generator must be a torch.Generator or a seed \(an integer in \[0, 2\*\*63 - 1\]\)"),
+    ({"generator": True}, TypeError, "^generator must be a torch.Generator or a seed"),
+    ({"generator": -1}, ValueError, r"^generator must be an integer in \[0, 2\*\*63 - 1\]; got -1"),
+    ({"schedule": "linear"}, ValueError, "^schedule must be one of 'cosine', 'constant'"),
+    ({"channels_last": "model"}, ValueError, "^channels_last must be one of True, False, 'inputs'"),
+    ({"channels_last": 1}, TypeError, "^channels_last must be True or False"),
+    ({"device": "tpu"}, ValueError, "^device must be one of"),
+    ({"optimizer": "sgd"}, TypeError, "^optimizer must be a torch.optim.Optimizer"),
+    ({"augment": "crop_flip"}, TypeError, "^augment must be None or a function"),
+    ({"train_mode": "yes"}, TypeError, "^train_mode must be True or False"),
+    ({"progress": 1}, TypeError, "^progress must be True or False"),
 ])
-def test_bad_input(kwargs, message):
+def test_bad_input(kwargs, error, message):
     data = _toy_dataset().train
     model = _model()
     args = {"optimizer": _sgd(model), "epochs": 1, "batch_size": 16, "generator": 0, **kwargs}
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=message):
         fit(model, data, **args)
-    with pytest.raises(ValueError, match="at least one image"):
+    with pytest.raises(ValueError, match="^data must hold at least one image; got 0"):
         fit(model, ImageTensors(data.images[:0], data.labels[:0]), optimizer=_sgd(model), epochs=1, batch_size=4,
             generator=0)
 
@@ -270,12 +277,18 @@ def test_bad_data_is_named_and_leaves_the_model_as_it_was():
         fit(model, ImageTensors(data.images, data.labels + 4), optimizer=_sgd(model), epochs=1, batch_size=16,
             generator=0)
     assert torch.equal(before, _flat(model)) and model.stem.conv.weight.is_contiguous()
-    for bad, message in ((ImageTensors(data.images, data.labels.float()), "data.labels must be class indices of dtype"),
-                         (ImageTensors(data.images.double(), data.labels), "data.images must have the model's dtype"),
-                         (ImageTensors(data.images[:, 0], data.labels), "data.images must be a 4-D tensor"),
-                         (ImageTensors(data.images, data.labels[:-1]), r"data.labels must have shape \(96,\)")):
-        with pytest.raises(ValueError, match=message):
+    nan = data.images.clone()
+    nan[0, 0, 0, 0] = float("nan")
+    for bad, error, message in (
+            (ImageTensors(data.images, data.labels.float()), TypeError, "^data.labels must be class indices of dtype"),
+            (ImageTensors(data.images.double(), data.labels), TypeError, "^data.images must have the model's dtype"),
+            (ImageTensors(data.images[:, 0], data.labels), ValueError, "^data.images must have 4 dimensions"),
+            (SimpleNamespace(images=data.images, labels=data.labels[:-1]), ValueError,
+             r"^data.labels must have shape \(96\)"),
+            (ImageTensors(nan, data.labels), ValueError, "^data.images must be a tensor of finite values; got 1 NaN")):
+        with pytest.raises(error, match=message):
             fit(model, bad, optimizer=_sgd(model), epochs=1, batch_size=16, generator=0)
+    assert torch.equal(before, _flat(model))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -330,11 +343,13 @@ def test_crop_pads_with_zeros_and_without_padding_only_flips():
 
 
 def test_crop_flip_bad_input():
-    with pytest.raises(ValueError, match=r"x must be a batch of images \(N, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"^x must be a batch of images \(N, C, H, W\)"):
         random_crop_flip(torch.zeros(3, 32, 32), torch.Generator())
-    with pytest.raises(ValueError, match="generator must be a CPU torch.Generator"):
+    with pytest.raises(TypeError, match="^generator must be a CPU torch.Generator"):
         random_crop_flip(torch.zeros(1, 3, 32, 32), 0)
-    with pytest.raises(ValueError, match=r"padding must be an integer in \[0, 64\]; got -1"):
+    with pytest.raises(TypeError, match=r"^padding must be an integer in \[0, 64\]; got 2.0"):
+        random_crop_flip(torch.zeros(1, 3, 32, 32), torch.Generator(), padding=2.0)
+    with pytest.raises(ValueError, match=r"^padding must be an integer in \[0, 64\]; got -1"):
         random_crop_flip(torch.zeros(1, 3, 32, 32), torch.Generator(), padding=-1)
 
 

@@ -55,13 +55,17 @@ def test_generic_model_lists_every_conv_and_linear():
     assert [(l.name, l.weights) for l in mappable_layers(model)] == [("0", 18), ("3", 24)]
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"in_channels": 0}, r"in_channels must be an integer in \[1, 64\]"),
-    ({"num_classes": 1}, r"num_classes must be an integer in \[2, 100000\]"),
-    ({"width": 0.1}, r"width must be a number in \[0.25, 8\]"),
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"in_channels": 0}, ValueError, r"^in_channels must be an integer in \[1, 64\]; got 0"),
+    ({"in_channels": 3.0}, TypeError, r"^in_channels must be an integer in \[1, 64\]; got 3.0"),
+    ({"num_classes": 1}, ValueError, r"^num_classes must be an integer in \[2, 100000\]"),
+    ({"num_classes": True}, TypeError, r"^num_classes must be an integer in \[2, 100000\]; got True"),
+    ({"width": 0.1}, ValueError, r"^width must be a finite number in \[0.25, 8.0\]; got 0.1"),
+    ({"width": float("nan")}, ValueError, r"^width must be a finite number in \[0.25, 8.0\]; got nan"),
+    ({"width": "1"}, TypeError, r"^width must be a finite number in \[0.25, 8.0\]; got '1'"),
 ])
-def test_bad_arguments(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_arguments(kwargs, error, message):
+    with pytest.raises(error, match=message):
         resnet8(**kwargs)
 
 
@@ -98,7 +102,7 @@ def test_mobilenet_small_has_depthwise_and_pointwise_layers():
 
 @pytest.mark.parametrize("name", ["vgg_small", "mobilenet_small"])
 def test_new_models_check_their_arguments(name):
-    with pytest.raises(ValueError, match=r"width must be a number in \[0.25, 8\]; got 9"):
+    with pytest.raises(ValueError, match=r"^width must be a finite number in \[0.25, 8.0\]; got 9.0"):
         build_model(name, width=9)
     with pytest.raises(ValueError, match=r"in_channels must be an integer in \[1, 64\]; got 0"):
         build_model(name, in_channels=0)
@@ -136,9 +140,13 @@ def test_per_stack_widths_and_width_multiplier():
     assert model.widths == (4, 12, 20) and model.stack3.conv2.weight.shape == (20, 20, 3, 3)
     assert resnet8_paper(width=0.5).widths == (8, 24, 72)
     assert MODELS["resnet8_paper"] is resnet8_paper
-    for widths in [(16, 32), (16, 0, 64), (16, 32.0, 64), "abc"]:
-        with pytest.raises(ValueError, match=r"widths must be three integers in \[1, 4096\]"):
+    for widths in [(16, 32), "abc"]:
+        with pytest.raises(ValueError, match=r"^widths must be three integers in \[1, 4096\]"):
             resnet8(widths=widths)
+    with pytest.raises(ValueError, match=r"^widths\[1\] must be an integer in \[1, 4096\]; got 0"):
+        resnet8(widths=(16, 0, 64))
+    with pytest.raises(TypeError, match=r"^widths\[1\] must be an integer in \[1, 4096\]; got 32.0"):
+        resnet8(widths=(16, 32.0, 64))
 
 
 def test_default_widths_initialize_as_before():

@@ -11,16 +11,20 @@ from imckit.core.models import resnet8
 from ..conftest import requires_debian_fashion_mnist, toy_dataset as _toy_dataset
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"epochs": -1}, r"epochs must be an integer in \[0, 10000\]; got -1"),
-    ({"epochs": 2.5}, r"epochs must be an integer"),
-    ({"batch_size": 0}, "batch_size must be a positive integer"),
-    ({"lr": 0.0}, r"lr must be a number in \(0.0, 10.0\]"),
-    ({"momentum": 1.5}, r"momentum must be a number in \[0.0, 1.0\]"),
-    ({"augment": "flip"}, "augment must be one of 'auto', 'none', 'crop_flip'; got 'flip'"),
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"epochs": -1}, ValueError, r"^epochs must be an integer in \[0, 10000\]; got -1"),
+    ({"epochs": 2.5}, TypeError, r"^epochs must be an integer in \[0, 10000\]; got 2.5"),
+    ({"batch_size": 0}, ValueError, "^batch_size must be an integer >= 1; got 0"),
+    ({"batch_size": -128}, ValueError, "^batch_size must be an integer >= 1; got -128"),
+    ({"lr": 0.0}, ValueError, r"^lr must be a finite number in \(0.0, 10.0\]; got 0.0"),
+    ({"lr": float("nan")}, ValueError, r"^lr must be a finite number in \(0.0, 10.0\]; got nan"),
+    ({"lr": True}, TypeError, r"^lr must be a finite number in \(0.0, 10.0\]; got True"),
+    ({"momentum": 1.5}, ValueError, r"^momentum must be a finite number in \[0.0, 1.0\]; got 1.5"),
+    ({"weight_decay": -1e-4}, ValueError, r"^weight_decay must be a finite number in \[0.0, 1.0\]"),
+    ({"augment": "flip"}, ValueError, "^augment must be one of 'auto', 'none', 'crop_flip'; got 'flip'"),
 ])
-def test_train_config_rejects_bad_values(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_train_config_rejects_bad_values(kwargs, error, message):
+    with pytest.raises(error, match=message):
         TrainConfig(**kwargs)
 
 
@@ -90,18 +94,21 @@ def test_changed_data_changes_the_key(tmp_path):
 
 
 def test_data_must_match_spec():
-    with pytest.raises(ValueError, match="spec.dataset is 'cifar10'"):
+    with pytest.raises(ValueError, match="^data must hold spec.dataset 'cifar10'; got a Dataset of 'fashion-mnist'"):
         pretrained(BaselineSpec(dataset="cifar10"), data=_toy_dataset())
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"dataset": "mnist"}, "dataset must be one of"),
-    ({"model": "resnet18"}, "model must be one of 'resnet8'"),
-    ({"seed": -1}, r"seed must be an integer in \[0, 2\*\*63\)"),
-    ({"train_size": 0}, "train_size must be a positive integer or None"),
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"dataset": "mnist"}, ValueError, "^dataset must be one of"),
+    ({"model": "resnet18"}, ValueError, "^model must be one of 'resnet8'"),
+    ({"seed": -1}, ValueError, r"^seed must be an integer in \[0, 2\*\*63 - 1\]; got -1"),
+    ({"seed": 1.0}, TypeError, r"^seed must be an integer in \[0, 2\*\*63 - 1\]; got 1.0"),
+    ({"train_size": 0}, ValueError, "^train_size must be an integer >= 1; got 0"),
+    ({"width": 100}, ValueError, r"^width must be a finite number in \[0.25, 8.0\]; got 100.0"),
+    ({"train": {}}, TypeError, "^train must be a TrainConfig; got dict"),
 ])
-def test_baseline_spec_rejects_bad_values(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_baseline_spec_rejects_bad_values(kwargs, error, message):
+    with pytest.raises(error, match=message):
         BaselineSpec(**kwargs)
 
 
