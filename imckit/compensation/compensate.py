@@ -57,10 +57,12 @@ from torch import nn
 from tqdm import tqdm
 
 from imckit.core.compute import resolve_device
-from imckit.core.data import ImageTensors
+from imckit.core.data import ImageTensors, check_image_tensors
 from imckit.core.fit import fit
+from imckit.core.validate import (check_bool, check_choice, check_count, check_int, check_number, check_seed,
+                                  check_shape, check_tensor)
 from imckit.memory.cells import BASELINE_BITS, CellConfig
-from imckit.memory.devices import SLC, FeFETMLC
+from imckit.memory.devices import SLC, FeFETMLC, check_device
 from imckit.injection.errors import PerturbedEvaluator, QuantSpec, inject_cell_errors, quantize_layer
 from imckit.quantization.qkeras import QuantizedTensor
 
@@ -78,7 +80,8 @@ class CompensationConfig:
         epochs: passes over ``train_images`` (the paper: 1).
         train_images: training images per pass (``None``: the whole training set; the default profile uses
             a subset to fit its time budget).
-        batch_size: images per SGD step.
+        batch_size: images per SGD step (>= 2 in the modes where BatchNorm takes batch statistics,
+            ``"full"`` and ``"bn_recalibration"``: they skip batches of one image; so must ``train_images``).
         lr: initial learning rate, decayed to 0 by a cosine over all steps.
         momentum: SGD momentum (Nesterov).
         fresh_write_errors: whether rewritten healthy weights draw new read errors (default ``False``,
@@ -99,21 +102,27 @@ class CompensationConfig:
     mode: str = "full"
 
     def __post_init__(self):
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 1 <= self.epochs <= 100:
-            raise ValueError(f"epochs must be an integer in [1, 100]; got {self.epochs!r}")
-        if self.train_images is not None and (isinstance(self.train_images, bool)
-                                              or not isinstance(self.train_images, int) or self.train_images < 1):
-            raise ValueError(f"train_images must be None or an integer >= 1; got {self.train_images!r}")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1; got {self.batch_size!r}")
-        if not isinstance(self.lr, (int, float)) or not 0 < self.lr <= 10:
-            raise ValueError(f"lr must be a number in (0, 10]; got {self.lr!r}")
-        if not isinstance(self.momentum, (int, float)) or not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be a number in [0, 1); got {self.momentum!r}")
-        if not isinstance(self.fresh_write_errors, bool):
-            raise ValueError(f"fresh_write_errors must be True or False; got {self.fresh_write_errors!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}; got {self.mode!r}")
+        plain = lambda value: value.item() if isinstance(value, np.generic) else value  # noqa: E731 (JSON-able)
+        check_choice(self.mode, "mode", MODES)
+        check_int(self.epochs, "epochs", 1, 100)
+        # BatchNorm's batch statistics need two images: modes that use them skip batches of one image, so a
+        # batch size (or a training set) of one would silently train nothing
+        least = 2 if self.mode in ("full", "bn_recalibration") else 1
+        why = f" in mode {self.mode!r} (BatchNorm takes batch statistics)" if least == 2 else ""
+        for name, allowed in (("train_images", f"None or an integer >= {least}"),
+                              ("batch_size", f"an integer >= {least}")):
+            value = getattr(self, name)
+            if name == "train_images" and value is None:
+                continue
+            try:
+                check_count(value, name, least)
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"{name} must be {allowed}{why}; got {value!r}") from None
+        check_number(self.lr, "lr", 0.0, 10.0, low_open=True)
+        check_number(self.momentum, "momentum", 0.0, 1.0, high_open=True)
+        check_bool(self.fresh_write_errors, "fresh_write_errors")
+        for name in ("epochs", "train_images", "batch_size", "lr", "momentum", "fresh_write_errors"):
+            object.__setattr__(self, name, plain(getattr(self, name)))
 
     @property
     def trains_weights(self) -> bool:
@@ -151,7 +160,15 @@ class CompensationResult:
 
 def requantize(q: QuantizedTensor, weights: torch.Tensor) -> torch.Tensor:
     """Codes of ``weights`` on the fixed grid of ``q`` (its step, stride and offset): the nearest valid
-    code, clipped to the word range."""
+    code, clipped to the word range. ``weights`` must be finite and of the shape of ``q.codes``."""
+    if not isinstance(q, QuantizedTensor):
+        raise TypeError(f"q must be a QuantizedTensor (imckit.quantization.quantize); got {type(q).__name__}")
+    check_tensor(weights, "weights", floating=True, nonempty=False)
+    check_shape(weights, "weights", tuple(q.codes.shape))
+    return _requantize(q, weights)
+
+
+def _requantize(q: QuantizedTensor, weights: torch.Tensor) -> torch.Tensor:
     words = torch.round((weights / q.step - q.code_offset) / q.code_stride).clamp(0, 2 ** q.bits - 1)
     return q.from_words(words.to(torch.int64))
 
@@ -160,13 +177,19 @@ def _pattern_seed(seed: int, pattern: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(pattern), 7]).generate_state(1)[0])
 
 
-def _check_configs(evaluator: PerturbedEvaluator, layer_configs: dict) -> None:
-    if not isinstance(layer_configs, dict) or not layer_configs:
-        raise ValueError("layer_configs must be a non-empty dict: layer name -> CellConfig")
+def _check_configs(evaluator: PerturbedEvaluator, layer_configs) -> None:
+    """``layer_configs`` must be a non-empty dict of the evaluator's layer names to :class:`CellConfig`."""
+    if not isinstance(layer_configs, dict):
+        raise TypeError(f"layer_configs must be a non-empty dict: layer name -> CellConfig; got "
+                        f"{type(layer_configs).__name__}")
+    if not layer_configs:
+        raise ValueError("layer_configs must be a non-empty dict: layer name -> CellConfig; got {}")
     for name, config in layer_configs.items():
-        evaluator.layer(name)
+        if not isinstance(name, str) or name not in evaluator.layers:
+            raise ValueError(f"layer_configs must name mappable layers of the model ({list(evaluator.layers)}); "
+                             f"got unknown layer {name!r}")
         if not isinstance(config, CellConfig):
-            raise ValueError(f"configuration of layer {name!r} must be a CellConfig; got {config!r}")
+            raise TypeError(f"layer_configs[{name!r}] must be a CellConfig; got {config!r}")
 
 
 def compensate(
@@ -205,16 +228,37 @@ def compensate(
             :mod:`imckit.core.compute`); the error patterns are drawn on the CPU from the seeded generators
             either way, and every returned tensor is on the CPU.
     """
-    if isinstance(patterns, bool) or not isinstance(patterns, int) or patterns < 1:
-        raise ValueError(f"patterns must be an integer >= 1; got {patterns!r}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    patterns = check_count(patterns, "patterns")
+    seed = check_seed(seed)
+    progress = check_bool(progress, "progress")
+    return_weights = check_bool(return_weights, "return_weights")
     if not isinstance(config, CompensationConfig):
-        raise ValueError(f"config must be a CompensationConfig; got {type(config).__name__}")
+        raise TypeError(f"config must be a CompensationConfig; got {type(config).__name__}")
+    check_image_tensors(train_data, "train_data", nonempty=True)
+    check_image_tensors(test_data, "test_data", nonempty=True)
+    if tuple(train_data.images.shape[1:]) != tuple(test_data.images.shape[1:]):
+        raise ValueError(f"train_data.images must have the image shape (C, H, W) of test_data "
+                         f"{tuple(test_data.images.shape[1:])}; got {tuple(train_data.images.shape[1:])}")
     if config.train_images is not None and config.train_images > len(train_data):
-        raise ValueError(f"config.train_images={config.train_images} exceeds the {len(train_data)} training images")
+        raise ValueError(f"config.train_images must be at most the {len(train_data)} training images; got "
+                         f"{config.train_images}")
+    if config.train_images is None and config.batch_statistics and len(train_data) < 2:
+        raise ValueError(f"train_data must hold at least 2 images in mode {config.mode!r} (BatchNorm takes "
+                         f"batch statistics); got {len(train_data)}")
+    check_device(mlc, "mlc", 2)
+    check_device(slc, "slc", 1)
     target = resolve_device(device)
     model.eval()
     evaluator = PerturbedEvaluator(model, test_data, quant, BASELINE_BITS, device=target)
     _check_configs(evaluator, layer_configs)
+    if config.trains_weights:  # the training labels must be classes of the model (one image tells how many)
+        with torch.no_grad():
+            first = next((p for p in model.parameters()), None)
+            probe = test_data.images[:1].to(first.device if first is not None else "cpu")  # checked above
+            classes = model(probe).shape[-1]
+        check_image_tensors(train_data, "train_data", classes=classes)
     quantized = {}  # module -> (QuantizedTensor, CellConfig)
     for name, cell_config in layer_configs.items():
         for module, q in quantize_layer(model, evaluator.layer(name).modules, cell_config.bits, quant).items():
@@ -234,7 +278,7 @@ def compensate(
         if config.trains_weights:
             trained, retrained_model = _retrain(model, train_data, quantized, read, faulty, n_train, config,
                                                 generator, target)
-            codes = {m: torch.where(faulty[m], read[m], requantize(quantized[m][0], trained[m])) for m in quantized}
+            codes = {m: torch.where(faulty[m], read[m], _requantize(quantized[m][0], trained[m])) for m in quantized}
         else:  # BatchNorm recalibration: the stored codes stay as read, only running statistics change
             retrained_model = _recalibrate(model, train_data, written, n_train, config, generator, target)
             trained = {m: model.get_submodule(m).weight.detach().clone() for m in quantized}
@@ -286,7 +330,7 @@ def _retrain(model, data, quantized, read, faulty, n_train, config, generator, d
         weights = {}
         for m, param in params.items():
             q = grids[m]
-            grid = q.with_codes(requantize(q, param.detach())).dequantize()
+            grid = q.with_codes(_requantize(q, param.detach())).dequantize()
             ste = param + (grid - param).detach()  # forward: on the grid; backward: identity
             weights[f"{m}.weight"] = torch.where(frozen[m], fixed[m], ste)
         logits = torch.func.functional_call(net, weights, (x,))

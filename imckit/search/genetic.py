@@ -17,37 +17,102 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from imckit.core.validate import check_count, check_int, check_number, check_probability, check_seed
+
 __all__ = ["check_tables", "exact_pareto_front", "pareto_mask", "reference_point", "hypervolume",
            "GeneticSearchConfig", "GeneticSearchResult", "genetic_search", "nsga2_search", "front_regions",
            "evaluations_to_reach"]
 
 
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _entries(value, name: str, length: int, check, allowed: str) -> tuple:
+    """``value`` as a tuple of ``length`` entries, each passed through the shared validator ``check``; any
+    failure is reported for the whole field (``"<name> must be <allowed>; got <value>"``)."""
+    if not isinstance(value, (tuple, list)) or len(value) != length:
+        raise TypeError(f"{name} must be {allowed}; got {_shown(value)}")
+    try:
+        checked = tuple(check(v) for v in value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"{name} must be {allowed}; got {_shown(value)}") from None
+    return checked
+
+
+def _plain(value):
+    """A numpy scalar as the Python number it holds (so that configs stay JSON-able); anything else as is."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _array(value, name: str, what: str) -> np.ndarray:
+    """``value`` as a float array if it holds real numbers (not booleans, strings, objects or complex)."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):  # a ragged nesting of sequences
+        raise ValueError(f"{name} must be {what}; got a ragged sequence {_shown(value)}") from None
+    if array.dtype == bool or array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be {what} holding real numbers; got {_shown(value)} (dtype {array.dtype})")
+    return array.astype(float)
+
+
 def check_tables(memory, loss) -> tuple[np.ndarray, np.ndarray]:
     """Validate two objective tables and return them as float arrays.
 
-    They must be 2-D with the same shape (layers >= 1, configurations >= 1), NaN in the same places, finite
-    elsewhere, and every layer must allow at least one configuration.
+    They must be 2-D tables of real numbers with the same shape (layers >= 1, configurations >= 1), NaN in
+    the same places, finite elsewhere, every layer must allow at least one configuration, and the sums over
+    layers (and the hypervolumes of their ranges) must stay finite.
     """
-    memory = np.asarray(memory, dtype=float)
-    loss = np.asarray(loss, dtype=float)
+    what = "a 2-D table (layers, configurations)"
+    memory = _array(memory, "memory", what)
+    loss = _array(loss, "loss", what)
     if memory.ndim != 2 or memory.shape[0] < 1 or memory.shape[1] < 1:
-        raise ValueError(f"memory must be a 2-D table (layers, configurations); got shape {memory.shape}")
+        raise ValueError(f"memory must be {what} with at least one of each; got shape {memory.shape}")
     if loss.shape != memory.shape:
         raise ValueError(f"loss must have the shape of memory {memory.shape}; got {loss.shape}")
     if not np.array_equal(np.isnan(memory), np.isnan(loss)):
-        raise ValueError("memory and loss must be NaN (not allowed) in the same places")
+        raise ValueError("memory and loss must be NaN (not allowed) in the same places; got NaN at "
+                         f"{int(np.isnan(memory).sum())} and {int(np.isnan(loss).sum())} entries")
     if np.isinf(memory).any() or np.isinf(loss).any():
-        raise ValueError("memory and loss must be finite where allowed (NaN marks a forbidden configuration)")
+        raise ValueError("memory and loss must be finite where allowed (NaN marks a forbidden configuration); "
+                         f"got {int(np.isinf(memory).sum())} and {int(np.isinf(loss).sum())} infinite entries")
     empty = np.where(np.isnan(memory).all(axis=1))[0]
     if len(empty):
-        raise ValueError(f"layer(s) {empty.tolist()} allow no configuration (their whole row is NaN)")
+        raise ValueError(f"memory must allow at least one configuration per layer (a row not all NaN); "
+                         f"got layer(s) {empty.tolist()} with none")
+    spans = []
+    for name, table in (("memory", memory), ("loss", loss)):
+        with np.errstate(over="ignore"):
+            span = 3 * np.nanmax(np.abs(table), axis=1).sum()  # bounds every sum and the reference's range
+        if not np.isfinite(span):
+            raise ValueError(f"{name} must have sums over the layers that stay finite; got entries up to "
+                             f"{np.nanmax(np.abs(table)):.3g} in {table.shape[0]} layers")
+        spans.append(span)
+    with np.errstate(over="ignore"):
+        if not np.isfinite(spans[0] * spans[1]):
+            raise ValueError("memory and loss must have ranges whose hypervolume stays finite; got sums up to "
+                             f"{spans[0] / 3:.3g} and {spans[1] / 3:.3g}")
     return memory, loss
+
+
+def _objectives(objectives, name: str = "objectives") -> np.ndarray:
+    """``objectives`` as a finite float array (n, 2) (n may be 0)."""
+    array = _array(objectives, name, "an (n, 2) array of (memory, loss)")
+    if array.size == 0:
+        return array.reshape(0, 2)
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ValueError(f"{name} must be an (n, 2) array of (memory, loss); got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} must be finite; got {int(np.isnan(array).sum())} NaN and "
+                         f"{int(np.isinf(array).sum())} infinite of {array.size} values")
+    return array
 
 
 def pareto_mask(objectives: np.ndarray) -> np.ndarray:
     """Boolean mask of the non-dominated rows of an (n, 2) array (both minimized). Of points with equal
     objectives only the first is kept."""
-    objectives = np.asarray(objectives, dtype=float)
+    objectives = _objectives(objectives)
     order = np.lexsort((objectives[:, 1], objectives[:, 0]))  # by memory, then loss
     keep = np.zeros(len(objectives), dtype=bool)
     best = np.inf
@@ -102,8 +167,11 @@ def hypervolume(objectives, reference) -> float:
     """Hypervolume (pymoo's HV indicator) of ``objectives`` (n, 2) against ``reference``, both minimized."""
     from pymoo.indicators.hv import HV
 
-    objectives = np.asarray(objectives, dtype=float)
-    return float(HV(ref_point=np.asarray(reference, dtype=float))(objectives)) if len(objectives) else 0.0
+    objectives = _objectives(objectives)
+    reference = _array(reference, "reference", "a point (memory, loss)")
+    if reference.shape != (2,) or not np.isfinite(reference).all():
+        raise ValueError(f"reference must be a point (memory, loss) of two finite numbers; got {_shown(reference)}")
+    return float(HV(ref_point=reference)(objectives)) if len(objectives) else 0.0
 
 
 def _rank_and_crowding(objectives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -131,15 +199,21 @@ class GeneticSearchConfig:
     on a random 8 x 10 table with a 351-point front, in 1 s (10,000 evaluations).
 
     Attributes:
-        population: individuals per generation (>= 4).
-        generations: generations (>= 1).
+        population: individuals per generation (an integer >= 4).
+        generations: generations (an integer >= 1).
         tournament: (first, last) tournament size, grown linearly over the generations (the paper: small
-            first, for diversity; larger later, for exploitation).
-        elite: (first, last) share of the population carried over unchanged, grown linearly.
+            first, for diversity; larger later, for exploitation); integers, 1 <= first <= last <= population.
+        elite: (first, last) share of the population carried over unchanged, grown linearly; 0 <= first <=
+            last, and ``round(last * population)`` at most ``population - 1``, so that every generation
+            breeds at least one child.
         mutation: (initial, low, high) per-gene mutation rate: each individual carries its own, inherited
-            and perturbed log-normally every generation (self-adaptive, as in the paper).
+            and perturbed log-normally every generation (self-adaptive, as in the paper); 0 <= low <=
+            initial <= high <= 1.
         crossover: (initial, low, high) uniform-crossover probability, self-adaptive likewise.
-        learning_rate: the log-normal step size tau of the rate genes.
+        learning_rate: the log-normal step size tau of the rate genes, in [0, 10] (0: the rates stay put).
+
+    A value the search cannot run with is refused at construction (:class:`ValueError`, or
+    :class:`TypeError` for the wrong kind), with the range it can run with.
     """
 
     population: int = 100
@@ -151,19 +225,52 @@ class GeneticSearchConfig:
     learning_rate: float = 0.3
 
     def __post_init__(self):
-        if not isinstance(self.population, int) or self.population < 4:
-            raise ValueError(f"population must be an integer >= 4; got {self.population!r}")
-        if not isinstance(self.generations, int) or self.generations < 1:
-            raise ValueError(f"generations must be an integer >= 1; got {self.generations!r}")
-        if not (1 <= self.tournament[0] <= self.tournament[1] <= self.population):
-            raise ValueError(f"tournament must be (first, last) with 1 <= first <= last <= population; got {self.tournament}")
-        if not (0 <= self.elite[0] <= self.elite[1] < 1):
-            raise ValueError(f"elite must be (first, last) shares with 0 <= first <= last < 1; got {self.elite}")
+        # Every value the search cannot run with is refused here, with the range it can run with: the
+        # population, generations, tournament and elite sizes are the search's own (see _schedule).
+        n = check_int(self.population, "population", 4)
+        object.__setattr__(self, "population", n)
+        object.__setattr__(self, "generations", check_count(self.generations, "generations"))
+        allowed = f"(first, last) sizes: integers with 1 <= first <= last <= population = {n}"
+        first, last = _entries(self.tournament, "tournament", 2, lambda v: check_int(v, "tournament", 1, n), allowed)
+        if first > last:
+            raise ValueError(f"tournament must be {allowed}; got {_shown(self.tournament)}")
+        object.__setattr__(self, "tournament", (first, last))
+        # the elite keeps round(share * population) individuals; at least one child must be bred per generation
+        top = (n - 0.5) / n
+        bound = f"last <= {top!r}" if _elite_count(top, n) <= n - 1 else f"last < {top!r}"
+        allowed = (f"(first, last) shares with 0 <= first <= last and round(last * population) <= "
+                   f"population - 1 = {n - 1} (a child bred every generation; {bound} for population {n})")
+        first, last = _entries(self.elite, "elite", 2, lambda v: check_number(v, "elite", 0.0, 1.0), allowed)
+        if first > last or max(_elite_count(share, n) for share in (last, *self._shares())) > n - 1:
+            raise ValueError(f"elite must be {allowed}; got {_shown(self.elite)}")
+        object.__setattr__(self, "elite", tuple(map(_plain, self.elite)))
         for name in ("mutation", "crossover"):
-            start, low, high = getattr(self, name)
-            if not (0 <= low <= start <= high <= 1):
-                raise ValueError(f"{name} must be (initial, low, high) with 0 <= low <= initial <= high <= 1; "
-                                 f"got {getattr(self, name)}")
+            value = getattr(self, name)
+            allowed = "(initial, low, high) rates with 0 <= low <= initial <= high <= 1"
+            start, low, high = _entries(value, name, 3, lambda v: check_probability(v, name), allowed)
+            if not low <= start <= high:
+                raise ValueError(f"{name} must be {allowed}; got {_shown(value)}")
+            object.__setattr__(self, name, tuple(map(_plain, value)))
+        # 0: no self-adaptation; above 10, exp(tau * N(0, 1)) may overflow and 0 * inf turn a rate into NaN
+        check_number(self.learning_rate, "learning_rate", 0.0, 10.0)
+        object.__setattr__(self, "learning_rate", _plain(self.learning_rate))
+
+    def _shares(self) -> tuple[float, float]:
+        """The elite shares of the first and the last generation exactly as :func:`genetic_search` computes
+        them (the linear schedule's end points)."""
+        return self._schedule(0)[1], self._schedule(self.generations - 1)[1]
+
+    def _schedule(self, generation: int) -> tuple[int, float, int]:
+        """``(tournament size, elite share, elite count)`` of ``generation``: grown linearly over the run."""
+        progress = generation / max(1, self.generations - 1)
+        tournament = int(round(self.tournament[0] + progress * (self.tournament[1] - self.tournament[0])))
+        elite_share = self.elite[0] + progress * (self.elite[1] - self.elite[0])
+        return tournament, elite_share, _elite_count(elite_share, self.population)
+
+
+def _elite_count(share: float, population: int) -> int:
+    """Individuals an elite ``share`` of ``population`` carries over unchanged."""
+    return int(round(share * population))
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,7 +295,8 @@ class GeneticSearchResult:
     reference: np.ndarray
 
 
-def genetic_search(memory, loss, seed: int = 0, config: GeneticSearchConfig = GeneticSearchConfig()) -> GeneticSearchResult:
+def genetic_search(memory, loss, seed: int = 0,
+                   config: GeneticSearchConfig = GeneticSearchConfig()) -> GeneticSearchResult:
     """The paper's genetic algorithm (Sec. IV) on an additive (layers, configurations) table.
 
     Individuals are genomes of per-layer configuration indices plus their own mutation and crossover rates.
@@ -199,6 +307,9 @@ def genetic_search(memory, loss, seed: int = 0, config: GeneticSearchConfig = Ge
     an archive whose non-dominated set is the result.
     """
     memory, loss = check_tables(memory, loss)
+    seed = check_seed(seed)
+    if not isinstance(config, GeneticSearchConfig):
+        raise TypeError(f"config must be a GeneticSearchConfig; got {_shown(config)}")
     rng = np.random.default_rng(seed)
     layers = memory.shape[0]
     allowed = [np.where(~np.isnan(row))[0] for row in memory]
@@ -221,12 +332,9 @@ def genetic_search(memory, loss, seed: int = 0, config: GeneticSearchConfig = Ge
     selections = np.zeros((config.generations, n), dtype=int)
     evaluations = n
     for generation in range(config.generations):
-        progress = generation / max(1, config.generations - 1)
-        tournament = int(round(config.tournament[0] + progress * (config.tournament[1] - config.tournament[0])))
-        elite_share = config.elite[0] + progress * (config.elite[1] - config.elite[0])
+        tournament, elite_share, n_elite = config._schedule(generation)
         rank, crowding = _rank_and_crowding(objectives)
         order = np.lexsort((-crowding, rank))  # best first
-        n_elite = int(round(elite_share * n))
 
         def pick():
             entrants = rng.choice(n, size=tournament, replace=False)
@@ -289,9 +397,9 @@ def nsga2_search(memory, loss, seed: int = 0, population: int = 100, generations
     from pymoo.optimize import minimize
 
     memory, loss = check_tables(memory, loss)
-    for name, value, low in (("population", population, 4), ("generations", generations, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    seed = check_seed(seed)
+    population = check_int(population, "population", 4)
+    generations = check_count(generations, "generations")
     allowed = [np.where(~np.isnan(row))[0] for row in memory]
     rows = np.arange(memory.shape[0])
     reference = reference_point(memory, loss)
@@ -341,15 +449,27 @@ def front_regions(loss, limits: tuple[float, float] = (1.0, 50.0)) -> np.ndarray
     The paper draws the regions by eye; this rule is the kit's, with the limits as its parameters (in the
     loss objective's units, e.g. % loss change).
     """
-    loss = np.asarray(loss, dtype=float)
-    low, high = limits
-    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
-        raise ValueError(f"limits must be two finite numbers (A upper, B upper) with A <= B; got {limits!r}")
+    loss = _array(loss, "loss", "a 1-D array of the front's loss objective")
+    if loss.ndim != 1 or not np.isfinite(loss).all():
+        raise ValueError(f"loss must be a 1-D array of finite values (the front's loss objective); got "
+                         f"{_shown(loss) if loss.ndim != 1 else f'{int((~np.isfinite(loss)).sum())} not finite'}")
+    allowed = "two finite numbers (A upper, B upper) with A <= B"
+    low, high = _entries(limits, "limits", 2, lambda v: check_number(v, "limits"), allowed)
+    if low > high:
+        raise ValueError(f"limits must be {allowed}; got {_shown(limits)}")
     return np.where(loss <= low, "A", np.where(loss <= high, "B", "C"))
 
 
 def evaluations_to_reach(history: dict, target: float) -> int | None:
     """Evaluations a search needed before its front's hypervolume reached ``target`` (``None``: never)."""
-    hv = np.asarray(history["hypervolume"], dtype=float)
+    target = check_number(target, "target")
+    allowed = "a search's history: a dict with 1-D arrays 'hypervolume' and 'evaluations' of the same length"
+    if not isinstance(history, dict) or not {"hypervolume", "evaluations"} <= set(history):
+        raise TypeError(f"history must be {allowed}; got {_shown(history)}")
+    hv = _array(history["hypervolume"], "history", allowed)
+    evaluations = _array(history["evaluations"], "history", allowed)
+    if hv.ndim != 1 or hv.shape != evaluations.shape or np.isnan(hv).any():
+        raise ValueError(f"history must be {allowed} (hypervolume not NaN); got shapes {hv.shape} and "
+                         f"{evaluations.shape}")
     reached = np.where(hv >= target)[0]
     return int(np.asarray(history["evaluations"])[reached[0]]) if len(reached) else None

@@ -34,9 +34,10 @@ from tqdm import tqdm
 
 from imckit.core.compute import resolve_device
 from imckit.core.cache import cached, model_data_digest
+from imckit.core.validate import check_bool, check_choice, check_count, check_seed
 from imckit.memory.cells import BASELINE_BITS, CellConfig, paper_configurations
 from imckit.core.data import ImageTensors
-from imckit.memory.devices import SLC, FeFETMLC
+from imckit.memory.devices import SLC, FeFETMLC, check_device
 from imckit.injection.errors import PerturbedEvaluator, QuantSpec, check_configs, check_repetitions, is_error_free
 
 __all__ = ["SensitivityTable", "sensitivity_table", "PAPER_Q8_MLC0_REDUCTION"]
@@ -77,6 +78,22 @@ class SensitivityTable:
     baseline_accuracy: float
     repetitions: int
 
+    def __post_init__(self):
+        # shapes only (a hand-built table may hold any values): a mismatch would broadcast silently
+        if not isinstance(self.layers, tuple) or not all(isinstance(name, str) for name in self.layers):
+            raise TypeError(f"layers must be a tuple of layer names; got {self.layers!r}")
+        if not isinstance(self.weights, tuple) or len(self.weights) != len(self.layers):
+            raise ValueError(f"weights must be a tuple of one weight count per layer ({len(self.layers)}); "
+                             f"got {self.weights!r}")
+        for i, count in enumerate(self.weights):
+            check_count(count, f"weights[{i}]")
+        shape = (len(self.layers), len(check_configs(self.configs)))
+        for name in ARRAYS:
+            if np.shape(getattr(self, name)) != shape:
+                raise ValueError(f"{name} must have the shape (layers, configurations) = {shape}; got "
+                                 f"{np.shape(getattr(self, name))}")
+        check_count(self.repetitions, "repetitions")
+
     @property
     def memory_shares(self) -> np.ndarray:
         """Each layer's share of all mapped weights (%), i.e. of the uniform 12-bit network's devices."""
@@ -98,9 +115,11 @@ class SensitivityTable:
         return self.memory_used, self.loss_change.copy()
 
     def frame(self, values: str = "loss_change"):
-        """One of the arrays as a pandas DataFrame (rows: layers, columns: configuration labels)."""
+        """One of the arrays (:data:`ARRAYS`, or ``"memory_used"``) as a pandas DataFrame (rows: layers,
+        columns: configuration labels)."""
         import pandas as pd
 
+        check_choice(values, "values", ARRAYS + ("memory_used",))
         return pd.DataFrame(getattr(self, values), index=list(self.layers), columns=[c.label for c in self.configs])
 
 
@@ -140,8 +159,18 @@ def sensitivity_table(
             :func:`imckit.core.compute.resolve_device`). Errors are drawn on the CPU either way; a table
             computed on a GPU can differ from the CPU's in float rounding, so its cache entry is separate.
     """
-    check_repetitions(repetitions)
+    repetitions = check_repetitions(repetitions)
+    seed = check_seed(seed)
+    progress = check_bool(progress, "progress")
     configs = check_configs(configs)
+    check_device(mlc, "mlc", 2)
+    check_device(slc, "slc", 1)
+    if mlc_excluded is not None:
+        names = tuple(mlc_excluded) if hasattr(mlc_excluded, "__iter__") and not isinstance(mlc_excluded, str) \
+            else None
+        if names is None or not all(isinstance(name, str) for name in names):
+            raise TypeError(f"mlc_excluded must be None or a sequence of layer names; got {mlc_excluded!r}")
+        mlc_excluded = names
     target = resolve_device(device)
     evaluator = PerturbedEvaluator(model, data, quant, BASELINE_BITS, device=target)
     layers = list(evaluator.layers.values())
@@ -149,7 +178,8 @@ def sensitivity_table(
         mlc_excluded = tuple(layer.name for layer in layers if layer.kind == "dense")
     unknown = set(mlc_excluded) - set(evaluator.layers)
     if unknown:
-        raise ValueError(f"unknown layer(s) {sorted(unknown)} in mlc_excluded; layers are {list(evaluator.layers)}")
+        raise ValueError(f"mlc_excluded must name layers of the model ({list(evaluator.layers)}); got unknown "
+                         f"layer(s) {sorted(unknown)}")
 
     description = {
         "fingerprint": model_data_digest(model, data), "configs": [asdict(c) for c in configs],

@@ -22,10 +22,12 @@ from tqdm import tqdm
 
 from imckit.core.compute import resolve_device
 from imckit.core.cache import cached, model_data_digest
+from imckit.core.validate import check_bool, check_count, check_number, check_seed
 from imckit.memory.cells import BASELINE_BITS, CellConfig, paper_configurations
 from imckit.core.data import ImageTensors
-from imckit.memory.devices import SLC, FeFETMLC
+from imckit.memory.devices import SLC, FeFETMLC, check_device
 from imckit.injection.errors import PerturbedEvaluator, QuantSpec, check_configs, check_repetitions, is_error_free
+from imckit.search.genetic import _array, _shown
 
 __all__ = ["GenomeSimulation", "check_genomes", "genome_configs", "genome_devices", "simulate_genomes",
            "rank_agreement", "PAPER_TABLE2_KILO_DEVICES", "paper_memory_targets", "select_solutions"]
@@ -55,18 +57,21 @@ def select_solutions(memory, targets, reference: float) -> np.ndarray:
     Returns:
         Indices into the front, one per target (a solution may be picked by two targets).
     """
-    memory = np.asarray(memory, dtype=float)
+    memory = _array(memory, "memory", "a non-empty 1-D array (the front's memory objective)")
     if memory.ndim != 1 or len(memory) == 0 or not np.isfinite(memory).all():
-        raise ValueError("memory must be a non-empty 1-D array of finite values (the front's memory objective)")
-    if not (isinstance(reference, (int, float, np.floating)) and np.isfinite(reference) and reference > 0):
-        raise ValueError(f"reference must be a positive number; got {reference!r}")
+        raise ValueError("memory must be a non-empty 1-D array of finite values (the front's memory objective); "
+                         f"got {_shown(memory)}")
+    reference = check_number(reference, "reference", 0.0, None, low_open=True)
+    if isinstance(targets, (str, bytes)) or not hasattr(targets, "__iter__"):
+        raise TypeError(f"targets must be a sequence of memory targets in (0, 1000] (% of the reference); "
+                        f"got {_shown(targets)}")
     targets = tuple(targets)
     if not targets:
-        raise ValueError("targets must name at least one memory target")
+        raise ValueError("targets must name at least one memory target; got ()")
+    for i, target in enumerate(targets):
+        check_number(target, f"targets[{i}]", 0.0, 1000.0, low_open=True)
     picks = []
     for target in targets:
-        if not isinstance(target, (int, float, np.floating)) or not 0 < target <= 1000:
-            raise ValueError(f"each memory target must be a number in (0, 1000] (% of the reference); got {target!r}")
         cap = target / 100 * reference
         within = np.where(memory <= cap * (1 + 1e-12))[0]
         if len(within) == 0:
@@ -78,31 +83,60 @@ def select_solutions(memory, targets, reference: float) -> np.ndarray:
 
 
 def check_genomes(genomes, layers: int, configs: int) -> np.ndarray:
-    """Validate genomes and return them as an int array (G, layers)."""
-    array = np.asarray(genomes)
+    """Validate genomes and return them as an int array (G, layers): one configuration index in
+    ``[0, configs - 1]`` per layer (a single genome may be 1-D). Floats are accepted only where they hold
+    whole numbers exactly (e.g. a float array of indices); booleans, NaN and infinities are refused."""
+    layers = check_count(layers, "layers")
+    configs = check_count(configs, "configs")
+    allowed = f"integer configuration indices in [0, {configs - 1}], shape (G, {layers})"
+    try:
+        array = np.asarray(genomes)
+    except (ValueError, TypeError):
+        raise ValueError(f"genomes must be {allowed}; got a ragged sequence {_shown(genomes)}") from None
+    if array.dtype == bool or array.dtype.kind not in "iuf":
+        raise TypeError(f"genomes must hold {allowed}; got {_shown(genomes)} (dtype {array.dtype})")
     if array.ndim == 1:
         array = array[None, :]
     if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] != layers:
         raise ValueError(f"genomes must have shape (G, {layers}) (one configuration index per layer); "
                          f"got shape {np.asarray(genomes).shape}")
-    if not np.issubdtype(array.dtype, np.integer):
-        if not np.issubdtype(array.dtype, np.floating) or not np.all(array == np.round(array)):
-            raise ValueError("genomes must hold integer configuration indices")
-        array = array.astype(int)
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all() or not np.all(array == np.round(array)):
+            raise ValueError(f"genomes must hold {allowed} (whole numbers); got {_shown(genomes)}")
+        array = array.astype(np.int64)
     if array.min() < 0 or array.max() >= configs:
-        raise ValueError(f"genome entries must be configuration indices in [0, {configs - 1}]; "
+        raise ValueError(f"genomes must hold configuration indices in [0, {configs - 1}]; "
                          f"got values from {array.min()} to {array.max()}")
     return array.astype(np.int64)
 
 
+def _layer_names(layer_names) -> tuple[str, ...]:
+    if isinstance(layer_names, str) or not hasattr(layer_names, "__iter__"):
+        raise TypeError(f"layer_names must be a sequence of layer names; got {_shown(layer_names)}")
+    names = tuple(layer_names)
+    if not names or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        raise ValueError(f"layer_names must be a non-empty sequence of distinct layer names; got {_shown(names)}")
+    return names
+
+
 def genome_configs(layer_names, configs, genome) -> dict[str, CellConfig]:
     """The layer -> configuration mapping of one genome."""
-    genome = check_genomes(genome, len(layer_names), len(configs))[0]
+    layer_names = _layer_names(layer_names)
+    configs = check_configs(configs)
+    genomes = check_genomes(genome, len(layer_names), len(configs))
+    if len(genomes) != 1:
+        raise ValueError(f"genome must be one genome of shape ({len(layer_names)},); got {len(genomes)} genomes")
+    genome = genomes[0]
     return {name: configs[int(g)] for name, g in zip(layer_names, genome)}
 
 
 def genome_devices(layer_weights, configs, genomes) -> np.ndarray:
     """Memory of each genome in devices: sum over layers of weights x devices per weight."""
+    if isinstance(layer_weights, str) or not hasattr(layer_weights, "__iter__"):
+        raise TypeError(f"layer_weights must be a sequence of weight counts, one per layer; got "
+                        f"{_shown(layer_weights)}")
+    layer_weights = [check_count(w, f"layer_weights[{i}]") for i, w in enumerate(layer_weights)]
+    configs = check_configs(configs)
     genomes = check_genomes(genomes, len(layer_weights), len(configs))
     per_weight = np.array([c.devices_per_weight for c in configs])
     return (np.asarray(layer_weights)[None, :] * per_weight[genomes]).sum(axis=1)
@@ -187,8 +221,12 @@ def simulate_genomes(
             :func:`imckit.core.compute.resolve_device`). Errors are drawn on the CPU either way; a table
             computed on a GPU can differ from the CPU's in float rounding, so its cache entry is separate.
     """
-    check_repetitions(repetitions)
+    repetitions = check_repetitions(repetitions)
+    seed = check_seed(seed)
+    progress = check_bool(progress, "progress")
     configs = check_configs(configs)
+    check_device(mlc, "mlc", 2)
+    check_device(slc, "slc", 1)
     target = resolve_device(device)
     evaluator = PerturbedEvaluator(model, data, quant, BASELINE_BITS, device=target)
     layers = list(evaluator.layers.values())
@@ -227,16 +265,21 @@ def simulate_genomes(
 
 def rank_agreement(predicted, simulated) -> dict[str, float]:
     """How well a surrogate ranks genomes: Spearman's rho and Kendall's tau (with p-values) between the
-    predicted and the simulated values (e.g. summed table %ΔLoss against simulated %ΔLoss)."""
+    predicted and the simulated values (e.g. summed table %ΔLoss against simulated %ΔLoss). Both must be
+    finite, 1-D, of the same length >= 3; where one of them is constant the correlations are undefined and
+    come back NaN (with scipy's ``ConstantInputWarning``)."""
     from scipy.stats import kendalltau, spearmanr
 
-    predicted = np.asarray(predicted, dtype=float)
-    simulated = np.asarray(simulated, dtype=float)
+    what = "a 1-D array of finite values"
+    predicted = _array(predicted, "predicted", what)
+    simulated = _array(simulated, "simulated", what)
     if predicted.ndim != 1 or predicted.shape != simulated.shape or len(predicted) < 3:
         raise ValueError(f"predicted and simulated must be 1-D of the same length >= 3; got shapes "
                          f"{predicted.shape} and {simulated.shape}")
-    if not (np.isfinite(predicted).all() and np.isfinite(simulated).all()):
-        raise ValueError("predicted and simulated must be finite")
+    for name, values in (("predicted", predicted), ("simulated", simulated)):
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} must be {what}; got {int((~np.isfinite(values)).sum())} not finite of "
+                             f"{len(values)}")
     rho = spearmanr(predicted, simulated)
     tau = kendalltau(predicted, simulated)
     return {"spearman": float(rho.statistic), "spearman_p": float(rho.pvalue),

@@ -80,16 +80,17 @@ def test_seeds_reproduce_and_fresh_write_errors(trained):
     assert fresh.faulty_share[0] == a.faulty_share[0] and fresh.new_fault_share[0] > 0
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"epochs": 0}, r"epochs must be an integer in \[1, 100\]"),
-    ({"train_images": 0}, "train_images must be None or an integer >= 1"),
-    ({"lr": 0}, r"lr must be a number in \(0, 10\]"),
-    ({"momentum": 1.0}, r"momentum must be a number in \[0, 1\)"),
-    ({"fresh_write_errors": "yes"}, "fresh_write_errors must be True or False"),
-    ({"mode": "bn"}, "mode must be one of 'full', 'healthy_only', 'bn_recalibration'; got 'bn'"),
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"epochs": 0}, ValueError, r"^epochs must be an integer in \[1, 100\]"),
+    ({"train_images": 0}, ValueError, r"^train_images must be None or an integer >= 2 in mode 'full'"),
+    ({"train_images": 0, "mode": "healthy_only"}, ValueError, r"^train_images must be None or an integer >= 1;"),
+    ({"lr": 0}, ValueError, r"^lr must be a finite number in \(0.0, 10.0\]"),
+    ({"momentum": 1.0}, ValueError, r"^momentum must be a finite number in \[0.0, 1.0\)"),
+    ({"fresh_write_errors": "yes"}, TypeError, "^fresh_write_errors must be True or False"),
+    ({"mode": "bn"}, ValueError, "^mode must be one of 'full', 'healthy_only', 'bn_recalibration'; got 'bn'"),
 ])
-def test_bad_config(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_config(kwargs, error, message):
+    with pytest.raises(error, match=message):
         CompensationConfig(**kwargs)
 
 
@@ -97,7 +98,7 @@ def test_bad_input(trained):
     model, data = trained
     with pytest.raises(ValueError, match="patterns must be an integer >= 1"):
         compensate(model, data.train, data.test, _configs(model), patterns=0)
-    with pytest.raises(ValueError, match="exceeds the 256 training images"):
+    with pytest.raises(ValueError, match=r"^config.train_images must be at most the 256 training images; got 1000"):
         compensate(model, data.train, data.test, _configs(model), config=CompensationConfig(train_images=1000))
     with pytest.raises(ValueError, match="unknown layer 'conv9'"):
         compensate(model, data.train, data.test, {"conv9": CellConfig(8, 0)})

@@ -54,7 +54,8 @@ def test_pareto_mask():
     (np.ones(3), np.ones(3), "memory must be a 2-D table"),
     (np.ones((2, 3)), np.ones((3, 2)), "loss must have the shape of memory"),
     (np.array([[1.0, np.nan]]), np.array([[1.0, 2.0]]), "NaN .* in the same places"),
-    (np.array([[np.nan, np.nan], [1, 2]]), np.array([[np.nan, np.nan], [1, 2]]), r"layer\(s\) \[0\] allow no configuration"),
+    (np.array([[np.nan, np.nan], [1, 2]]), np.array([[np.nan, np.nan], [1, 2]]),
+     r"^memory must allow at least one configuration per layer.*layer\(s\) \[0\]"),
     (np.array([[np.inf, 1.0]]), np.array([[1.0, 1.0]]), "finite"),
 ])
 def test_bad_tables(memory, loss, message):

@@ -112,7 +112,7 @@ def test_select_solutions():
     assert select_solutions(memory, (75, 50, 100), reference=40.0).tolist() == [2, 1, 3]
     with pytest.raises(ValueError, match=r"no front solution within the memory target 10 % .* smallest front memory is 10"):
         select_solutions(memory, (10,), reference=40.0)
-    with pytest.raises(ValueError, match=r"memory target must be a number in \(0, 1000\]"):
+    with pytest.raises(ValueError, match=r"^targets\[0\] must be a finite number in \(0\.0, 1000\.0\]; got -5"):
         select_solutions(memory, (-5,), reference=40.0)
     targets = paper_memory_targets()
     assert len(targets) == 6 and targets[0] == pytest.approx(100 * 1640 / 2325.1, abs=0.01) and list(targets) == sorted(targets, reverse=True)
