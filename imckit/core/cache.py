@@ -57,9 +57,17 @@ _UMASK = _read_umask()  # read once at import: changing it later would race with
 
 
 def cache_key(spec: dict) -> str:
-    """A stable hex key for a JSON-serializable description (dict order does not matter)."""
-    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    """A stable hex key for a JSON-serializable description (dict order does not matter, nor set order:
+    sets are sorted, since their ``str`` follows the process's hash seed; anything else unserializable is
+    described by its ``str``)."""
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=_plain)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _plain(value):
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return str(value)
 
 
 def digest(*parts) -> str:
@@ -93,6 +101,8 @@ def digest(*parts) -> str:
                 sha.update(str(key).encode() + b"\0")
                 walk(value[key])
             sha.update(b"}")
+        elif isinstance(value, (set, frozenset)):
+            walk(sorted(value, key=repr))
         elif isinstance(value, (list, tuple)):
             sha.update(b"[")
             for item in value:

@@ -154,6 +154,7 @@ def test_code_versions_are_the_same_in_every_process():
     """Entries are only found again if the code version does not depend on the process (e.g. on Python's
     string hash seed, which orders sets)."""
     import os
+    import os
     import subprocess
     import sys
 
@@ -210,3 +211,16 @@ def test_entries_are_named_keyed_by_torch_and_rejected_values_recomputed(tmp_pat
     assert cache.cache_entry("toy", {"x": 1}, code="imckit.core.cache", cache=tmp_path, name="thing-")[0] != key
     with pytest.raises(ValueError, match="name must be a file-name prefix without '/'"):
         cache.cache_entry("toy", {}, code="imckit.core.cache", name="a/b")
+
+
+def test_keys_and_digests_of_sets_do_not_depend_on_the_hash_seed():
+    import os
+    import subprocess
+    import sys
+
+    code = ("from imckit.core.cache import cache_key, digest; "
+            "print(cache_key({'layers': {'conv1', 'fc', 'stack1.conv1', 'stack2.conv2'}}), "
+            "digest({'a', 'b', 'c', 'd', 'e'}))")
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout for seed in range(4)}
+    assert len(outputs) == 1, outputs
