@@ -27,7 +27,7 @@ from imckit.core.data import ImageTensors, check_image_tensors
 from imckit.core.engine import Engine, Evaluation
 from imckit.core.models import mappable_layers
 from imckit.core.validate import check_bool, check_count, check_generator, check_seed
-from imckit.memory.cells import BASELINE_BITS, CellConfig, check_configs
+from imckit.memory.cells import BASELINE_BITS, CellConfig, check_cell_config, check_configs
 from imckit.memory.devices import SLC, FeFETMLC, check_device, sample_reads
 from imckit.quantization.qkeras import QuantizedTensor, QuantSpec, check_bits  # QuantSpec: re-exported
 
@@ -48,12 +48,6 @@ def _check_quantized(q, name: str = "q") -> QuantizedTensor:
     if not isinstance(q, QuantizedTensor):
         raise TypeError(f"{name} must be a QuantizedTensor (imckit.quantization.quantize); got {type(q).__name__}")
     return q
-
-
-def _check_cell_config(config, name: str = "config") -> CellConfig:
-    if not isinstance(config, CellConfig):
-        raise TypeError(f"{name} must be a CellConfig; got {config!r}")
-    return config
 
 
 def _check_matching(q: QuantizedTensor, config: CellConfig) -> None:
@@ -89,7 +83,7 @@ def inject_cell_errors(
     every read-back code is a valid code of ``q``'s word.
     """
     _check_quantized(q)
-    _check_cell_config(config)
+    check_cell_config(config)
     _check_matching(q, config)
     repetitions = check_repetitions(repetitions)
     matrices = _device_matrices(mlc, slc)
@@ -111,7 +105,7 @@ def inject_cell_errors(
 def is_error_free(config: CellConfig, mlc=FeFETMLC(), slc=SLC()) -> bool:
     """Whether every cell of ``config`` sits on a device that always reads back what was written (an identity
     transition matrix), so that every repetition of an injection gives the same weights."""
-    _check_cell_config(config)
+    check_cell_config(config)
     matrices = _device_matrices(mlc, slc)
     return all(torch.equal(matrices[width], torch.eye(len(matrices[width]), dtype=matrices[width].dtype))
                for _, width in config.cells())
@@ -121,7 +115,7 @@ def expected_changed_share(q: QuantizedTensor, config: CellConfig, mlc=FeFETMLC(
     """Expected share of weights whose code changes in one read: ``1 - mean_w prod_cells P(correct | state)``,
     from the states the cells of ``q`` actually hold."""
     _check_quantized(q)
-    _check_cell_config(config)
+    check_cell_config(config)
     _check_matching(q, config)
     diagonals = {width: torch.diagonal(m) for width, m in _device_matrices(mlc, slc).items()}
     words = q.to_words().flatten()

@@ -14,6 +14,7 @@ from imckit.memory.cells import (  # noqa: F401
     assemble_words,
     memory_table,
     check_configs,
+    check_cell_config,
 )
 from imckit.memory.devices import (  # noqa: F401
     FeFETMLC,

@@ -83,7 +83,8 @@ def check_configs(configs, name: str = "configs") -> tuple[CellConfig, ...]:
     return configs
 
 
-def _check_config(config, name: str = "config") -> CellConfig:
+def check_cell_config(config, name: str = "config") -> CellConfig:
+    """``config`` when it is a :class:`CellConfig`; a TypeError naming ``name`` otherwise."""
     if not isinstance(config, CellConfig):
         raise TypeError(f"{name} must be a CellConfig; got {config!r}")
     return config
@@ -109,7 +110,7 @@ def slice_words(words: torch.Tensor, config: CellConfig) -> torch.Tensor:
     ``words`` is an integer tensor of ``config.bits``-bit words, values in ``[0, 2**bits - 1]`` (an empty
     tensor gives an empty result); any other value is an error, never truncated to its low bits.
     """
-    config = _check_config(config)
+    config = check_cell_config(config)
     words = _check_integers(words, "words")
     _check_range(words, "words", 2**config.bits - 1)
     columns = [(words >> shift) & ((1 << width) - 1) for shift, width in config.cells()]
@@ -122,7 +123,7 @@ def assemble_words(cells: torch.Tensor, config: CellConfig) -> torch.Tensor:
     ``cells`` is an integer tensor whose last axis has one entry per cell of ``config``
     (``config.devices_per_weight``), each in the range of its cell (0-3 for an MLC cell, 0-1 for an SLC cell).
     """
-    config = _check_config(config)
+    config = check_cell_config(config)
     cells = _check_integers(cells, "cells")
     count = config.devices_per_weight
     if cells.dim() < 1 or cells.shape[-1] != count:
