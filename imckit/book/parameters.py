@@ -170,7 +170,7 @@ def _parse_cell(source: str, label: str) -> dict[str, NotebookParameter]:
             continue  # not a parameter line (an import, a bare annotation, ...)
         try:
             default = ast.literal_eval(value)
-        except ValueError:
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise ParameterError(f"{label}: parameter {name} must have a literal default (papermill does not "
                                  f"re-evaluate expressions); got {ast.unparse(value)}", notebook=label,
                                  parameter=name, value=ast.unparse(value), allowed="a literal") from None

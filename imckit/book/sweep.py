@@ -43,6 +43,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 import threading
@@ -430,6 +431,10 @@ def execute_point(task: dict) -> dict:
     cwd = task["cwd"] if Path(task["cwd"]).is_dir() else str(folder)
     started = time.time()
     with _EXECUTION_LOCK, open(folder / "kernel.log", "ab") as log:
+        # a retried point starts clean: nothing of a failed attempt may be read back into its record
+        target.unlink(missing_ok=True)
+        shutil.rmtree(folder / "output", ignore_errors=True)
+        environment = {v: os.environ.get(v) for v in THREAD_VARIABLES}
         if task.get("threads"):
             os.environ.update({v: str(task["threads"]) for v in THREAD_VARIABLES})
         clock = time.perf_counter()
@@ -445,6 +450,11 @@ def execute_point(task: dict) -> dict:
         finally:
             os.dup2(saved, 2)
             os.close(saved)
+            for variable, value in environment.items():  # the worker's own setting for its next point
+                if value is None:
+                    os.environ.pop(variable, None)
+                else:
+                    os.environ[variable] = value
         wall = time.perf_counter() - clock
     glued, cells = {}, None
     if target.is_file():
@@ -634,7 +644,8 @@ def _client(scheduler, workers, n_todo, threads, resources):
             raise SweepError(f"the points need resources {resources} but this machine offers "
                              f"{{'GPU': {gpus}}}; run the sweep on a cluster whose workers declare them "
                              "(--scheduler tcp://host:8786)")
-        workers = min(workers or gpus, gpus)
+        need = max(1, int(resources.get("GPU", 1)))  # GPUs one point asks for: each worker must hold that many
+        workers = min(workers or gpus // need, gpus // need)
         local_resources = {"GPU": gpus // workers}
     n, threads = local_cluster_size(n_todo, workers=workers, threads_per_point=threads)
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,

@@ -93,13 +93,13 @@ class QATConfig:
     activation_bits: int | None = None
 
     def __post_init__(self):
-        check_int(self.bits, "bits", 2, 8)
+        object.__setattr__(self, "bits", check_int(self.bits, "bits", 2, 8))
         check_choice(self.kind, "kind", KINDS)
         check_bool(self.ste, "ste")
-        check_int(self.epochs, "epochs", 1, 1000)
+        object.__setattr__(self, "epochs", check_int(self.epochs, "epochs", 1, 1000))
         if self.train_images is not None:
-            check_count(self.train_images, "train_images", low=2)
-        check_count(self.batch_size, "batch_size", low=2)  # BatchNorm takes batch statistics
+            object.__setattr__(self, "train_images", check_count(self.train_images, "train_images", low=2))
+        object.__setattr__(self, "batch_size", check_count(self.batch_size, "batch_size", low=2))  # BatchNorm
         check_number(self.lr, "lr", 0, 10, low_open=True)
         if self.quantizer_lr is not None:
             check_number(self.quantizer_lr, "quantizer_lr", 0, 10, low_open=True)
@@ -112,7 +112,7 @@ class QATConfig:
         check_probability(self.ramp, "ramp")
         check_number(self.momentum, "momentum", 0, 1, high_open=True)
         if self.activation_bits is not None:
-            check_int(self.activation_bits, "activation_bits", 2, 16)
+            object.__setattr__(self, "activation_bits", check_int(self.activation_bits, "activation_bits", 2, 16))
 
     @property
     def variant(self) -> str:

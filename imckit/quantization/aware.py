@@ -54,7 +54,8 @@ from imckit.core.compute import resolve_device
 from imckit.core.data import ImageTensors, check_image_tensors
 from imckit.core.fit import batch_sum, fit
 from imckit.core.models import mappable_layers
-from imckit.core.validate import check_bool, check_choice, check_count, check_number, check_probability, check_seed
+from imckit.core.validate import (check_bool, check_choice, check_count, check_finite, check_number, check_probability,
+                                  check_seed)
 from imckit.quantization.qkeras import ALPHAS, QuantSpec, check_bits, fake_quantize
 
 __all__ = ["AwareConfig", "AwareNetwork", "configured_weights", "train_aware", "aware_network"]
@@ -203,6 +204,9 @@ def train_aware(model: nn.Module, data: ImageTensors, config: AwareConfig, seed:
     groups = _groups(model)
     if not groups:
         raise ValueError("model has no mappable layers (nn.Conv2d / nn.Linear) to quantize")
+    for _, modules in groups:  # once here: fake_quantize does not check the weights at every step
+        for module in modules:
+            check_finite(model.get_submodule(module).weight.detach(), f"{module}.weight")
     quant, widths = config.quant, torch.tensor(config.bits)
     draws = torch.Generator().manual_seed(_step_seed(seed))
     target = resolve_device(device)

@@ -216,7 +216,11 @@ def quantize(
     return _quantize(x, bits, integer, symmetric, keep_negative, alpha, channel_axis, "x")
 
 
-def _quantize(x, bits, integer, symmetric, keep_negative, alpha, channel_axis, name: str) -> QuantizedTensor:
+def _quantize(x, bits, integer, symmetric, keep_negative, alpha, channel_axis, name: str,
+              checked: bool = True) -> QuantizedTensor:
+    """:func:`quantize`; ``checked=False`` skips the pass over the values (finite, below the scaled grids'
+    limit), whose ``float()`` would make the CPU wait for a GPU at every training step (:func:`fake_quantize`:
+    its weights are checked where training starts)."""
     bits = check_bits(bits)
     integer = check_int(integer, "integer", 0, bits)
     check_choice(alpha, "alpha", ALPHAS)
@@ -232,7 +236,7 @@ def _quantize(x, bits, integer, symmetric, keep_negative, alpha, channel_axis, n
                          f"got {bits}")
     x = x.detach().to(torch.float32)
     m_i = 2.0**integer
-    largest = float(x.abs().max()) / m_i  # NaN or inf if any value is: one pass checks finiteness and range
+    largest = float(x.abs().max()) / m_i if checked else 0.0  # NaN/inf if any value is: finiteness and range
     if not math.isfinite(largest):
         check_finite(x, name)
     if alpha is not None:
@@ -316,10 +320,14 @@ def quantized_bits(
 def fake_quantize(weight: torch.Tensor, bits: int, spec: "QuantSpec") -> torch.Tensor:
     """``weight`` on its ``bits``-bit grid in the forward pass, with QKeras's straight-through gradient:
     ``weight + stop_gradient(quantized - weight)`` (``quantized_bits.__call__`` in QKeras), so the gradient
-    with respect to ``weight`` is the incoming gradient unchanged, also where the grid clips."""
+    with respect to ``weight`` is the incoming gradient unchanged, also where the grid clips. The values of
+    ``weight`` are not checked here (a training step; see :func:`_quantize`): check them where training
+    starts, as :func:`imckit.quantization.aware.train_aware` does."""
     if not isinstance(spec, QuantSpec):
         raise TypeError(f"spec must be a QuantSpec; got {type(spec).__name__}")
-    quantized = spec.apply(weight, bits, "weight").dequantize().to(device=weight.device, dtype=weight.dtype)
+    check_bits(bits)
+    quantized = _quantize(weight, bits, spec.integer, spec.symmetric, True, spec.alpha, 0, "weight", checked=False)
+    quantized = quantized.dequantize().to(device=weight.device, dtype=weight.dtype)
     if weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last):
         quantized = quantized.contiguous(memory_format=torch.channels_last)  # a mixed layout is slow on CPU
     return weight + (quantized - weight).detach()

@@ -140,8 +140,6 @@ def test_spec_apply_and_fake_quantize_name_the_weight():
         QuantSpec().apply(bad, 4)
     with pytest.raises(ValueError, match=r"^conv1.weight must be a tensor of finite values"):
         QuantSpec().apply(bad, 4, "conv1.weight")
-    with pytest.raises(ValueError, match=r"^weight must be a tensor of finite values"):
-        fake_quantize(bad.requires_grad_(), 4, QuantSpec())
     with pytest.raises(TypeError, match=r"^spec must be a QuantSpec; got str"):
         fake_quantize(X, 4, "auto")
     with pytest.raises(ValueError, match=r"^bits must be an integer in \[1, 16\]; got 0"):
@@ -222,3 +220,16 @@ def test_training_arguments_name_the_parameter(small):
         train_aware(model, (data.images, data.labels), config, 0)
     with pytest.raises(ValueError, match=r"^data must hold at least 2 images"):
         train_aware(model, data.subset(1, 0), config, 0)
+
+
+def test_train_aware_checks_the_weights_once_before_training(small):
+    """fake_quantize skips the values' check at every step (a GPU sync); train_aware checks them first."""
+    _, data = small
+    broken = resnet8(in_channels=1, num_classes=4, width=0.25)
+    with torch.no_grad():
+        broken.stem.conv.weight[0, 0, 0, 0] = math.nan
+    before = [p.detach().clone() for p in broken.parameters()]
+    with pytest.raises(ValueError, match=r"^stem.conv.weight must be a tensor of finite values; got 1 NaN"):
+        train_aware(broken, data, AwareConfig(bits=(4,), epochs=1, batch_size=4), 0)
+    after = list(broken.parameters())
+    assert all(torch.equal(a.nan_to_num(), b.nan_to_num()) for a, b in zip(before, after)), "no step ran"
