@@ -5,10 +5,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.imckit-installed
 PROFILE ?= default
 
-.PHONY: help env data run book smoke-book test bench readme-bench clean
+.PHONY: help env data run book smoke-book exercises publish test bench readme-bench clean
 
 help:
 	@echo "make book       create $(VENV), get the data, execute every notebook (PROFILE=$(PROFILE)), build _build/html"
+	@echo "make exercises  the student and instructor notebooks of every chapter's exercises (otter-grader) in"
+	@echo "                _build/exercises; CHECK=1 also grades both (solutions pass, unsolved questions fail)"
+	@echo "make publish    make book + exercises, then commit _build/html (with the student notebooks) to the local"
+	@echo "                gh-pages branch with ghp-import; PUSH=1 also pushes it"
 	@echo "make test       run the test suite (executes every notebook under the smoke profile, builds the book)"
 	@echo "make bench      run the benchmarks in benchmarks/ (alone on the machine), write benchmarks/out/results.json"
 	@echo "                and rewrite the README's speed section from it"
@@ -39,6 +43,12 @@ book: data
 
 smoke-book:
 	$(MAKE) book PROFILE=smoke
+
+exercises: env
+	$(BIN)/python -m imckit.book exercises $(if $(CHECK),--check)
+
+publish: book exercises
+	$(BIN)/python -m imckit.book publish $(if $(PUSH),--push)
 
 test: data
 	$(BIN)/python -m pytest -q -ra

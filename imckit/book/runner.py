@@ -281,6 +281,24 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
+def _book_source(source: Path, scratch: Path | None) -> Path:
+    """What the runner executes for ``source``: the notebook itself, or for a master notebook of exercises
+    (otter-grader's format) its book page (:func:`imckit.book.exercises.book_page`), written to ``scratch``
+    (``None``: only check that the page can be made)."""
+    import nbformat
+
+    from imckit.book.exercises import book_page, is_master
+
+    if not is_master(source):
+        return source
+    page = book_page(source)  # checks the master's structure (BookError naming the cell)
+    if scratch is None:
+        return source
+    scratch.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(scratch, nbformat.writes(page))
+    return scratch
+
+
 def _execute_to(source: Path, target: Path, partial: Path, failed: Path, parameters: dict, *, cwd=None,
                 progress: bool = True, desc: str = "", kernel_name: str | None = None,
                 finish=None) -> str | None:
@@ -294,6 +312,7 @@ def _execute_to(source: Path, target: Path, partial: Path, failed: Path, paramet
     for path in (target, partial, failed):
         path.unlink(missing_ok=True)
     partial.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     options = progress_options(desc) if progress else {"progress_bar": False}
     engine = _progress_engine() if progress else None
     error, interrupted = None, None
@@ -435,14 +454,15 @@ def run_notebooks(
         params = dict(run.parameters, **(extra or {}))
         if params.get("data_root") and isinstance(params["data_root"], (str, os.PathLike)):  # else rejected below
             params["data_root"] = project_path(params["data_root"], root)
-        params["output_dir"] = project_path(results_dir / profile / Path(run.output).stem, root)
+        params["output_dir"] = project_path(results_dir / profile / run.output.removesuffix(".ipynb"), root)
         try:
             params = check_parameters(manifest_path.parent / f"{run.notebook}.ipynb", params)
-        except ParameterError as err:
+            _book_source(manifest_path.parent / f"{run.notebook}.ipynb", None)  # a page of exercises: its structure
+        except (ParameterError, BookError) as err:
             problems.append(f"{run.output} (group {run.group!r}): {err}")
         planned.append((run, params))
     if problems:
-        raise BookError("parameters rejected before any notebook ran:\n" + "\n".join(f"- {p}" for p in problems))
+        raise BookError("parameters (or a page of exercises) rejected before any notebook ran:\n" + "\n".join(f"- {p}" for p in problems))
     try:
         check_writable_dir(out_dir, "out_dir (the executed notebooks' folder)")
         check_writable_dir(results_dir / profile, "results_dir (the chapters' files)")
@@ -462,7 +482,8 @@ def run_notebooks(
     write_status("running")
     try:
         for index, (run, params) in enumerate(planned, 1):
-            stem = Path(run.output).stem
+            name = run.output.removesuffix(".ipynb")  # e.g. "fefet" or "exercises/fefet"
+            stem = name.replace("/", "-")
             label = f"[{index}/{len(planned)}] {run.output}"
             print(f"[imckit.book] {label}: profile {profile}, parameters {params}", flush=True)
             result = RunResult(run, 0.0)
@@ -472,19 +493,31 @@ def run_notebooks(
                 _scrub_paths(nb, root)
                 if error is None:
                     _run_record_cell(nb, run, params, sum(result.cell_seconds), code)
+                    if nb.metadata.get("imckit", {}).get("exercises"):  # a page of exercises: time each one
+                        from imckit.book.exercises import question_seconds
 
-            results_folder = results_dir / profile / stem
-            failed_results = results_folder.with_name(f"{stem}.failed")
+                        (results_dir / profile / name).mkdir(parents=True, exist_ok=True)
+                        _write_atomic(results_dir / profile / name / "exercise_seconds.json",
+                                      json.dumps(question_seconds(nb), indent=2))
+
+            results_folder = results_dir / profile / name
+            failed_results = results_folder.with_name(f"{results_folder.name}.failed")
+            source = manifest_path.parent / f"{run.notebook}.ipynb"
             started = time.perf_counter()
             try:
+                source = _book_source(source, out_dir / ".running" / f"{stem}.source.ipynb")
                 result.error = _execute_to(
-                    manifest_path.parent / f"{run.notebook}.ipynb", out_dir / run.output,
-                    out_dir / ".running" / run.output, out_dir / "failed" / f"{stem}.failed.ipynb", params,
+                    source, out_dir / run.output,
+                    out_dir / ".running" / f"{stem}.ipynb", out_dir / "failed" / f"{stem}.failed.ipynb", params,
                     cwd=root, progress=progress, desc=label, kernel_name="python3", finish=finish)
+            except BookError as err:  # a page of exercises that cannot be made: this notebook fails
+                result.error = f"BookError: {err}"
             except BaseException as err:
                 result.error = f"interrupted ({type(err).__name__}: {err})"
                 raise
             finally:
+                if source.name.endswith(".source.ipynb"):
+                    source.unlink(missing_ok=True)
                 result.seconds = time.perf_counter() - started
                 results.append(result)
                 shutil.rmtree(failed_results, ignore_errors=True)
@@ -647,11 +680,20 @@ def main(argv: list[str] | None = None) -> int:
         return _execute_main(argv[1:])
     if argv and argv[0] == "sweep":
         return _sweep_main(argv[1:])
+    if argv and argv[0] == "publish":
+        from imckit.book.publish import main as publish_main
+
+        return publish_main(argv[1:])
+    if argv and argv[0] == "exercises":
+        from imckit.book.exercises import main as exercises_main
+
+        return exercises_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m imckit.book", description=__doc__.split("\n\n")[0],
         epilog="Also: `python -m imckit.book execute NOTEBOOK OUTPUT -p NAME VALUE ...` (one notebook, "
-               "parameters checked) and `python -m imckit.book sweep SWEEP.yml` (a parameter sweep); "
-               "each takes --help.")
+               "parameters checked), `python -m imckit.book sweep SWEEP.yml` (a parameter sweep) and "
+               "`python -m imckit.book exercises [--check]` (student and instructor notebooks), `python -m imckit.book "
+               "publish [--push]` (the book on a gh-pages branch); each takes --help.")
     parser.add_argument("action", choices=("run", "build", "all", "scorecard"))
     parser.add_argument("--profile", default="default", choices=PROFILES)
     parser.add_argument("--only", nargs="*", metavar="NOTEBOOK",

@@ -26,12 +26,14 @@ MAX_CODE_LINE = 88  # characters of a code line that fit the book's page width
 
 
 def _notebooks():
-    return sorted(load_manifest(MANIFEST)["notebooks"])
+    """The chapters (the pages of exercises follow their own conventions: tests/book/test_exercises.py)."""
+    return sorted(name for name in load_manifest(MANIFEST)["notebooks"] if not name.startswith("exercises/"))
 
 
 def test_every_notebook_file_is_in_the_manifest_and_the_toc():
-    files = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-    assert files == _notebooks()
+    files = sorted(p.relative_to(ROOT / "notebooks").with_suffix("").as_posix()
+                   for p in [*(ROOT / "notebooks").glob("*.ipynb"), *(ROOT / "notebooks" / "exercises").glob("*.ipynb")])
+    assert files == sorted(load_manifest(MANIFEST)["notebooks"])
     toc = (ROOT / "_toc.yml").read_text()
     for run in plan_runs(load_manifest(MANIFEST), "default"):
         assert f"book/chapters/{run.output.removesuffix('.ipynb')}" in toc
@@ -250,7 +252,7 @@ def test_parameters_are_checked_before_any_notebook_runs(tmp_path, monkeypatch, 
     _mini_project(root)
     (root / "notebooks" / "manifest.yml").write_text(manifest)
     _no_papermill(monkeypatch)
-    prefix = r"^parameters rejected before any notebook ran:\n- mini.ipynb \(group 'main'\): mini.ipynb: "
+    prefix = r"^parameters \(or a page of exercises\) rejected before any notebook ran:\n- mini.ipynb \(group 'main'\): mini.ipynb: "
     with pytest.raises(BookError, match=prefix + expected):
         _run(root)
     assert _nothing_ran(root)
