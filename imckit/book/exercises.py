@@ -24,6 +24,7 @@ directory layout, no JupyterHub), its student notebooks check themselves offline
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def run_chapter(chapter: str, output_dir: str | Path, profile: str = "smoke", **
     """Execute a chapter with papermill under new parameters and return what it glued.
 
     The chapter runs from the kit's folder (as in the book) into ``output_dir/CHAPTER.ipynb``; its own
-    files go to ``output_dir/CHAPTER/``. The parameters are checked against the chapter's parameters cell
+    files go to ``output_dir/CHAPTER/``, what its kernel prints on stderr (warnings) to
+    ``output_dir/CHAPTER.kernel.log``. The parameters are checked against the chapter's parameters cell
     before anything runs (a misspelt name is an error, not a silent default).
 
     Args:
@@ -77,7 +79,14 @@ def run_chapter(chapter: str, output_dir: str | Path, profile: str = "smoke", **
     out = Path(output_dir).absolute()
     out.mkdir(parents=True, exist_ok=True)
     params = dict(parameters, profile=profile, output_dir=str(out / chapter))
-    executed = execute_notebook(source, out / f"{chapter}.ipynb", params, cwd=ROOT, progress=False)
+    with open(out / f"{chapter}.kernel.log", "ab") as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)  # the inner kernel's own warnings go to the log, not into the exercise's page
+        try:
+            executed = execute_notebook(source, out / f"{chapter}.ipynb", params, cwd=ROOT, progress=False)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
     return read_glued(executed)
 
 

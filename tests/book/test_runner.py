@@ -556,6 +556,27 @@ def test_baseline_chapter_shows_glued_numbers(smoke_book):
 
 
 @pytest.mark.book
+def test_every_chapters_exercises_pass_solved_and_fail_unsolved(smoke_book, tmp_path):
+    """``make exercises CHECK=1`` over the whole course, with the smoke book's caches: otter grades the
+    instructor notebook (every question full points) and the student notebook (no question passes)."""
+    from imckit.book.exercises import assign, check_assignment, masters
+
+    root, html, _ = smoke_book
+    problems, graded = [], 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IMCKIT_DATA", str(root / "data"))
+        mp.setenv("IMCKIT_CACHE", str(root / "cache"))
+        for master in masters(folder=root / "notebooks" / "exercises"):
+            assignment = assign(master, tmp_path)
+            problems += check_assignment(assignment)
+            graded += len(assignment.questions)
+            page = (html / "book" / "chapters" / "exercises" / f"{master.stem}.html").read_text()
+            assert page.count('class="exercise admonition"') == len(assignment.questions)
+            assert page.count('class="solution dropdown admonition"') == len(assignment.questions)
+    assert graded >= 30 and not problems, "\n".join(problems)
+
+
+@pytest.mark.book
 def test_book_is_offline(smoke_book):
     _, html, _ = smoke_book
     assert (html / "mathjax" / "tex-chtml.js").is_file()
