@@ -240,7 +240,7 @@ def parse_master(notebook) -> tuple[str, list[Question]]:
 
 def book_page(notebook):
     """The book page of a master notebook (an nbformat node): otter's markers become ``sphinx-exercise``
-    directives, each solution is shown complete (markers removed) with its checks in a collapsed
+    directives (titled ``q1: Title``, labelled ``ex-CHAPTER-q1`` for cross-references), each solution is shown complete (markers removed) with its checks in a collapsed
     ``solution`` block, hidden checks run but are not shown (tag ``remove-cell``). Every cell of a
     question carries ``metadata.imckit.question`` (its time is summed by :func:`question_seconds`)."""
     import copy
@@ -285,7 +285,10 @@ def book_page(notebook):
             continue
         elif state == "prompt":
             body = "\n".join(cell.source.strip().splitlines()[1:]).strip()
-            cell.source = f"````{{exercise}} {question.title}\n:label: {question.label}\n\n{body}\n````"
+            # numbered by the chapter's own question names (sphinx-exercise's numbers run across the whole
+            # book in file-name order, not in reading order)
+            cell.source = (f"````{{exercise}} {question.name}: {question.title}\n:label: {question.label}\n"
+                           f":nonumber:\n\n{body}\n````")
             mark(cell)
             state = "question"
         elif state == "solution" and cell.cell_type == "code":

@@ -97,7 +97,8 @@ def test_book_page_has_exercise_and_collapsed_solution_with_checks():
     text = [c.source for c in page.cells]
     assert not any(c.cell_type == "raw" for c in page.cells), "otter's markers are gone"
     exercise = next(t for t in text if t.startswith("````{exercise}"))
-    assert "Square root" in exercise and ":label: ex-demo-q1" in exercise and "Put the answer" in exercise
+    assert exercise.startswith("````{exercise} q1: Square root\n:label: ex-demo-q1\n:nonumber:")
+    assert "Put the answer" in exercise
     start = text.index("```{solution-start} ex-demo-q1\n:class: dropdown\n```")
     end = text.index("```{solution-end}\n```")
     inside = page.cells[start:end]
