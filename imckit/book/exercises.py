@@ -25,6 +25,7 @@ directory layout, no JupyterHub), its student notebooks check themselves offline
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,11 +76,14 @@ def run_chapter(chapter: str, output_dir: str | Path, profile: str = "smoke", **
     """
     from imckit.book.sweep_table import read_glued
 
+    from imckit.core.profiles import check_profile
+
     source = chapter_notebook(chapter)
+    check_profile(profile)
     out = Path(output_dir).absolute()
     out.mkdir(parents=True, exist_ok=True)
     params = dict(parameters, profile=profile, output_dir=str(out / chapter))
-    with open(out / f"{chapter}.kernel.log", "ab") as log:
+    with open(out / f"{chapter}.kernel.log", "wb") as log:
         saved = os.dup(2)
         os.dup2(log.fileno(), 2)  # the inner kernel's own warnings go to the log, not into the exercise's page
         try:
@@ -92,9 +96,11 @@ def run_chapter(chapter: str, output_dir: str | Path, profile: str = "smoke", **
 
 # -- the master notebook ---------------------------------------------------------------------------------
 
-MARKERS = ("# ASSIGNMENT CONFIG", "# BEGIN QUESTION", "# END QUESTION", "# BEGIN SOLUTION", "# END SOLUTION",
-           "# BEGIN TESTS", "# END TESTS")
-_HIDDEN_HEADER = '""" # BEGIN TEST CONFIG'
+# otter's own patterns (otter.assign.blocks / tests_manager / solutions): case-insensitive, spacing free
+_MARKER = re.compile(r"#\s+(assignment\s+config|(begin|end)\s+(question|prompt|solution|tests))\b", re.I)
+_TEST_CONFIG_BEGIN = re.compile(r'(?:.\s*=\s*)?""?"?\s*#\s*BEGIN\s*TEST\s*CONFIG', re.I)
+_TEST_CONFIG_END = re.compile(r'""?"?\s*#\s*END\s*TEST\s*CONFIG', re.I)
+_SOLUTION_SUFFIX = re.compile(r"\s*#\s?SOLUTION(\s+NO\s+PROMPT)?\s*$")
 
 
 @dataclass(frozen=True)
@@ -118,10 +124,17 @@ class Question:
 
 
 def _marker(cell) -> str | None:
-    if cell.cell_type != "raw":
+    """``"# ASSIGNMENT CONFIG"``, ``"# BEGIN QUESTION"``, ... for otter's raw marker cells (any case, as otter
+    reads them), else ``None``. A raw cell that looks like a marker of another kind is an error."""
+    if cell.cell_type != "raw" or not cell.source.strip():
         return None
-    first = cell.source.strip().splitlines()[0].strip() if cell.source.strip() else ""
-    return first if first in MARKERS else None
+    first = cell.source.strip().splitlines()[0].strip()
+    match = _MARKER.match(first)
+    if match:
+        return "# " + " ".join(match.group(1).upper().split())
+    if re.match(r"#\s*(begin|end)\b", first, re.I):
+        raise BookError(f"raw cell {first!r}: imckit reads otter's QUESTION, PROMPT, SOLUTION and TESTS blocks only")
+    return None
 
 
 def _marker_yaml(cell, where: str) -> dict:
@@ -152,28 +165,42 @@ def _read(notebook):
 
 
 def _strip_solution_markers(source: str) -> str:
-    """The solution as the book shows it: otter's ``# BEGIN/END SOLUTION`` lines and ``# SOLUTION``
-    suffixes removed."""
-    lines = []
+    """The solution as the book shows it: otter's ``# BEGIN/END SOLUTION`` lines, ``# SOLUTION`` suffixes and
+    in-cell prompts (``# BEGIN PROMPT`` ... ``# END PROMPT``, what students get instead) removed."""
+    lines, prompt = [], False
     for line in source.splitlines():
-        if line.strip() in ("# BEGIN SOLUTION", "# END SOLUTION", "# BEGIN SOLUTION NO PROMPT"):
+        bare = line.strip()
+        if re.search(r"#\s*BEGIN\s+PROMPT\s*$", bare):
+            prompt = True
             continue
-        for suffix in ("# SOLUTION NO PROMPT", "# SOLUTION"):
-            if line.rstrip().endswith(suffix):
-                line = line.rstrip()[: -len(suffix)].rstrip()
-                break
+        if prompt:
+            prompt = not re.search(r"#\s*END\s+PROMPT\s*$", bare)
+            continue
+        if re.fullmatch(r"#\s*(BEGIN|END)\s+SOLUTION(\s+NO\s+PROMPT)?", bare):
+            continue
+        line = re.sub(r"\s*#\s?SEED\s*$", "", _SOLUTION_SUFFIX.sub("", line))
         lines.append(line)
     return "\n".join(lines)
 
 
 def _test_body(source: str) -> tuple[str, bool]:
-    """A test cell's code without otter's test-config header, and whether the header hides it."""
-    text = source.strip()
-    if not text.startswith(_HIDDEN_HEADER):
-        return source, False
-    head, _, body = text.partition('""" # END TEST CONFIG')
-    hidden = any(line.replace(" ", "") == "hidden:true" for line in head.splitlines())
-    return body.lstrip("\n"), hidden
+    """A test cell's code without otter's test-config header, and whether otter hides it from students
+    (``hidden: true`` in the header, or a first comment line naming ``hidden``, as otter decides)."""
+    import yaml
+
+    lines = source.strip().splitlines() or [""]
+    if _TEST_CONFIG_BEGIN.match(lines[0]):
+        end = next((i for i, line in enumerate(lines) if i and _TEST_CONFIG_END.match(line)), None)
+        if end is None:
+            raise BookError(f"a test cell opens a TEST CONFIG header it never closes: {lines[0]!r}")
+        try:
+            config = yaml.safe_load("\n".join(lines[1:end])) or {}
+        except yaml.YAMLError as err:
+            raise BookError(f"a test cell's TEST CONFIG does not parse: {err}") from None
+        return "\n".join(lines[end + 1:]).lstrip("\n"), bool(isinstance(config, dict) and config.get("hidden"))
+    if lines[0].lstrip().startswith("#"):
+        return source, bool(re.search(r"\bhidden\b", lines[0], re.I))
+    return source, False
 
 
 def parse_master(notebook) -> tuple[str, list[Question]]:
@@ -181,40 +208,55 @@ def parse_master(notebook) -> tuple[str, list[Question]]:
 
     Raises:
         BookError: naming the cell, for a missing ``# ASSIGNMENT CONFIG`` first cell, a marker out of
-            place (e.g. ``# BEGIN TESTS`` outside a question), a question without a name, a prompt that
-            does not start with a ``#### Title`` line, or a question with no visible test.
+            place (e.g. ``# BEGIN TESTS`` outside a question), a question without a name or without a
+            prompt starting with a ``#### Title`` line, a question with no visible test, or test files
+            outside the notebook (``tests: files: true``: the student notebook must carry its checks).
     """
     nb = _read(notebook)
     if not is_master(nb):
         raise BookError("a master notebook's first cell is a raw cell starting `# ASSIGNMENT CONFIG`")
-    name = _marker_yaml(nb.cells[0], "cell 0 (# ASSIGNMENT CONFIG)").get("name")
+    config = _marker_yaml(nb.cells[0], "cell 0 (# ASSIGNMENT CONFIG)")
+    name = config.get("name")
     if not isinstance(name, str) or not name:
         raise BookError("cell 0 (# ASSIGNMENT CONFIG): give the assignment a `name:` (the chapter's name)")
+    if isinstance(config.get("tests"), dict) and config["tests"].get("files"):
+        raise BookError("cell 0 (# ASSIGNMENT CONFIG): set `tests: files: false` (the checks travel inside the "
+                        "student notebook; the kit hands out the notebook alone)")
     questions, state, current = [], "outside", None
-    expected = {"# BEGIN QUESTION": {"outside"}, "# BEGIN SOLUTION": {"prompt", "question"},
-                "# END SOLUTION": {"solution"}, "# BEGIN TESTS": {"question", "prompt"},
-                "# END TESTS": {"tests"}, "# END QUESTION": {"question"}}
-    after = {"# BEGIN QUESTION": "prompt", "# BEGIN SOLUTION": "solution", "# END SOLUTION": "question",
-             "# BEGIN TESTS": "tests", "# END TESTS": "question", "# END QUESTION": "outside"}
+    expected = {"# BEGIN QUESTION": {"outside"}, "# BEGIN PROMPT": {"question"}, "# END PROMPT": {"prompt block"},
+                "# BEGIN SOLUTION": {"prompt", "question"}, "# END SOLUTION": {"solution"},
+                "# BEGIN TESTS": {"question", "prompt"}, "# END TESTS": {"tests"}, "# END QUESTION": {"question"}}
+    after = {"# BEGIN QUESTION": "prompt", "# BEGIN PROMPT": "prompt block", "# END PROMPT": "question",
+             "# BEGIN SOLUTION": "solution", "# END SOLUTION": "question", "# BEGIN TESTS": "tests",
+             "# END TESTS": "question", "# END QUESTION": "outside"}
     for index, cell in enumerate(nb.cells[1:], 1):
-        marker, where = _marker(cell), f"cell {index}"
+        where = f"cell {index}"
+        try:
+            marker = _marker(cell)
+        except BookError as err:
+            raise BookError(f"{where}: {err}") from None
         if marker == "# ASSIGNMENT CONFIG":
             raise BookError(f"{where}: a second # ASSIGNMENT CONFIG")
         if marker:
             if state not in expected[marker]:
                 raise BookError(f"{where}: `{marker}` is out of place (inside {state!r}); the order is "
                                 "BEGIN QUESTION, prompt, BEGIN/END SOLUTION, BEGIN/END TESTS, END QUESTION")
+            if marker in ("# BEGIN SOLUTION", "# BEGIN TESTS") and current["title"] is None:
+                raise BookError(f"{where}: question {current['name']!r} has no prompt: a markdown cell whose "
+                                "first line is `#### Title` comes right after # BEGIN QUESTION")
             if marker == "# BEGIN QUESTION":
-                config = _marker_yaml(cell, f"{where} (# BEGIN QUESTION)")
-                qname = config.get("name")
+                qconfig = _marker_yaml(cell, f"{where} (# BEGIN QUESTION)")
+                qname = qconfig.get("name")
                 if not isinstance(qname, str) or not qname.isidentifier():
                     raise BookError(f"{where}: a question needs `name:` (a Python identifier, e.g. q1); got {qname!r}")
                 if qname in {q["name"] for q in questions}:
                     raise BookError(f"{where}: question name {qname!r} is used twice")
-                current = {"name": qname, "points": config.get("points", 1), "title": None, "tests": 0,
+                current = {"name": qname, "points": qconfig.get("points", 1), "title": None, "tests": 0,
                            "hidden": 0, "cell": index}
                 questions.append(current)
             if marker == "# END QUESTION":
+                if current["title"] is None:
+                    raise BookError(f"question {current['name']!r} (cell {current['cell']}) has no prompt")
                 if current["tests"] - current["hidden"] < 1:
                     raise BookError(f"question {current['name']!r} (cell {current['cell']}): needs at least "
                                     "one visible test cell (students check their answer with it)")
@@ -231,18 +273,34 @@ def parse_master(notebook) -> tuple[str, list[Question]]:
             if cell.cell_type != "code":
                 raise BookError(f"{where}: only code cells (assert statements) between BEGIN and END TESTS")
             current["tests"] += 1
-            current["hidden"] += _test_body(cell.source)[1]
+            try:
+                current["hidden"] += _test_body(cell.source)[1]
+            except BookError as err:
+                raise BookError(f"{where}: {err}") from None
     if state != "outside":
         raise BookError(f"the notebook ends inside {state!r}: close question {current['name']!r} with # END QUESTION")
     return name, [Question(q["name"], q["title"], f"ex-{name}-{q['name']}", q["points"], q["tests"], q["hidden"])
                   for q in questions]
 
 
+def check_master(path: str | Path) -> tuple[str, list[Question]]:
+    """:func:`parse_master` of a master file, whose assignment ``name`` must be the file's name (the manifest,
+    the table of contents and the exercise labels all use it)."""
+    path = Path(path)
+    name, questions = parse_master(path)
+    if name != path.stem:
+        raise BookError(f"{path.name}: the assignment's name is {name!r}, not the file's {path.stem!r}")
+    return name, questions
+
+
 def book_page(notebook):
     """The book page of a master notebook (an nbformat node): otter's markers become ``sphinx-exercise``
-    directives (titled ``q1: Title``, labelled ``ex-CHAPTER-q1`` for cross-references), each solution is shown complete (markers removed) with its checks in a collapsed
-    ``solution`` block, hidden checks run but are not shown (tag ``remove-cell``). Every cell of a
-    question carries ``metadata.imckit.question`` (its time is summed by :func:`question_seconds`)."""
+    directives (titled ``q1: Title``, labelled ``ex-CHAPTER-q1`` for cross-references), each solution is
+    shown complete (markers removed) with its checks in a collapsed ``solution`` block; hidden checks run
+    but are not shown (tags ``remove-cell`` and ``imckit-hidden-check``: the runner drops them from the
+    executed page, so the published notebook does not hold them either); otter's student prompts
+    (``# BEGIN PROMPT`` blocks) are left out. Every cell of a question carries
+    ``metadata.imckit.question`` (its time is summed by :func:`question_seconds`)."""
     import copy
 
     import nbformat
@@ -252,10 +310,8 @@ def book_page(notebook):
     by_name = {q.name: q for q in questions}
     cells, state, question = [], "outside", None
 
-    def tagged(cell, *tags):
-        cell.metadata.setdefault("tags", [])
-        cell.metadata["tags"] = [t for t in cell.metadata["tags"]] + [t for t in tags if t not in cell.metadata["tags"]]
-        return cell
+    def start():
+        return nbformat.v4.new_markdown_cell(f"```{{solution-start}} {question.label}\n:class: dropdown\n```")
 
     def mark(cell):
         if question is not None:
@@ -267,12 +323,16 @@ def book_page(notebook):
         if marker == "# BEGIN QUESTION":
             question = by_name[_marker_yaml(cell, "")["name"]]
             state = "prompt"
+        elif marker == "# BEGIN PROMPT":
+            state = "prompt block"
+        elif marker == "# END PROMPT":
+            state = "question"
         elif marker == "# BEGIN SOLUTION":
-            mark(nbformat.v4.new_markdown_cell(f"```{{solution-start}} {question.label}\n:class: dropdown\n```"))
+            mark(start())
             state = "solution"
         elif marker == "# BEGIN TESTS":
             if state != "solution":  # a question with checks but no solution block still gets one
-                mark(nbformat.v4.new_markdown_cell(f"```{{solution-start}} {question.label}\n:class: dropdown\n```"))
+                mark(start())
             mark(nbformat.v4.new_markdown_cell(f"The checks (`grader.check(\"{question.name}\")` in the "
                                                "student notebook; hidden ones are not shown):"))
             state = "tests"
@@ -282,6 +342,8 @@ def book_page(notebook):
         elif marker == "# END QUESTION":
             question, state = None, "outside"
         elif marker:  # END SOLUTION: the checks follow inside the same block
+            continue
+        elif state == "prompt block":
             continue
         elif state == "prompt":
             body = "\n".join(cell.source.strip().splitlines()[1:]).strip()
@@ -297,12 +359,24 @@ def book_page(notebook):
         elif state == "tests":
             body, hidden = _test_body(cell.source)
             cell.source = body
-            mark(tagged(cell, "remove-cell") if hidden else cell)
+            if hidden:
+                cell.metadata["tags"] = [*cell.metadata.get("tags", []), "remove-cell", HIDDEN_TAG]
+            mark(cell)
         else:
             mark(cell)
     nb.cells = cells
     nb.metadata.setdefault("imckit", {})["exercises"] = name
     return nb
+
+
+HIDDEN_TAG = "imckit-hidden-check"
+
+
+def drop_hidden_checks(nb) -> int:
+    """Remove the hidden checks from an executed book page (after they ran); return how many."""
+    before = len(nb.cells)
+    nb.cells = [c for c in nb.cells if HIDDEN_TAG not in c.metadata.get("tags", [])]
+    return before - len(nb.cells)
 
 
 def question_seconds(nb) -> dict[str, float]:
@@ -360,9 +434,7 @@ def assign(master: str | Path, out_dir: str | Path) -> Assignment:
     from otter.assign import main as otter_assign
 
     master = Path(master)
-    chapter, questions = parse_master(master)
-    if chapter != master.stem:
-        raise BookError(f"{master}: the assignment's name is {chapter!r}, not the file's {master.stem!r}")
+    chapter, questions = check_master(master)
     out = Path(out_dir)
     for sub in ("student", "instructor", "autograder"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -384,25 +456,31 @@ def assign(master: str | Path, out_dir: str | Path) -> Assignment:
     return Assignment(chapter, *targets.values(), tuple(questions))
 
 
-def grade(notebook: str | Path, autograder: str | Path) -> dict[str, tuple[float, float]]:
-    """Grade a notebook locally with otter (``otter run``, no Docker): question -> (score, possible).
+def grade(notebook: str | Path, autograder: str | Path) -> dict[str, tuple[float, float, int]]:
+    """Grade a notebook locally with otter (``otter run``, no Docker): question -> (score, possible,
+    visible checks failed).
 
     The notebook executes in a scratch folder with every cell run even after an error, as a student's
-    submission would be; hidden tests count.
+    submission would be; hidden tests count in the score.
     """
     from otter.api import grade_submission
 
     results = grade_submission(str(notebook), str(autograder), quiet=True)
     if results.catastrophic_error is not None:
         raise BookError(f"otter could not grade {notebook}: {results.catastrophic_error}")
-    return {name: (float(results.get_score(name)), float(results.get_result(name).possible))
-            for name in results.test_files}
+    graded = {}
+    for name in results.test_files:
+        result = results.get_result(name)
+        visible_failed = sum(1 for r in result.test_case_results if not r.test_case.hidden and not r.passed)
+        graded[name] = (float(results.get_score(name)), float(result.possible), visible_failed)
+    return graded
 
 
 def check_assignment(assignment: Assignment) -> list[str]:
-    """Grade both versions: every question of the instructor notebook must score full points and every
-    question of the student notebook must not (its solutions are ``...``). Returns the problems found
-    (empty: the chapter's exercises are sound)."""
+    """Grade both versions: every question of the instructor notebook must score full points, and every
+    question of the student notebook (its solutions are ``...``) must fail at least one of its *visible*
+    checks (else ``grader.check`` tells a student with no answer that it passed). Returns the problems
+    found (empty: the chapter's exercises are sound)."""
     problems = []
     names = [q.name for q in assignment.questions]
     for version, path, want_pass in (("instructor", assignment.instructor, True),
@@ -414,12 +492,12 @@ def check_assignment(assignment: Assignment) -> list[str]:
         for name in names:
             if name not in scores:
                 continue
-            score, possible = scores[name]
+            score, possible, visible_failed = scores[name]
             if want_pass and score < possible:
                 problems.append(f"{assignment.chapter}/{name}: the solution scores {score:g} of {possible:g}")
-            if not want_pass and score >= possible:
-                problems.append(f"{assignment.chapter}/{name}: the unsolved student version passes its checks "
-                                "(a check that cannot fail)")
+            if not want_pass and not visible_failed:
+                problems.append(f"{assignment.chapter}/{name}: the unsolved student version passes its visible "
+                                "checks (a check that cannot fail)")
     return problems
 
 
@@ -441,8 +519,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     problems = []
     try:
-        for master in masters(args.only):
-            started = time.perf_counter()
+        chosen = masters(args.only)
+    except BookError as err:
+        print(f"[imckit.book] ERROR: {err}", file=sys.stderr, flush=True)
+        return 1
+    for master in chosen:  # one chapter's error is reported; the others are still made and checked
+        started = time.perf_counter()
+        try:
             assignment = assign(master, args.out)
             line = f"[imckit.book] exercises {assignment.chapter}: {len(assignment.questions)} questions -> " \
                    f"{assignment.student.parent.parent}"
@@ -451,9 +534,8 @@ def main(argv: list[str] | None = None) -> int:
                 problems += found
                 line += f"; checked both ways: {'ok' if not found else 'PROBLEMS'}"
             print(f"{line} ({time.perf_counter() - started:.1f} s)", flush=True)
-    except BookError as err:
-        print(f"[imckit.book] ERROR: {err}", file=sys.stderr, flush=True)
-        return 1
+        except BookError as err:
+            problems.append(f"{master.stem}: {err}")
     for problem in problems:
         print(f"[imckit.book] PROBLEM: {problem}", file=sys.stderr, flush=True)
     return 1 if problems else 0

@@ -18,16 +18,23 @@ from imckit.book.runner import ROOT, BookError
 from imckit.core.validate import check_bool
 
 
-def published_notebooks(html: str | Path, exercises: str | Path) -> list[Path]:
-    """Copy ``exercises/student/*.ipynb`` into ``html/exercises/student/``; return the copies.
+def published_notebooks(html: str | Path, exercises: str | Path, chapters: list[str] | None = None) -> list[Path]:
+    """Copy the student notebooks ``exercises/student/CHAPTER.ipynb`` into ``html/exercises/student/``;
+    return the copies.
 
-    Only the student notebooks: the instructor notebooks and the autograder zips hold the solutions and
-    the hidden checks, and a public site must not.
+    Only the student notebooks: the instructor notebooks and the autograder zips hold the hidden checks,
+    and a public site must not. Only the chapters that have exercises now (default: the kit's masters in
+    ``notebooks/exercises/``), so a stale notebook of a renamed chapter is not published.
     """
+    from imckit.book.exercises import masters
+
     html, exercises = Path(html), Path(exercises)
-    students = sorted((exercises / "student").glob("*.ipynb"))
-    if not students:
-        raise BookError(f"no student notebooks in {exercises / 'student'}: run `make exercises` first")
+    names = [m.stem for m in masters()] if chapters is None else list(chapters)
+    students = [exercises / "student" / f"{name}.ipynb" for name in names]
+    missing = [p.name for p in students if not p.is_file()]
+    if not students or missing:
+        raise BookError(f"student notebooks missing from {exercises / 'student'} ({missing or 'none listed'}): "
+                        "run `make exercises` first")
     target = html / "exercises" / "student"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -35,7 +42,8 @@ def published_notebooks(html: str | Path, exercises: str | Path) -> list[Path]:
 
 
 def publish(root: str | Path = ROOT, branch: str = "gh-pages", push: bool = False, remote: str = "origin",
-            html: str | Path | None = None, exercises: str | Path | None = None) -> str:
+            html: str | Path | None = None, exercises: str | Path | None = None,
+            chapters: list[str] | None = None) -> str:
     """Commit the built book (with the student notebooks) to ``branch`` of the git repository at ``root``.
 
     Args:
@@ -45,6 +53,7 @@ def publish(root: str | Path = ROOT, branch: str = "gh-pages", push: bool = Fals
         remote: the remote to push to.
         html: the built book (default ``root/_build/html``; ``make book`` builds it).
         exercises: the output of ``python -m imckit.book exercises`` (default ``root/_build/exercises``).
+        chapters: the chapters whose student notebooks to publish (default: every chapter with exercises).
 
     Returns:
         the new commit of ``branch``.
@@ -63,7 +72,7 @@ def publish(root: str | Path = ROOT, branch: str = "gh-pages", push: bool = Fals
     inside = subprocess.run(["git", "rev-parse", "--is-inside-work-tree"], cwd=root, capture_output=True, text=True)
     if inside.returncode != 0:
         raise BookError(f"{root} is not a git repository: publishing commits to one of its branches")
-    published_notebooks(html, exercises)
+    published_notebooks(html, exercises, chapters)
     ghp = shutil.which("ghp-import", path=str(Path(sys.executable).parent)) or shutil.which("ghp-import")
     if ghp is None:
         raise BookError("the ghp-import command is missing: pip install 'imckit[book]'")

@@ -287,11 +287,12 @@ def _book_source(source: Path, scratch: Path | None) -> Path:
     (``None``: only check that the page can be made)."""
     import nbformat
 
-    from imckit.book.exercises import book_page, is_master
+    from imckit.book.exercises import book_page, check_master, is_master
 
     if not is_master(source):
         return source
-    page = book_page(source)  # checks the master's structure (BookError naming the cell)
+    check_master(source)  # the structure (BookError naming the cell) and the name
+    page = book_page(source)
     if scratch is None:
         return source
     scratch.parent.mkdir(parents=True, exist_ok=True)
@@ -493,19 +494,21 @@ def run_notebooks(
                 _scrub_paths(nb, root)
                 if error is None:
                     _run_record_cell(nb, run, params, sum(result.cell_seconds), code)
-                    if nb.metadata.get("imckit", {}).get("exercises"):  # a page of exercises: time each one
-                        from imckit.book.exercises import question_seconds
+                if error is None and nb.metadata.get("imckit", {}).get("exercises"):  # a page of exercises
+                    from imckit.book.exercises import drop_hidden_checks, question_seconds
 
-                        (results_dir / profile / name).mkdir(parents=True, exist_ok=True)
-                        _write_atomic(results_dir / profile / name / "exercise_seconds.json",
-                                      json.dumps(question_seconds(nb), indent=2))
+                    (results_dir / profile / name).mkdir(parents=True, exist_ok=True)
+                    _write_atomic(results_dir / profile / name / "exercise_seconds.json",
+                                  json.dumps(question_seconds(nb), indent=2))
+                    drop_hidden_checks(nb)  # they ran and passed; the published page must not hold them
 
             results_folder = results_dir / profile / name
             failed_results = results_folder.with_name(f"{results_folder.name}.failed")
             source = manifest_path.parent / f"{run.notebook}.ipynb"
+            scratch = out_dir / ".running" / f"{stem}.source.ipynb"
             started = time.perf_counter()
             try:
-                source = _book_source(source, out_dir / ".running" / f"{stem}.source.ipynb")
+                source = _book_source(source, scratch)
                 result.error = _execute_to(
                     source, out_dir / run.output,
                     out_dir / ".running" / f"{stem}.ipynb", out_dir / "failed" / f"{stem}.failed.ipynb", params,
@@ -516,8 +519,7 @@ def run_notebooks(
                 result.error = f"interrupted ({type(err).__name__}: {err})"
                 raise
             finally:
-                if source.name.endswith(".source.ipynb"):
-                    source.unlink(missing_ok=True)
+                scratch.unlink(missing_ok=True)
                 result.seconds = time.perf_counter() - started
                 results.append(result)
                 shutil.rmtree(failed_results, ignore_errors=True)

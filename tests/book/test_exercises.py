@@ -79,13 +79,23 @@ def _broken(kind):
         cells[4].source = "# BEGIN QUESTION\nname: 2 q\npoints: 1"
     elif kind == "markdown test":
         cells.insert(10, nbformat.v4.new_markdown_cell("a note"))
+    elif kind == "no prompt":
+        del cells[5]
+    elif kind == "test files":
+        cells[0].source = cells[0].source.replace("files: false", "files: true")
+    elif kind == "unknown block":
+        cells.insert(4, nbformat.v4.new_raw_cell("# BEGIN EXTRA"))
+    elif kind == "unclosed config":
+        cells[10].source = '""" # BEGIN TEST CONFIG\nhidden: true\nassert x'
     return nb
 
 
 @pytest.mark.parametrize("kind, message", [
     ("no config", "ASSIGNMENT CONFIG"), ("title", "#### Title"), ("only hidden", "one visible test"),
     ("order", "out of place"), ("unclosed", "END QUESTION"), ("twice", "used twice"),
-    ("bad name", "Python identifier"), ("markdown test", "only code cells"),
+    ("bad name", "Python identifier"), ("markdown test", "only code cells"), ("no prompt", "has no prompt"),
+    ("test files", "files: false"), ("unknown block", "QUESTION, PROMPT, SOLUTION and TESTS blocks only"),
+    ("unclosed config", "never closes"),
 ])
 def test_malformed_master_is_refused_naming_the_problem(kind, message):
     with pytest.raises(BookError, match=re.escape(message)):
@@ -109,6 +119,29 @@ def test_book_page_has_exercise_and_collapsed_solution_with_checks():
     assert page.metadata["imckit"]["exercises"] == "demo"
 
 
+@pytest.mark.parametrize("header", ['# HIDDEN\n', '""" # BEGIN TEST CONFIG\nhidden: True\n""" # END TEST CONFIG\n',
+                                    '"""#begin test config\nhidden: yes\n"""# end test config\n'])
+def test_hidden_checks_are_read_as_otter_reads_them(header):
+    nb = _master(questions=[_question(hidden=())])
+    nb.cells.insert(11, nbformat.v4.new_code_cell(header + "assert x > 1.4"))
+    assert parse_master(nb)[1][0].hidden == 1
+    hidden = [c for c in book_page(nb).cells if "x > 1.4" in c.source]
+    assert "imckit-hidden-check" in hidden[0].metadata["tags"] and "remove-cell" in hidden[0].metadata["tags"]
+    assert "TEST CONFIG" not in hidden[0].source.upper()
+
+
+def test_otter_marker_variants_and_prompt_blocks():
+    nb = _master()
+    nb.cells[6].source = "# begin solution"  # otter reads markers in any case
+    nb.cells[8].source = "#   End Solution"
+    nb.cells[6:6] = [nbformat.v4.new_raw_cell("# BEGIN PROMPT"), nbformat.v4.new_code_cell("x = ...  # your answer"),
+                     nbformat.v4.new_raw_cell("# END PROMPT")]
+    nb.cells[10].source = "x = math.sqrt(2)  #SOLUTION\nnp = 1  # SEED"
+    assert [q.name for q in parse_master(nb)[1]] == ["q1"]
+    text = [c.source for c in book_page(nb).cells]
+    assert "x = math.sqrt(2)\nnp = 1" in text and not any("your answer" in t for t in text)
+
+
 def test_question_seconds_sums_each_question():
     page = book_page(_master(questions=[_question(), _question("q2", "Two")]))
     for cell in page.cells:
@@ -124,7 +157,9 @@ def graded(tmp_path_factory):
     questions = [_question(),
                  _question("q2", "Weak check", tests=("assert x is not None",), hidden=()),
                  _question("q3", "Wrong solution", solution="y = 3  # SOLUTION",
-                           tests=("assert isinstance(y, int) and y == 2",), hidden=())]
+                           tests=("assert isinstance(y, int) and y == 2",), hidden=()),
+                 _question("q4", "Weak visible check", solution="z = 5  # SOLUTION", tests=("assert True",),
+                           hidden=("assert isinstance(z, int) and z == 5",))]
     nbformat.write(_master(questions=questions), tmp / "demo.ipynb")
     assignment = assign(tmp / "demo.ipynb", tmp / "out")
     return assignment, check_assignment(assignment)
@@ -144,7 +179,8 @@ def test_assign_writes_student_instructor_and_autograder(graded):
 
 def test_check_both_ways_flags_a_weak_check_and_a_wrong_solution(graded):
     _, problems = graded
-    assert len(problems) == 2, problems
+    assert len(problems) == 3, problems
+    assert any("demo/q4" in p and "passes its visible checks" in p for p in problems), "hidden checks do not count"
     assert any("demo/q2" in p and "cannot fail" in p for p in problems)
     assert any("demo/q3" in p and "solution scores 0 of 1" in p for p in problems)
     assert not any("demo/q1" in p for p in problems)
@@ -175,6 +211,7 @@ def test_runner_executes_the_book_page_and_times_each_exercise(tmp_path):
                   results_dir=tmp_path / "results", progress=False)
     page = nbformat.read(tmp_path / "book" / "chapters" / "exercises" / "demo.ipynb", as_version=4)
     assert any(c.source.startswith("````{exercise}") for c in page.cells)
+    assert not any("x > 1.4" in c.source for c in page.cells), "the hidden check ran, then left the page"
     seconds = json.loads((tmp_path / "results" / "smoke" / "exercises" / "demo" / "exercise_seconds.json").read_text())
     assert set(seconds) == {"q1"} and seconds["q1"] >= 0
     assert not (tmp_path / "book" / "chapters" / "exercises" / "bad.ipynb").exists()
@@ -201,6 +238,8 @@ def test_masters_only_names_known_chapters():
         masters(["no-such-chapter"])
     with pytest.raises(BookError, match="chapter must be one of"):
         run_chapter("no-such-chapter", "unused")
+    with pytest.raises(ValueError, match="profile"):
+        run_chapter("fefet", "unused", profile="fast")
 
 
 # -- publishing -------------------------------------------------------------------------------------------
@@ -218,7 +257,8 @@ def test_publish_commits_book_and_student_notebooks_to_a_local_branch(tmp_path):
     for version in ("student", "instructor"):
         (tmp_path / "_build" / "exercises" / version).mkdir(parents=True)
         (tmp_path / "_build" / "exercises" / version / "demo.ipynb").write_text("{}")
-    commit = publish(tmp_path)
+    (tmp_path / "_build" / "exercises" / "student" / "renamed-chapter.ipynb").write_text("{}")  # stale
+    commit = publish(tmp_path, chapters=["demo"])
     files = _git("ls-tree", "-r", "--name-only", "gh-pages", cwd=tmp_path).split()
     assert set(files) == {".nojekyll", "index.html", "exercises/student/demo.ipynb"}, "no instructor notebook"
     assert _git("rev-parse", "gh-pages", cwd=tmp_path).strip() == commit
@@ -234,7 +274,7 @@ def test_publish_refuses_without_a_book_students_or_git(tmp_path):
     with pytest.raises(BookError, match="not a git repository"):
         publish(tmp_path)
     with pytest.raises(BookError, match="make exercises"):
-        published_notebooks(tmp_path / "_build" / "html", tmp_path / "_build" / "exercises")
+        published_notebooks(tmp_path / "_build" / "html", tmp_path / "_build" / "exercises", ["demo"])
     with pytest.raises(TypeError, match="push must be"):
         publish(tmp_path, push="yes")
 
