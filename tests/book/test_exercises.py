@@ -14,6 +14,7 @@ from imckit.book.exercises import (EXERCISES_DIR, assign, book_page, check_assig
                                    masters, parse_master, question_seconds, run_chapter)
 from imckit.book.publish import publish, published_notebooks
 from imckit.book.runner import BookError, load_manifest, main, plan_runs, run_notebooks
+from imckit.papers import agreement_problems
 
 from ..conftest import ROOT
 
@@ -316,7 +317,7 @@ def test_every_chapter_has_exercises_in_the_manifest_and_toc():
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS)
-def test_chapter_master_follows_the_conventions(chapter):
+def test_chapter_master_follows_the_conventions(chapter, tmp_path):
     path = EXERCISES_DIR / f"{chapter}.ipynb"
     nb = nbformat.read(path, as_version=4)
     name, questions = parse_master(nb)
@@ -337,3 +338,6 @@ def test_chapter_master_follows_the_conventions(chapter):
     long = [line for c in code for line in c.source.splitlines() if len(line) > MAX_CODE_LINE]
     assert not long, long[:3]
     assert "run_chapter(" in "\n".join(c.source for c in code), "one exercise reruns the chapter with papermill"
+    page = tmp_path / f"{chapter}.ipynb"
+    nbformat.write(book_page(nb), page)
+    assert not agreement_problems(page), "only a verdict table may say the kit agrees with a paper"
