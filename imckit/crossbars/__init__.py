@@ -1,5 +1,5 @@
 """ReRAM crossbars (seed 001): Hessian and Fisher sensitivity of strip weights, two-precision strips, crossbar
-mapping and utilization, an ADC energy proxy.
+mapping and utilization, an ADC energy proxy, and a crossbar cost model (seed 004).
 
 Modules, each importing only from the ones above it (inside this package)::
 
@@ -13,6 +13,9 @@ Modules, each importing only from the ones above it (inside this package)::
     precision   accuracy of assignments and the compression-ratio sweep (Tables 2-3)
       |
     energy      ADC energy and latency proxy (Table 3; uses mapping)
+      |
+    cost        crossbar cost model: crossbars, cycles, latency, energy, area, EDAP per layer and network
+                (seed 004's latency model, seed 001's ADC; uses mapping and energy)
 """
 
 from imckit.crossbars.strips import (  # noqa: F401
@@ -95,4 +98,15 @@ from imckit.crossbars.energy import (  # noqa: F401
     energy_proxy,
     energy_sweep,
     output_positions,
+)
+from imckit.crossbars.cost import (  # noqa: F401
+    PAPER_SEED004,
+    CrossbarConfig,
+    LayerCost,
+    LayerShape,
+    NetworkCost,
+    cost_table,
+    layer_cost,
+    network_cost,
+    seed004_bookkeeping,
 )
