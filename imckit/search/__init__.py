@@ -3,6 +3,7 @@
 Modules:
 
 - :mod:`imckit.search.genetic`: Search over per-layer configurations (both objectives are sums over layers of a table): the exact Pareto front, the paper's self-adaptive genetic search, NSGA-II, hypervolume, regions.
+- :mod:`imckit.search.objectives`: Two or three objectives at once, additive tables or network-level functions (memory, loss, crossbar latency/energy/area): the exact front by dynamic programming, NSGA-II/NSGA-III (pymoo) with the front per generation, hypervolume for 2-3 objectives.
 - :mod:`imckit.search.sensitivity`: Layer-wise sensitivity to quantization x MLC/SLC configurations (seed paper 000, Sec. III, Table I).
 - :mod:`imckit.search.simulate`: Whole-network simulation of per-layer configurations (seed paper 000, Sec. V).
 """
@@ -35,4 +36,12 @@ from imckit.search.simulate import (  # noqa: F401
     PAPER_TABLE2_KILO_DEVICES,
     paper_memory_targets,
     select_solutions,
+)
+from imckit.search.objectives import (  # noqa: F401
+    Objective,
+    Objectives,
+    exact_front,
+    nondominated,
+    ParetoSearchResult,
+    pymoo_search,
 )
