@@ -2,6 +2,7 @@
 
 Modules:
 
+- :mod:`imckit.search.agent`: An HAQ-style reinforcement-learning search (stable-baselines3 DDPG on a gymnasium environment) for the best accuracy change under a cost budget, with first/last layers fixed (seed 004), and its random-search baseline.
 - :mod:`imckit.search.genetic`: Search over per-layer configurations (both objectives are sums over layers of a table): the exact Pareto front, the paper's self-adaptive genetic search, NSGA-II, hypervolume, regions.
 - :mod:`imckit.search.objectives`: Two or three objectives at once, additive tables or network-level functions (memory, loss, crossbar latency/energy/area): the exact front by dynamic programming, NSGA-II/NSGA-III (pymoo) with the front per generation, hypervolume for 2-3 objectives.
 - :mod:`imckit.search.sensitivity`: Layer-wise sensitivity to quantization x MLC/SLC configurations (seed paper 000, Sec. III, Table I).
@@ -44,4 +45,10 @@ from imckit.search.objectives import (  # noqa: F401
     nondominated,
     ParetoSearchResult,
     pymoo_search,
+)
+from imckit.search.agent import (  # noqa: F401
+    BitWidthEnv,
+    HAQResult,
+    haq_search,
+    random_search,
 )
