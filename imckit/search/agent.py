@@ -52,7 +52,7 @@ import numpy as np
 from imckit.core.validate import (check_choice, check_count, check_int, check_number, check_probability,
                                   check_seed)
 from imckit.search.genetic import _array, _shown
-from imckit.search.objectives import nondominated
+from imckit.search.objectives import check_table, nondominated
 
 __all__ = ["BitWidthEnv", "HAQResult", "haq_search", "random_search", "AGENT_ALGORITHMS"]
 
@@ -60,14 +60,7 @@ AGENT_ALGORITHMS = ("ddpg", "td3")
 
 
 def _table(value, name: str) -> np.ndarray:
-    table = _array(value, name, "a 2-D table (layers, configurations)")
-    if table.ndim != 2 or table.shape[0] < 1 or table.shape[1] < 1:
-        raise ValueError(f"{name} must be a 2-D table (layers, configurations) with at least one of each; "
-                         f"got shape {table.shape}")
-    if np.isinf(table).any():
-        raise ValueError(f"{name} must be finite where allowed (NaN marks a forbidden configuration); got "
-                         f"{int(np.isinf(table).sum())} infinite entries")
-    return table
+    return check_table(value, name)
 
 
 def _normalized(columns: np.ndarray) -> np.ndarray:

@@ -39,6 +39,21 @@ __all__ = ["Objective", "Objectives", "exact_front", "ParetoSearchResult", "pymo
 ALGORITHMS = ("nsga2", "nsga3")
 
 
+def check_table(value, name: str, or_callable: bool = False) -> np.ndarray:
+    """``value`` as a float (layers, configurations) table with at least one of each, finite where allowed
+    (NaN marks a configuration a layer may not use); errors name ``name`` (``or_callable``: say a callable
+    is the alternative)."""
+    what = "a 2-D table (layers, configurations)"
+    other = ", or a callable" if or_callable else ""
+    table = _array(value, name, what + (" or a callable" if or_callable else ""))
+    if table.ndim != 2 or table.shape[0] < 1 or table.shape[1] < 1:
+        raise ValueError(f"{name} must be {what} with at least one of each{other}; got shape {table.shape}")
+    if np.isinf(table).any():
+        raise ValueError(f"{name} must be finite where allowed (NaN marks a forbidden configuration); got "
+                         f"{int(np.isinf(table).sum())} infinite entries")
+    return table
+
+
 @dataclass(frozen=True, eq=False)
 class Objective:
     """One minimized objective.
@@ -60,13 +75,7 @@ class Objective:
         if not isinstance(self.unit, str):
             raise TypeError(f"unit must be a string; got {_shown(self.unit)}")
         if not callable(self.value):
-            table = _array(self.value, f"{self.name} (value)", "a 2-D table (layers, configurations) or a callable")
-            if table.ndim != 2 or table.shape[0] < 1 or table.shape[1] < 1:
-                raise ValueError(f"{self.name} (value) must be a 2-D table (layers, configurations) with at least "
-                                 f"one of each, or a callable; got shape {table.shape}")
-            if np.isinf(table).any():
-                raise ValueError(f"{self.name} (value) must be finite where allowed (NaN marks a forbidden "
-                                 f"configuration); got {int(np.isinf(table).sum())} infinite entries")
+            table = check_table(self.value, f"{self.name} (value)", or_callable=True)
             table.setflags(write=False)
             object.__setattr__(self, "value", table)
 
