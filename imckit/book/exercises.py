@@ -573,3 +573,13 @@ def course_table(results_root: str | Path = ROOT / "results", profiles: tuple[st
                 row[f"{profile} s"] = float(value) if isinstance(value, (int, float)) else float("nan")
             rows.append(row)
     return pd.DataFrame(rows, columns=["chapter", "question", "title", "label", *(f"{p} s" for p in profiles)])
+
+
+def seconds_text(value: float) -> str:
+    """A measured time for the course table: whole seconds, or "not measured" for NaN."""
+    return "not measured" if value != value else f"{value:.0f}"
+
+
+def styled_course_table(table):
+    """:func:`course_table` as the instructors' guide shows it (times in whole seconds, no index)."""
+    return table.style.format({c: seconds_text for c in table.columns if c.endswith(" s")}).hide(axis="index")

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from imckit.book.exercises import (EXERCISES_DIR, assign, book_page, check_assignment, course_table, is_master,
-                                   masters, parse_master, question_seconds, run_chapter)
+                                   masters, parse_master, question_seconds, run_chapter,
+                                   styled_course_table)
 from imckit.book.publish import publish, published_notebooks
 from imckit.book.runner import BookError, load_manifest, main, plan_runs, run_notebooks
 from imckit.papers import agreement_problems
@@ -232,6 +233,8 @@ def test_course_table_reads_times_and_says_not_measured(tmp_path):
     table = course_table(tmp_path / "results", folder=folder)
     assert list(table["question"]) == ["q1", "q2"] and table.loc[0, "smoke s"] == 3.5
     assert table[["smoke s", "default s"]].isna().sum().sum() == 3
+    shown = styled_course_table(table).to_html()
+    assert "not measured" in shown and ">4<" in shown  # 3.5 s shown in whole seconds
 
 
 def test_masters_only_names_known_chapters():
