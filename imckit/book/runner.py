@@ -463,7 +463,8 @@ def run_notebooks(
             problems.append(f"{run.output} (group {run.group!r}): {err}")
         planned.append((run, params))
     if problems:
-        raise BookError("parameters (or a page of exercises) rejected before any notebook ran:\n" + "\n".join(f"- {p}" for p in problems))
+        raise BookError("parameters (or a page of exercises) rejected before any notebook ran:\n"
+                        + "\n".join(f"- {p}" for p in problems))
     try:
         check_writable_dir(out_dir, "out_dir (the executed notebooks' folder)")
         check_writable_dir(results_dir / profile, "results_dir (the chapters' files)")
