@@ -398,3 +398,45 @@ def seed_summary(table, x: str, y: str, confidence: float = 0.95):
     quantile = t.ppf(0.5 + confidence / 2, np.maximum(frame["n"] - 1, 1))
     frame["half_width"] = np.where(frame["n"] > 1, quantile * frame["std"] / np.sqrt(frame["n"]), 0.0)
     return frame
+
+
+def hypervolume_bands(curves, grid, title: str = "hypervolume against evaluations"):
+    """Several searches' hypervolume (% of the exact front's) against evaluations: ``curves`` maps a label to a
+    (seeds, len(grid)) array; the line is the mean over the seeds, the band their range (min to max)."""
+    import numpy as np
+
+    grid = np.asarray(grid, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), constrained_layout=True)
+    for label, matrix in curves.items():
+        matrix = np.atleast_2d(np.asarray(matrix, dtype=float))
+        line, = ax.plot(grid, matrix.mean(axis=0), label=f"{label} ({len(matrix)} seed{'s' * (len(matrix) > 1)})")
+        if len(matrix) > 1:
+            ax.fill_between(grid, matrix.min(axis=0), matrix.max(axis=0), color=line.get_color(), alpha=0.15, lw=0)
+    ax.axhline(100, color="k", ls="--", lw=0.8, label="exact front")
+    ax.set(xlabel="configurations evaluated", ylabel="hypervolume (% of the exact front's)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def strategy_fronts(fronts, exact, points=None, xlabel: str = "predicted accuracy loss (%)",
+                    ylabel: str = "latency (us)", title: str = "fronts found at equal evaluations"):
+    """Final fronts of several searches (``{label: (K, 2) array}``) over the exact front (a step line), with
+    optional named points (``{label: (x, y)}``, e.g. validated configurations)."""
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.8, 4.2), constrained_layout=True)
+    exact = np.asarray(exact, dtype=float)
+    ax.step(exact[:, 0], exact[:, 1], where="post", color="0.55", lw=1.2, label="exact front", zorder=1)
+    markers = "osD^vP"
+    for k, (label, front) in enumerate(fronts.items()):
+        front = np.asarray(front, dtype=float)
+        ax.scatter(front[:, 0], front[:, 1], s=22, marker=markers[k % len(markers)], facecolor="none",
+                   label=label, zorder=3)
+    for label, (x, y) in (points or {}).items():
+        ax.scatter([x], [y], marker="*", s=80, color="k", zorder=4)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig

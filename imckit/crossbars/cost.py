@@ -154,13 +154,16 @@ class CrossbarConfig:
             raise TypeError(f"name must be a string; got {self.name!r}")
 
     @classmethod
-    def pelke2024(cls, cell_bits: int = 4, parallel_crossbars: int | None = None) -> "CrossbarConfig":
+    def pelke2024(cls, cell_bits: int = 4, parallel_crossbars: int | None = None, size: int = 256) -> "CrossbarConfig":
         """Seed 004 (Pelke et al.): 256x256 1T1R crossbars, differential mapping, 1-bit DAC, MVM 1.4 us, write
         56 us, cells of ``cell_bits`` (1, 2 or 4). ADC resolution, ADC energy and area: the kit's assumptions
-        (class docstring)."""
-        return cls(rows=256, columns=256, cell_bits=cell_bits, mapping="differential", dac_bits=1,
-                   mvm_latency_s=1.4e-6, write_latency_s=56e-6, adc_bits=8, crossbar_area_mm2=_array_area_mm2(256, 256),
-                   parallel_crossbars=parallel_crossbars, name=f"pelke2024 ({cell_bits}-bit cells)")
+        (class docstring). ``size`` other than 256 (1-4096) keeps everything but the array's rows, columns and
+        area: seed 004's design scaled to a smaller network (the kit's choice where a chapter says so)."""
+        size = check_int(size, "size", 1, 4096)
+        label = "" if size == 256 else f", {size}x{size}"
+        return cls(rows=size, columns=size, cell_bits=cell_bits, mapping="differential", dac_bits=1,
+                   mvm_latency_s=1.4e-6, write_latency_s=56e-6, adc_bits=8, crossbar_area_mm2=_array_area_mm2(size, size),
+                   parallel_crossbars=parallel_crossbars, name=f"pelke2024 ({cell_bits}-bit cells{label})")
 
     @classmethod
     def chen2025(cls, size: int = 128, parallel_crossbars: int | None = None) -> "CrossbarConfig":
