@@ -56,13 +56,13 @@ from imckit.search.sensitivity import sensitivity_table
 
 __all__ = ["HardwareConfig", "HardwareResult", "run", "scorecard", "STRATEGY_LABELS", "step_curve",
            "speed_up_to_loss", "within_budget", "widths_text", "PRESETS", "crossbar_text", "images_text",
-           "ranking_text", "agent_text", "validation_text"]
+           "ranking_text", "agent_text", "validation_text", "latency_text"]
 
 # Evaluations per search, population of the population-based searches, seeds, fine-tuning images and hypervolume
 # checkpoints of the agent's runs, per profile.
 PRESETS = {
     "smoke": {"evaluations": 40, "population": 8, "repeats": 1, "train_images": 256, "checkpoints": 10},
-    "default": {"evaluations": 300, "population": 20, "repeats": 5, "train_images": 5000, "checkpoints": 40},
+    "default": {"evaluations": 300, "population": 20, "repeats": 10, "train_images": 5000, "checkpoints": 40},
     "paper": {"evaluations": 1000, "population": 50, "repeats": 20, "train_images": None, "checkpoints": 100},
 }
 STRATEGY_LABELS = {"genetic": "genetic search (seed 000)", "nsga2": "NSGA-II (pymoo)", "nsga3": "NSGA-III (pymoo)",
@@ -148,7 +148,7 @@ class HardwareConfig:
                parallel_crossbars: int = 1, input_bits: int = 8, weight_bits=(8, 6, 4, 2), evaluations: int = 0, repeats: int = 0,
                budget_fractions=(0.25, 0.5, 0.75), network: str = "switchable") -> "HardwareConfig":
         """The profile's settings (:data:`PRESETS`): ``smoke`` 40 evaluations x 1 seed, fine-tune on 256 images;
-        ``default`` 300 x 5, 5,000 images; ``paper`` 1,000 x 20, the whole training set. ``evaluations`` and
+        ``default`` 300 x 10, 5,000 images; ``paper`` 1,000 x 20, the whole training set. ``evaluations`` and
         ``repeats`` other than 0 replace the profile's. ``cell_bits``: 1, 2 or 4 (seed 004's cells);
         ``crossbar_size``: rows = columns of a crossbar, 8-4096 (seed 004: 256; the chapter's default 64 scales
         seed 004's arrays to the kit's four times narrower network, see the chapter);
@@ -555,8 +555,15 @@ def agent_text(result: HardwareResult) -> str:
     else:
         verdict = (f"the agent beat random search in {better} of {n} seed{'s' * (n != 1)}"
                    f"{f' and tied in {ties}' if ties else ''}")
-    return (f"Against its floor, {verdict} (two objectives, mean {agent.mean():.1f} % against "
-            f"{random.mean():.1f} %).")
+    text = (f"Against its floor, {verdict} (two objectives, mean {agent.mean():.1f} % against "
+            f"{random.mean():.1f} %)")
+    if n < 2:
+        return text + "; one seed says nothing about noise."
+    difference = agent - random
+    error = float(difference.std(ddof=1) / np.sqrt(n))
+    where = "beyond" if abs(difference.mean()) > 2 * error else "within"
+    return (text + f"; the mean difference, {difference.mean():+.1f} points, is {where} twice its standard error "
+            f"over the seeds ({error:.1f}).")
 
 
 def validation_text(result: HardwareResult) -> str:
@@ -585,3 +592,15 @@ def validation_text(result: HardwareResult) -> str:
                      f"quantized 8-bit network; after the fine-tune, up to {after:.2f} points against the "
                      "fine-tuned 8-bit network.")
     return " ".join(sentences)
+
+
+def latency_text(result: HardwareResult) -> str:
+    """How far the configurations' latencies spread, or that they do not (then the latency objective cannot
+    trade against accuracy and every strategy searches accuracy alone)."""
+    fastest = float(np.nansum(np.nanmin(result.latency, axis=1)))
+    slowest = float(np.nansum(np.nanmax(result.latency, axis=1)))
+    if np.isclose(fastest, slowest, rtol=1e-9, atol=0):
+        return (f"Under this mapping every configuration takes the same time, {fastest:,.0f} us: latency cannot be "
+                "traded against accuracy, and the hypervolume comparison below measures accuracy (and energy) alone.")
+    return (f"The fastest configuration takes {fastest:,.0f} us, the slowest {slowest:,.0f} us "
+            f"({slowest / fastest:.2f}x).")

@@ -107,8 +107,10 @@ def _run(strategy: str, tables: tuple, fixed: dict, seed: int, evaluations: int,
     two, three = objectives_of(loss, latency), objectives_of(loss, latency, energy)
     generations = max(1, evaluations // population - 1)
     if strategy == "genetic":
-        result = genetic_search(latency, loss, seed=seed,
-                                config=GeneticSearchConfig(population=population, generations=generations))
+        # the GA's default tournament grows from 2 to 6 individuals; a smaller population caps it
+        settings = GeneticSearchConfig(population=population, generations=generations,
+                                       tournament=(2, min(6, population)))
+        result = genetic_search(latency, loss, seed=seed, config=settings)
         if not np.allclose(result.reference, two.reference()[::-1]):
             raise RuntimeError("the genetic search's hypervolume reference differs from the objectives' reference")
         return {"evaluations": np.asarray(result.history["evaluations"]),

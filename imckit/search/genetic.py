@@ -156,11 +156,13 @@ def exact_pareto_front(memory, loss) -> tuple[np.ndarray, np.ndarray]:
 
 
 def reference_point(memory, loss) -> np.ndarray:
-    """A hypervolume reference point every genome dominates: the worst sums plus 1 % of their range."""
+    """A hypervolume reference point every genome dominates: the worst sums plus 1 % of their range (of at least
+    1e-6 of the worst sum's size, so that an objective on which every genome scores alike still leaves a margin
+    that floating point can resolve)."""
     memory, loss = check_tables(memory, loss)
     worst = np.array([np.nanmax(memory, axis=1).sum(), np.nanmax(loss, axis=1).sum()])
     best = np.array([np.nanmin(memory, axis=1).sum(), np.nanmin(loss, axis=1).sum()])
-    return worst + 0.01 * np.maximum(worst - best, 1e-12)
+    return worst + 0.01 * np.maximum(worst - best, 1e-6 * np.maximum(np.abs(worst), 1e-6))
 
 
 def hypervolume(objectives, reference) -> float:

@@ -208,11 +208,12 @@ class Objectives:
 
     def reference(self) -> np.ndarray:
         """A hypervolume reference point every genome dominates, for all-additive objectives: the worst sums
-        plus 1 % of each objective's range (as :func:`imckit.search.genetic.reference_point`)."""
+        plus 1 % of each objective's range, a range of at least 1e-6 of the worst sum's size (as
+        :func:`imckit.search.genetic.reference_point`)."""
         self._need_additive("reference")
         worst = np.array([np.nanmax(o.value, axis=1).sum() for o in self.items])
         best = np.array([np.nanmin(o.value, axis=1).sum() for o in self.items])
-        return worst + 0.01 * np.maximum(worst - best, 1e-12)
+        return worst + 0.01 * np.maximum(worst - best, 1e-6 * np.maximum(np.abs(worst), 1e-6))
 
     def ideal(self) -> np.ndarray:
         """The best sum of each additive objective on its own (a lower corner for :func:`hypervolume`)."""

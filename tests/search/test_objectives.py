@@ -232,3 +232,16 @@ def test_crossbar_cost_model_as_objectives():
     result = pymoo_search(objectives, "nsga3", population=6, generations=2, seed=0)
     assert np.array_equal(objectives.evaluate(result.genomes), result.values)
     assert np.allclose(result.values[:, 0], [total(g, pooled).latency_s for g in result.genomes])
+
+
+def test_reference_keeps_a_margin_when_every_genome_scores_alike():
+    from imckit.search.genetic import reference_point
+
+    flat = np.full((3, 2), 14_000.0)  # e.g. a latency no configuration changes
+    loss = np.array([[0.0, 1.0], [0.0, 2.0], [0.0, 0.5]])
+    objectives = Objectives([("loss", loss), ("latency", flat)])
+    reference = objectives.reference()
+    assert reference[1] > 42_000.0 and reference[1] - 42_000.0 < 1.0  # resolvable in float, still tight
+    assert np.allclose(reference_point(flat, loss), reference[::-1])
+    exact = exact_front(objectives)[1]
+    assert hypervolume(exact, reference) > 0
