@@ -124,7 +124,8 @@ class HardwareConfig:
         object.__setattr__(self, "input_bits", check_int(self.input_bits, "input_bits", 1, 16))
         fixed = check_int(self.fixed_bits, "fixed_bits", 1, 16)
         if fixed not in widths:
-            raise ValueError(f"fixed_bits must be one of weight_bits {sorted(widths, reverse=True)}; got {fixed}")
+            raise ValueError(f"weight_bits must include fixed_bits={fixed} (the first and last layer's width; seed "
+                             f"004: 8); got {list(widths)}")
         object.__setattr__(self, "evaluations", check_count(self.evaluations, "evaluations", 8, 1_000_000))
         object.__setattr__(self, "population", check_int(self.population, "population", 4, self.evaluations // 2))
         object.__setattr__(self, "repeats", check_count(self.repeats, "repeats", 1, 1000))

@@ -21,6 +21,7 @@ from imckit.core.models import build_model
 from imckit.experiments import baseline as bl
 from imckit.experiments import compensation as cp
 from imckit.experiments import fefet as fe
+from imckit.experiments import hardware as hw
 from imckit.experiments import hessian as hs
 from imckit.experiments import quantization as qu
 from imckit.experiments import regularization as rg
@@ -36,9 +37,9 @@ PRESETS = {
     "baseline": bl.BaselineConfig.preset, "fefet": fe.FefetConfig.preset, "quantization": qu.QuantizationConfig.preset,
     "sensitivity": sn.SensitivityConfig.preset, "search": se.SearchConfig.preset,
     "compensation": cp.CompensationChapterConfig.preset, "hessian": hs.HessianConfig.preset,
-    "regularization": rg.RegularizationConfig.preset,
+    "regularization": rg.RegularizationConfig.preset, "hardware": hw.HardwareConfig.preset,
 }
-SEEDED = ("baseline", "fefet", "quantization", "sensitivity", "search", "compensation")  # presets with a seed
+SEEDED = ("baseline", "fefet", "quantization", "sensitivity", "search", "compensation", "hardware")  # presets with a seed
 COUNTS = {  # the notebooks' count parameters (0: the profile's, where the notebook says so)
     "fefet": ("arrays", "wordlines", "bitlines", "fit_arrays"),
     "sensitivity": ("repetitions", "test_images"),
@@ -47,6 +48,7 @@ COUNTS = {  # the notebooks' count parameters (0: the profile's, where the noteb
     "hessian": ("hessian_images", "probes", "test_images", "high_bits", "low_bits", "contrast_low_bits", "cell_bits"),
     "regularization": ("activation_bits", "train_images", "qat_epochs", "tune_epochs", "test_images", "hardware_bits",
                        "remaps", "chips", "long_epochs"),
+    "hardware": ("crossbar_size", "parallel_crossbars", "input_bits", "evaluations", "repeats"),
 }
 SHARES = {  # probabilities, rates and shares: finite numbers in [0, 1] (or a sub-range)
     "fefet": ("target_ber",),
@@ -62,10 +64,12 @@ NUMBERS = {  # other finite numbers (learning rates, tolerances, limits)
 CHOICES = {
     "baseline": ("dataset",), "quantization": ("histogram_config",), "sensitivity": ("network",),
     "search": ("network",), "compensation": ("network",), "hessian": ("score_diagonal", "energy_model"),
+    "hardware": ("network", "cell_bits"),
 }
 LISTS = {
     "compensation": ("memory_targets",), "hessian": ("crossbar_sizes",),
     "regularization": ("bit_widths", "fault_rates", "sigmas"),
+    "hardware": ("weight_bits", "budget_fractions"),
 }
 
 
@@ -167,6 +171,7 @@ RUNS = {
     "search": (se.run, lambda: se.SearchConfig.preset("smoke")),
     "compensation": (cp.run, lambda: cp.CompensationChapterConfig.preset("smoke")),
     "regularization": (rg.run, lambda: rg.RegularizationConfig.preset("smoke")),
+    "hardware": (hw.run, lambda: hw.HardwareConfig.preset("smoke")),
 }
 
 
@@ -288,6 +293,8 @@ PARAMETERS = {
                 "crossbar_sizes", "cell_bits", "table4_ratio"),
     "regularization": ("bit_widths", "activation_bits", "train_images", "qat_epochs", "fault_rates", "sa1_share",
                        "remaps", "quantizer_lr", "qat_ramp", "chips"),
+    "hardware": ("seed", "crossbar_size", "parallel_crossbars", "input_bits", "weight_bits", "evaluations", "repeats",
+                 "budget_fractions"),
 }
 
 

@@ -33,7 +33,7 @@ def test_presets_per_profile_and_overrides():
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"cell_bits": 3}, ValueError, "cell_bits"),
     ({"cell_bits": 4}, ValueError, r"weight_bits must be multiples of the crossbar's cell_bits=4.*\[6, 2\]"),
-    ({"weight_bits": [4, 2]}, ValueError, "fixed_bits must be one of weight_bits"),
+    ({"weight_bits": [4, 2]}, ValueError, "weight_bits must include fixed_bits=8"),
     ({"weight_bits": [8, 8]}, ValueError, "distinct"),
     ({"weight_bits": "8"}, TypeError, "weight_bits"),
     ({"crossbar_size": 4}, ValueError, "crossbar_size"),
