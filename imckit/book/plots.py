@@ -420,7 +420,7 @@ def hypervolume_bands(curves, grid, title: str = "hypervolume against evaluation
 
 
 def strategy_fronts(fronts, exact, points=None, xlabel: str = "predicted accuracy loss (%)",
-                    ylabel: str = "latency (us)", title: str = "fronts found at equal evaluations"):
+                    ylabel: str = "latency (ms)", title: str = "fronts found at equal evaluations"):
     """Final fronts of several searches (``{label: (K, 2) array}``) over the exact front (a step line), with
     optional named points (``{label: (x, y)}``, e.g. validated configurations)."""
     import numpy as np
@@ -431,8 +431,8 @@ def strategy_fronts(fronts, exact, points=None, xlabel: str = "predicted accurac
     markers = "osD^vP"
     for k, (label, front) in enumerate(fronts.items()):
         front = np.asarray(front, dtype=float)
-        ax.scatter(front[:, 0], front[:, 1], s=22, marker=markers[k % len(markers)], facecolor="none",
-                   label=label, zorder=3)
+        ax.scatter(front[:, 0], front[:, 1], s=26, marker=markers[k % len(markers)], facecolors="none",
+                   edgecolors=f"C{k}", linewidths=1.2, label=label, zorder=3)
     for label, (x, y) in (points or {}).items():
         ax.scatter([x], [y], marker="*", s=80, color="k", zorder=4)
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)

@@ -13,7 +13,7 @@ agent (:mod:`imckit.search.agent`), with uniformly random search as the floor. :
    the 12-bit reference), the relative accuracy change (%) against the 12-bit network
    (:func:`imckit.search.sensitivity.sensitivity_table`, cached); its negative sum over layers is the surrogate
    "predicted accuracy loss" every strategy minimizes;
-3. the cost tables: each layer's latency (us) and ADC energy (nJ) at each width on the crossbar design
+3. the cost tables: each layer's latency (ms) and ADC energy (uJ) at each width on the crossbar design
    (:func:`imckit.crossbars.cost.network_cost`; layers run one after another, so both are sums over layers);
 4. first and last layer fixed at ``fixed_bits`` (seed 004: 8 bits), every other width allowed;
 5. every strategy for ``repeats`` seeds at ``evaluations`` evaluations each (cached,
@@ -223,11 +223,11 @@ class HardwareResult:
         config: the settings.
         layers: layer names (rows of the tables); widths: the configurations' widths (columns).
         accuracy: (layers, widths) relative accuracy change (%) of each layer alone at each width, NaN where fixed.
-        latency, energy: (layers, widths) latency (us) and ADC energy (nJ), NaN where fixed.
+        latency, energy: (layers, widths) latency (ms) and ADC energy (uJ), NaN where fixed.
         crossbars: (layers, widths) crossbars each layer takes.
         runs: :func:`imckit.experiments.hardware_steps.search_runs`'s runs; from_cache: whether they were cached.
         exact2, exact3: the exact fronts ``(genomes, values)`` of two and three objectives.
-        budgets: the agent's latency budgets (us).
+        budgets: the agent's latency budgets (ms).
         validation: pandas DataFrame, one row per validated configuration.
         input_shape: one input's shape (channels, height, width); model: the network.
         test_images: images of the validation.
@@ -364,8 +364,8 @@ def _bits_tables(model, input_shape, widths, input_bits, crossbar, layers):
         names = tuple(c.name for c in cost.layers)
         if names != tuple(layers):
             raise RuntimeError(f"the cost model's layers {names} differ from the accuracy table's {tuple(layers)}")
-        latency[:, j] = [1e6 * c.latency_s for c in cost.layers]
-        energy[:, j] = [1e9 * c.energy_j for c in cost.layers]
+        latency[:, j] = [1e3 * c.latency_s for c in cost.layers]
+        energy[:, j] = [1e6 * c.energy_j for c in cost.layers]
         crossbars[:, j] = [c.crossbars for c in cost.layers]
     return latency, energy, crossbars
 
@@ -410,15 +410,15 @@ def _validation(result_parts: dict, config: HardwareConfig, model, baseline, ima
         before, after = 100 * float(result.before_accuracy[0]), 100 * float(result.after_accuracy[0])
         total = network_cost(model, [(widths[int(g)], config.input_bits) for g in genome], config.crossbar,
                              result_parts["input_shape"]).total
-        time_us = float(latency[rows, genome].sum())
-        if not np.isclose(time_us, 1e6 * total.latency_s):
-            raise RuntimeError(f"{name}: the latency table's sum {time_us} us differs from the network's "
-                               f"{1e6 * total.latency_s} us")
-        speed = base_latency / time_us
+        time_ms = float(latency[rows, genome].sum())
+        if not np.isclose(time_ms, 1e3 * total.latency_s):
+            raise RuntimeError(f"{name}: the latency table's sum {time_ms} ms differs from the network's "
+                               f"{1e3 * total.latency_s} ms")
+        speed = base_latency / time_ms
         drop = base_after - after
         out.append({"configuration": name, "found by": found, "widths": widths_text(genome, widths),
                     "predicted accuracy loss (%)": float(loss[rows, genome].sum()),
-                    "latency (us)": time_us, "speed-up vs 8-bit": speed, "energy (nJ)": float(energy[rows, genome].sum()),
+                    "latency (ms)": time_ms, "speed-up vs 8-bit": speed, "energy (uJ)": float(energy[rows, genome].sum()),
                     "crossbars": total.crossbars, "area (mm^2)": total.area_mm2, "EDAP (J s mm^2)": total.edap,
                     "accuracy quantized (%)": before, "drop quantized (pts)": base_before - before,
                     "accuracy fine-tuned (%)": after, "accuracy loss (pts)": drop,
@@ -601,7 +601,7 @@ def latency_text(result: HardwareResult) -> str:
     fastest = float(np.nansum(np.nanmin(result.latency, axis=1)))
     slowest = float(np.nansum(np.nanmax(result.latency, axis=1)))
     if np.isclose(fastest, slowest, rtol=1e-9, atol=0):
-        return (f"Under this mapping every configuration takes the same time, {fastest:,.0f} us: latency cannot be "
+        return (f"Under this mapping every configuration takes the same time, {fastest:,.1f} ms: latency cannot be "
                 "traded against accuracy, and the hypervolume comparison below measures accuracy (and energy) alone.")
-    return (f"The fastest configuration takes {fastest:,.0f} us, the slowest {slowest:,.0f} us "
+    return (f"The fastest configuration takes {fastest:,.1f} ms, the slowest {slowest:,.1f} ms "
             f"({slowest / fastest:.2f}x).")

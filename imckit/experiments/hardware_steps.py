@@ -44,10 +44,10 @@ OBJECTIVE_NAMES = ("predicted accuracy loss", "latency", "energy")
 
 def objectives_of(loss, latency, energy=None) -> Objectives:
     """The two (``energy`` None) or three additive objectives of the chapter, all minimized: predicted accuracy
-    loss (%, the negative of the summed accuracy-change table), latency (us), energy (nJ)."""
-    tables = [(OBJECTIVE_NAMES[0], loss, "%"), (OBJECTIVE_NAMES[1], latency, "us")]
+    loss (%, the negative of the summed accuracy-change table), latency (ms), energy (uJ)."""
+    tables = [(OBJECTIVE_NAMES[0], loss, "%"), (OBJECTIVE_NAMES[1], latency, "ms")]
     if energy is not None:
-        tables.append((OBJECTIVE_NAMES[2], energy, "nJ"))
+        tables.append((OBJECTIVE_NAMES[2], energy, "uJ"))
     return Objectives(tables)
 
 
@@ -147,7 +147,7 @@ def _arrays(value):
 def search_runs(loss, latency, energy, fixed: dict, seeds, evaluations: int, population: int, budget_fractions,
                 warmup: int = 20, checkpoints: int = 40, cache=None) -> tuple[dict, bool]:
     """Every strategy of :data:`STRATEGIES` on the (layers, configurations) tables ``loss`` (predicted accuracy
-    loss, %), ``latency`` (us) and ``energy`` (nJ), NaN where a layer may not use a configuration, once per seed
+    loss, %), ``latency`` (ms) and ``energy`` (uJ), NaN where a layer may not use a configuration, once per seed
     of ``seeds``, each with about ``evaluations`` genome evaluations (population-based searches: ``population``
     per generation, ``evaluations // population - 1`` generations after the first; the agent and random search:
     exactly ``evaluations`` episodes, split among the latency budgets ``budget_fractions``

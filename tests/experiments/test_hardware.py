@@ -158,17 +158,14 @@ def test_run_on_a_toy_network(toy_baseline):
     assert validation["configuration"].iloc[0] == "uniform 8-bit" and validation["speed-up vs 8-bit"].iloc[0] == 1
     assert validation["accuracy loss (pts)"].iloc[0] == 0 and (validation["speed-up vs 8-bit"] >= 1 - 1e-12).all()
     agents = result.agent_rows()
-    assert len(agents) == 2 and (agents["latency (us)"].to_numpy() <= np.array(result.budgets) + 1e-6).all()
+    assert len(agents) == 2 and (agents["latency (ms)"].to_numpy() <= np.array(result.budgets) + 1e-6).all()
     exact = validation[validation["found by"] == "exact front"]
     for _, row in exact.iterrows():  # the exact optimum within a budget is at least as good as the agent's pick
         agent = validation[validation["configuration"] == row["configuration"].replace("exact optimum", "agent")]
         assert row["predicted accuracy loss (%)"] <= agent["predicted accuracy loss (%)"].iloc[0] + 1e-9
     assert len(result.cost_table()) == layers + 1 and len(result.bookkeeping()) == 8
     again = hardware.run(toy_baseline, config)
-    assert again.from_cache
-    for strategy in hardware.STRATEGY_LABELS:  # same seed, same numbers
-        for a, b in zip(result.runs[strategy], again.runs[strategy]):
-            assert all(np.array_equal(a[key], b[key]) for key in a)
+    assert again.from_cache and again.validation.equals(result.validation)
     card = hardware.scorecard(result, toy_baseline, "smoke")
     assert set(card.rows) == {f"004/{c}" for c in ("peak-speedup", "speedup-4bit-cells", "max-accuracy-loss",
                                                    "best-accuracy-gain", "sal-resnet18-2bit-cells",
@@ -190,6 +187,25 @@ def test_latency_text_says_when_latency_cannot_trade():
     from imckit.experiments.hardware import latency_text
 
     spread = SimpleNamespace(latency=np.array([[10.0, np.nan], [30.0, 20.0]]))
-    assert latency_text(spread) == "The fastest configuration takes 30 us, the slowest 40 us (1.33x)."
+    assert latency_text(spread) == "The fastest configuration takes 30.0 ms, the slowest 40.0 ms (1.33x)."
     flat = SimpleNamespace(latency=np.array([[10.0, np.nan], [30.0, 30.0]]))
-    assert "every configuration takes the same time, 40 us" in latency_text(flat)
+    assert "every configuration takes the same time, 40.0 ms" in latency_text(flat)
+
+
+def test_search_runs_same_seed_same_numbers_without_the_cache():
+    from imckit.experiments.hardware_steps import STRATEGIES, search_runs
+
+    rng = np.random.default_rng(3)
+    loss, latency, energy = rng.random((5, 3)), rng.random((5, 3)) + 1, rng.random((5, 3)) + 1
+    for table in (loss, latency, energy):
+        table[[0, -1], 1:] = np.nan
+    args = (loss, latency, energy, {0: 0, 4: 0}, [5, 6], 12, 4, [0.3, 0.9])
+    first, cached_first = search_runs(*args, warmup=2, checkpoints=3, cache="")
+    second, _ = search_runs(*args, warmup=2, checkpoints=3, cache="")
+    assert not cached_first and set(first) == set(STRATEGIES)
+    for strategy in STRATEGIES:
+        for a, b in zip(first[strategy], second[strategy]):
+            assert a.keys() == b.keys() and all(np.array_equal(a[key], b[key]) for key in a)
+    other, _ = search_runs(loss, latency, energy, {0: 0, 4: 0}, [7, 8], 12, 4, [0.3, 0.9], warmup=2,
+                           checkpoints=3, cache="")
+    assert any(not np.array_equal(a["genomes"], b["genomes"]) for a, b in zip(first["random"], other["random"]))
