@@ -34,7 +34,7 @@ BOOK_STATUS = ROOT / "book" / "chapters" / ".run-status.json"
 FORMAT = 1
 # the README's order; a benchmark not listed here follows, by name
 ORDER = ("bench_eval", "bench_training", "bench_engine", "bench_injection", "bench_sensitivity",
-         "bench_compensation", "bench_hessian", "bench_ggn", "bench_regularize")
+         "bench_compensation", "bench_hessian", "bench_ggn", "bench_regularize", "bench_objectives")
 # files a benchmark run rewrites itself: their changes do not make the measured tree "dirty"
 WRITTEN_BY_THE_RUN = ("README.md", "benchmarks/out")
 
