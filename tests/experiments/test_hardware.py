@@ -209,3 +209,10 @@ def test_search_runs_same_seed_same_numbers_without_the_cache():
     other, _ = search_runs(loss, latency, energy, {0: 0, 4: 0}, [7, 8], 12, 4, [0.3, 0.9], warmup=2,
                            checkpoints=3, cache="")
     assert any(not np.array_equal(a["genomes"], b["genomes"]) for a, b in zip(first["random"], other["random"]))
+
+
+def test_a_flat_latency_validates_one_budget(toy_baseline):
+    result = hardware.run(toy_baseline, _toy_config(crossbar=CrossbarConfig.pelke2024(2, size=8), repeats=1))
+    assert np.allclose(np.nanmax(result.latency, axis=1), np.nanmin(result.latency, axis=1))  # weight-stationary
+    assert "every configuration takes the same time" in hardware.latency_text(result)
+    assert len(result.agent_rows()) == 1 and (result.validation["speed-up vs 8-bit"] == 1).all()
