@@ -62,7 +62,7 @@ CELL_BITS = (1, 2, 4)  # seed 004: cells of 1, 2 or 4 bits
 ADC_SCALINGS = ("levels", "bits")
 ADC_REFERENCE_BITS = 8  # adc_energy_j is the energy of one conversion at this resolution
 
-# Seed 004 (Pelke et al., ResNet-18 / VGG-16 / ViT-B/32 on ImageNet, their simulator): reported numbers, for
+# Seed 004 (Pelke et al., ResNet-18 / VGG-16 / ViT-B/32, dataset not named in the summary, their simulator): reported numbers, for
 # comparison rows only; the kit's network and setting differ.
 PAPER_SEED004 = {"peak speed-up vs 8-bit": 2.48, "speed-up vs 8-bit, 4-bit cells (at least)": 2.20,
                  "max accuracy loss (%)": 0.086, "S/AL ResNet-18, 2-bit cells": 3.373,
@@ -432,7 +432,7 @@ def cost_table(cost: NetworkCost):
 
 _PAPER_NOTE = (f"seed 004: peak {PAPER_SEED004['peak speed-up vs 8-bit']}x, at least "
                f"{PAPER_SEED004['speed-up vs 8-bit, 4-bit cells (at least)']}x with 4-bit cells, max accuracy loss "
-               f"{PAPER_SEED004['max accuracy loss (%)']} %; ResNet-18/VGG-16/ViT-B/32 on ImageNet, RL-searched "
+               f"{PAPER_SEED004['max accuracy loss (%)']} %; ResNet-18/VGG-16/ViT-B/32 (dataset not named in the summary), RL-searched "
                "per-layer bits, the paper's simulator: not comparable")
 
 

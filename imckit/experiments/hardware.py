@@ -32,7 +32,8 @@ fixed, a weight-stationary mapping's latency does not depend on the weight width
 input bits only), so the chapter's default maps the network time-multiplexed onto ``parallel_crossbars`` shared
 crossbars, where fewer cells mean fewer crossbar rounds. Speed-up-to-accuracy-loss (S/AL): seed 004's summary
 gives values but no definition; the kit divides the speed-up over the 8-bit network by the accuracy loss in
-points against the 8-bit network after the same fine-tune, and gives none where the loss is not positive.
+points against the 8-bit network after the same fine-tune, and gives none where the loss is within the noise of
+the validation images (two standard errors of a difference) or negative.
 """
 
 from __future__ import annotations
@@ -78,10 +79,12 @@ class HardwareConfig:
             and which images (the table's; the held-out rest validates). Its FeFET table is not needed.
         crossbar: the crossbar design and mapping (:class:`imckit.crossbars.cost.CrossbarConfig`; default seed
             004's differential 1T1R arrays with 2-bit cells, scaled to 64x64, time-multiplexed on one crossbar).
-        weight_bits: the widths a layer may take, each a multiple of ``crossbar.cell_bits`` (seed 004), 1-16.
+        weight_bits: the widths a layer may take (at least two), each a multiple of ``crossbar.cell_bits`` (seed
+            004), 1-16.
         input_bits: bits of every layer's inputs streamed through the 1-bit DAC (cycles per MVM), 1-16.
         fixed_bits: width of the first and last layer (seed 004: 8), one of ``weight_bits``.
-        evaluations: configurations every strategy evaluates per seed (its budget), 8-1,000,000.
+        evaluations: configurations every strategy may evaluate per seed (its budget; the population searches
+            make the most whole generations that fit, see :mod:`imckit.experiments.hardware_steps`), 8-1,000,000.
         population: individuals per generation of the genetic search and NSGA-II/III, 4 to evaluations / 2.
         repeats: seeds per strategy (``seed``, ``seed + 1``, ...), 1-1000.
         budget_fractions: the agent's latency budgets, each a share in [0, 1] of the way from the fastest
@@ -100,7 +103,7 @@ class HardwareConfig:
     fixed_bits: int = 8
     evaluations: int = 300
     population: int = 20
-    repeats: int = 5
+    repeats: int = 10
     budget_fractions: tuple[float, ...] = (0.25, 0.5, 0.75)
     agent_warmup: int = 20
     checkpoints: int = 40
@@ -113,8 +116,9 @@ class HardwareConfig:
         check_config(self.fine_tune, "fine_tune", CompensationConfig)
         widths = check_items(self.weight_bits, "weight_bits", lambda v, n: check_int(v, n, 1, 16),
                              allowed="a non-empty list of distinct widths in [1, 16]")
-        if len(set(widths)) != len(widths):
-            raise ValueError(f"weight_bits must be a list of distinct widths in [1, 16]; got {self.weight_bits!r}")
+        if len(set(widths)) != len(widths) or len(widths) < 2:
+            raise ValueError(f"weight_bits must be a list of at least two distinct widths in [1, 16] (one width leaves "
+                             f"nothing to search); got {self.weight_bits!r}")
         cell = self.crossbar.cell_bits
         odd = [b for b in widths if b % cell]
         if odd:
@@ -230,7 +234,7 @@ class HardwareResult:
         budgets: the agent's latency budgets (ms).
         validation: pandas DataFrame, one row per validated configuration.
         input_shape: one input's shape (channels, height, width); model: the network.
-        test_images: images of the validation.
+        test_images: images of the validation; table_images: images the accuracy table was measured on.
     """
 
     config: HardwareConfig
@@ -249,6 +253,7 @@ class HardwareResult:
     input_shape: tuple
     model: object
     test_images: int
+    table_images: int
 
     @property
     def loss(self) -> np.ndarray:
@@ -296,8 +301,8 @@ class HardwareResult:
 
     def final_frame(self):
         """Per strategy and number of objectives: hypervolume share (%) at the budget, mean, standard deviation
-        and worst over the seeds, and how many evaluations it actually made (population searches: pymoo drops
-        duplicates)."""
+        and worst over the seeds, and how many evaluations it actually made (fewest and most over the seeds; the
+        population searches make whole generations, and pymoo drops duplicate offspring)."""
         import pandas as pd
 
         rows = []
@@ -305,9 +310,10 @@ class HardwareResult:
             for s, matrix in self.curves(k).items():
                 final = matrix[:, -1]
                 made = [int(np.max(run.get(f"evaluations{k}", run.get("evaluations")))) for run in self.runs[s]]
+                shown = f"{min(made)}" if min(made) == max(made) else f"{min(made)}-{max(made)}"
                 rows.append({"objectives": k, "strategy": STRATEGY_LABELS[s], "mean (%)": final.mean(),
                              "std (%)": final.std(ddof=1) if len(final) > 1 else float("nan"),
-                             "worst (%)": final.min(), "evaluations made": max(made), "seeds": len(final)})
+                             "worst (%)": final.min(), "evaluations made": shown, "seeds": len(final)})
         return pd.DataFrame(rows)
 
     def ranking(self, k: int) -> list[str]:
@@ -346,7 +352,9 @@ class HardwareResult:
                             self.input_shape).table()
 
     def bookkeeping(self):
-        """:func:`imckit.crossbars.cost.seed004_bookkeeping` of the network on the chapter's crossbars."""
+        """:func:`imckit.crossbars.cost.seed004_bookkeeping` of the network on the chapter's crossbars
+        (weight-stationary and on one crossbar). Its baseline streams ``fixed_bits``-bit inputs, seed 004's case,
+        whatever the chapter's ``input_bits``."""
         low = 4 if 4 % self.config.crossbar.cell_bits == 0 else self.config.crossbar.cell_bits
         return seed004_bookkeeping(self.model, self.input_shape, self.config.crossbar.replace(parallel_crossbars=None),
                                    low_bits=low, high_bits=self.config.fixed_bits)
@@ -426,7 +434,8 @@ def _validation(result_parts: dict, config: HardwareConfig, model, baseline, ima
                     "crossbars": total.crossbars, "area (mm^2)": total.area_mm2, "EDAP (J s mm^2)": total.edap,
                     "accuracy quantized (%)": before, "drop quantized (pts)": base_before - before,
                     "accuracy fine-tuned (%)": after, "accuracy loss (pts)": drop,
-                    "loss beyond noise": bool(abs(drop) > tolerance), "S/AL": speed_up_to_loss(speed, drop)})
+                    "difference beyond noise": bool(abs(drop) > tolerance),
+                    "S/AL": speed_up_to_loss(speed, drop) if drop > tolerance else float("nan")})
     frame = pd.DataFrame(out)
     frame.attrs["noise (pts)"] = tolerance
     return frame
@@ -464,12 +473,12 @@ def run(baseline, config: HardwareConfig, device: str = "cpu") -> HardwareResult
              "exact2": exact2, "runs": runs, "budgets": budgets, "input_shape": input_shape}
     validation = _validation(parts, config, model, baseline, test, device)
     return HardwareResult(config, layers, widths, accuracy, latency, energy, crossbars, runs, from_cache, exact2,
-                          exact3, budgets, validation, input_shape, model, len(test))
+                          exact3, budgets, validation, input_shape, model, len(test), len(images))
 
 
 def scorecard(result: HardwareResult, baseline, profile: str):
     """The chapter's "Paper vs this kit" table: seed 004's headline numbers beside the kit's validated
-    configurations (not comparable: the paper's ImageNet networks and simulator against the kit's ResNet-8)."""
+    configurations (not comparable: the paper's networks and simulator against the kit's ResNet-8)."""
     from imckit.experiments.setting import kit_setting
     from imckit.papers import Scorecard
 
@@ -482,7 +491,7 @@ def scorecard(result: HardwareResult, baseline, profile: str):
                                          "short fine-tune per configuration"))
     frame = result.validation
     agents = result.agent_rows()
-    quiet = agents[~agents["loss beyond noise"] | (agents["accuracy loss (pts)"] <= 0)]
+    quiet = agents[~agents["difference beyond noise"] | (agents["accuracy loss (pts)"] <= 0)]
     if len(quiet):
         best = quiet.sort_values("speed-up vs 8-bit", ascending=False).iloc[0]
         card.add("004/peak-speedup", float(best["speed-up vs 8-bit"]),
@@ -500,8 +509,11 @@ def scorecard(result: HardwareResult, baseline, profile: str):
         worst = float(agents["accuracy loss (pts)"].max())
         card.add("004/max-accuracy-loss", worst, kit_text=f"{worst:.2f} pts (largest over the agent's configurations)")
         gain = float(-agents["accuracy loss (pts)"].min())
-        card.add("004/best-accuracy-gain", gain, kit_text=f"{gain:+.2f} pts (largest gain over the agent's "
-                                                            "configurations)")
+        if gain > 0:
+            card.add("004/best-accuracy-gain", gain, kit_text=f"{gain:+.2f} pts (largest gain over the agent's "
+                                                                "configurations)")
+        else:
+            card.add("004/best-accuracy-gain", None, reason="no agent configuration gained accuracy")
     else:
         for key in ("004/max-accuracy-loss", "004/best-accuracy-gain"):
             card.add(key, None, reason="no agent configuration was validated")
@@ -512,7 +524,7 @@ def scorecard(result: HardwareResult, baseline, profile: str):
         elif len(scores):
             card.add(key, float(scores.max()), kit_text=f"{scores.max():.2f} (best of the agent's configurations)")
         else:
-            card.add(key, None, reason="no agent configuration lost accuracy (S/AL undefined)")
+            card.add(key, None, reason="no agent configuration lost accuracy beyond noise (S/AL undefined)")
     return card
 
 
@@ -579,10 +591,11 @@ def validation_text(result: HardwareResult) -> str:
     agents = frame[frame["found by"] == "HAQ-style agent"]
     sentences = []
     if len(agents):
-        exact = frame[frame["found by"] == "exact front"].set_index("configuration")["widths"]
-        same = sum(exact.get(name.replace(": agent", ": exact optimum")) == widths
-                   for name, widths in zip(agents["configuration"], agents["widths"]))
-        sentences.append(f"The agent's choice was the exact optimum in {same} of {len(agents)} budgets.")
+        exact = frame[frame["found by"] == "exact front"].set_index("configuration")["predicted accuracy loss (%)"]
+        same = sum(abs(exact.get(name.replace(": agent", ": exact optimum"), np.inf) - loss) <= 1e-9
+                   for name, loss in zip(agents["configuration"], agents["predicted accuracy loss (%)"]))
+        sentences.append(f"The agent's choice reached the exact optimum's predicted accuracy in {same} of "
+                         f"{len(agents)} budgets.")
     chosen = frame[frame["found by"] != "reference"]
     quiet = chosen[chosen["accuracy loss (pts)"] <= noise]
     if len(quiet):

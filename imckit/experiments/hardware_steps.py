@@ -16,11 +16,17 @@ of the non-dominated set of every genome it had evaluated so far, for the two-ob
 accuracy loss, latency) and, where the strategy covers it, the three-objective one (+ energy). Strategies:
 
 * ``"genetic"``: seed 000's genetic search (:func:`imckit.search.genetic.genetic_search`), two objectives only
-  (it is written for two); its per-generation hypervolume uses the same reference (checked).
-* ``"nsga2"``: pymoo's NSGA-II, once on two and once on three objectives; ``"nsga3"``: NSGA-III on three.
+  (it is written for two); its per-generation hypervolume uses the same reference (checked). It evaluates its
+  initial population and then only the children of each generation (the elite is not evaluated again), so it
+  runs the most generations whose evaluations stay within the budget (:func:`genetic_generations`); it records
+  its front after each generation, not after its initial population, so its curve starts one generation later.
+* ``"nsga2"``: pymoo's NSGA-II, once on two and once on three objectives; ``"nsga3"``: NSGA-III on three. pymoo
+  counts the initial population as the first generation: ``evaluations // population`` generations of
+  ``population`` each (pymoo drops duplicate offspring, so a run can make a few evaluations fewer).
 * ``"agent"``: the HAQ-style DDPG agent (:func:`imckit.search.agent.haq_search`) under latency budgets, its
   episodes split evenly among the budgets, the runs' evaluations interleaved round-robin (as if the budgets
-  ran side by side); ``"random"``: the same with uniformly random actions (:func:`random_search`). Their
+  ran side by side); its random warm-up takes at most half of a budget's episodes (HAQ: 20), so that the actor
+  acts in small runs too; ``"random"``: the same with uniformly random actions (:func:`random_search`). Their
   three-objective hypervolume takes each evaluated genome's energy from the energy table.
 """
 
@@ -35,7 +41,8 @@ from imckit.search.agent import haq_search, random_search
 from imckit.search.genetic import GeneticSearchConfig, genetic_search
 from imckit.search.objectives import Objectives, hypervolume, nondominated, pymoo_search
 
-__all__ = ["CODE", "STRATEGIES", "search_runs", "objectives_of", "agent_budgets"]
+__all__ = ["CODE", "STRATEGIES", "search_runs", "objectives_of", "agent_budgets", "genetic_generations",
+           "agent_warmup"]
 
 CODE = ("imckit.experiments.hardware_steps",)  # the code behind the cached runs
 STRATEGIES = ("genetic", "nsga2", "nsga3", "agent", "random")
@@ -57,6 +64,30 @@ def agent_budgets(latency, fractions) -> list[float]:
     latency = np.asarray(latency, dtype=float)
     fastest, slowest = np.nanmin(latency, axis=1).sum(), np.nanmax(latency, axis=1).sum()
     return [float(fastest + check_number(f, "agent budget fraction", 0, 1) * (slowest - fastest)) for f in fractions]
+
+
+def genetic_generations(evaluations: int, population: int) -> int:
+    """The most generations of :func:`imckit.search.genetic.genetic_search` (population ``population``, the GA's
+    elite schedule, tournaments capped by the population) whose evaluations (the initial population plus each
+    generation's children) stay within ``evaluations``; at least 1."""
+    def made(generations):
+        config = _genetic_config(population, generations)
+        return population + sum(population - config._schedule(g)[2] for g in range(generations))
+
+    generations = 1
+    while made(generations + 1) <= evaluations:
+        generations += 1
+    return generations
+
+
+def _genetic_config(population: int, generations: int) -> GeneticSearchConfig:
+    # the GA's default tournament grows from 2 to 6 individuals; a smaller population caps it
+    return GeneticSearchConfig(population=population, generations=generations, tournament=(2, min(6, population)))
+
+
+def agent_warmup(warmup: int, episodes: int) -> int:
+    """The agent's random warm-up episodes in a run of ``episodes``: ``warmup`` (HAQ: 20), at most half of them."""
+    return min(warmup, episodes // 2)
 
 
 def _curve(points, checkpoints, reference) -> np.ndarray:
@@ -86,7 +117,7 @@ def _agent_run(agent: bool, tables: tuple, fixed: dict, budgets: list[float], ep
         run_seed = int(np.random.SeedSequence([seed, k]).generate_state(1)[0] >> 1)
         if agent:
             results.append(haq_search(-loss, latency, budget, fixed=fixed, episodes=count, seed=run_seed,
-                                      warmup=min(warmup, count)))
+                                      warmup=agent_warmup(warmup, count)))
         else:
             results.append(random_search(-loss, latency, budget, fixed=fixed, episodes=count, seed=run_seed))
     order = _interleaved(results)
@@ -105,11 +136,8 @@ def _run(strategy: str, tables: tuple, fixed: dict, seed: int, evaluations: int,
          budgets: list[float], warmup: int, checkpoints: int) -> dict:
     loss, latency, energy = tables
     two, three = objectives_of(loss, latency), objectives_of(loss, latency, energy)
-    generations = max(1, evaluations // population - 1)
     if strategy == "genetic":
-        # the GA's default tournament grows from 2 to 6 individuals; a smaller population caps it
-        settings = GeneticSearchConfig(population=population, generations=generations,
-                                       tournament=(2, min(6, population)))
+        settings = _genetic_config(population, genetic_generations(evaluations, population))
         result = genetic_search(latency, loss, seed=seed, config=settings)
         if not np.allclose(result.reference, two.reference()[::-1]):
             raise RuntimeError("the genetic search's hypervolume reference differs from the objectives' reference")
@@ -120,7 +148,8 @@ def _run(strategy: str, tables: tuple, fixed: dict, seed: int, evaluations: int,
         for key, objectives in (("2", two), ("3", three)):
             if strategy == "nsga3" and key == "2":
                 continue
-            result = pymoo_search(objectives, strategy, population=population, generations=generations, seed=seed)
+            result = pymoo_search(objectives, strategy, population=population,
+                                  generations=max(1, evaluations // population), seed=seed)
             out[f"hv{key}"] = result.hypervolumes(objectives.reference())
             out[f"evaluations{key}"] = np.asarray(result.evaluations)
             out[f"genomes{key}"] = result.genomes
@@ -148,12 +177,12 @@ def search_runs(loss, latency, energy, fixed: dict, seeds, evaluations: int, pop
                 warmup: int = 20, checkpoints: int = 40, cache=None) -> tuple[dict, bool]:
     """Every strategy of :data:`STRATEGIES` on the (layers, configurations) tables ``loss`` (predicted accuracy
     loss, %), ``latency`` (ms) and ``energy`` (uJ), NaN where a layer may not use a configuration, once per seed
-    of ``seeds``, each with about ``evaluations`` genome evaluations (population-based searches: ``population``
-    per generation, ``evaluations // population - 1`` generations after the first; the agent and random search:
-    exactly ``evaluations`` episodes, split among the latency budgets ``budget_fractions``
+    of ``seeds``, each with at most ``evaluations`` genome evaluations (population-based searches: ``population``
+    per generation, as many generations as fit (module docstring); the agent and random search: exactly
+    ``evaluations`` episodes, split among the latency budgets ``budget_fractions``
     (:func:`agent_budgets`)). ``fixed``: ``{layer: configuration}`` the agent holds fixed (the tables must allow
     only that configuration there, so the population searches hold it too). ``warmup``: the agent's random
-    episodes per budget (at most its episodes); ``checkpoints``: evaluation counts at which the agent's and
+    episodes per budget (:func:`agent_warmup`); ``checkpoints``: evaluation counts at which the agent's and
     random search's hypervolume is taken.
 
     Returns ``({strategy: [run per seed]}, from_cache)``; a run is a dict of arrays (module docstring).
@@ -182,8 +211,11 @@ def search_runs(loss, latency, energy, fixed: dict, seeds, evaluations: int, pop
         return {s: [_tensors(_run(s, tables, fixed, seed, evaluations, population, budgets, warmup, checkpoints))
                     for seed in seeds] for s in STRATEGIES}
 
+    from importlib.metadata import version
+
     description = {"tables": [t.tolist() for t in tables], "fixed": sorted(fixed.items()), "seeds": list(seeds),
                    "evaluations": evaluations, "population": population, "budget_fractions": fractions,
-                   "warmup": warmup, "checkpoints": checkpoints}
+                   "warmup": warmup, "checkpoints": checkpoints,
+                   "libraries": {name: version(name) for name in ("pymoo", "stable-baselines3", "gymnasium")}}
     value, from_cache = cached("hardware-searches", description, compute, code=CODE, cache=cache)
     return {s: [_arrays(run) for run in runs] for s, runs in value.items()}, from_cache

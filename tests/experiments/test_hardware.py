@@ -35,6 +35,7 @@ def test_presets_per_profile_and_overrides():
     ({"cell_bits": 4}, ValueError, r"weight_bits must be multiples of the crossbar's cell_bits=4.*\[6, 2\]"),
     ({"weight_bits": [4, 2]}, ValueError, "weight_bits must include fixed_bits=8"),
     ({"weight_bits": [8, 8]}, ValueError, "distinct"),
+    ({"weight_bits": [8]}, ValueError, "at least two"),
     ({"weight_bits": "8"}, TypeError, "weight_bits"),
     ({"crossbar_size": 4}, ValueError, "crossbar_size"),
     ({"parallel_crossbars": -1}, ValueError, "parallel_crossbars"),
@@ -110,11 +111,12 @@ def test_validation_text_is_chosen_by_the_numbers():
 
     frame = pd.DataFrame({"configuration": ["uniform 8-bit", "budget 50 %: exact optimum", "budget 50 %: agent"],
                           "found by": ["reference", "exact front", "HAQ-style agent"],
-                          "widths": ["8-8-8", "8-4-8", "8-4-8"], "speed-up vs 8-bit": [1.0, 1.5, 1.5],
+                          "widths": ["8-8-8", "8-4-8", "8-2-8"], "speed-up vs 8-bit": [1.0, 1.5, 1.5],
+                          "predicted accuracy loss (%)": [0.0, -1.0, -1.0],
                           "accuracy loss (pts)": [0.0, 0.1, 0.1], "drop quantized (pts)": [0.0, 2.0, 2.0]})
     frame.attrs["noise (pts)"] = 0.5
     text = validation_text(SimpleNamespace(validation=frame))
-    assert "exact optimum in 1 of 1 budgets" in text and "1.50x faster at +0.10 points" in text
+    assert "exact optimum's predicted accuracy in 1 of 1 budgets" in text and "1.50x faster at +0.10 points" in text
     frame.loc[1:, "accuracy loss (pts)"] = 3.0
     assert "lost accuracy beyond noise" in validation_text(SimpleNamespace(validation=frame))
 
@@ -216,3 +218,23 @@ def test_a_flat_latency_validates_one_budget(toy_baseline):
     assert np.allclose(np.nanmax(result.latency, axis=1), np.nanmin(result.latency, axis=1))  # weight-stationary
     assert "every configuration takes the same time" in hardware.latency_text(result)
     assert len(result.agent_rows()) == 1 and (result.validation["speed-up vs 8-bit"] == 1).all()
+
+
+def test_budgets_are_kept_by_every_strategy():
+    from imckit.experiments.hardware_steps import agent_warmup, genetic_generations, search_runs
+
+    assert agent_warmup(20, 100) == 20 and agent_warmup(20, 13) == 6  # the actor acts in small runs too
+    for evaluations, population in ((300, 20), (40, 8), (16, 4), (1000, 50)):
+        generations = genetic_generations(evaluations, population)
+        assert generations >= 1
+    rng = np.random.default_rng(4)
+    loss, latency, energy = rng.random((6, 4)), rng.random((6, 4)) + 1, rng.random((6, 4)) + 1
+    for table in (loss, latency, energy):
+        table[[0, -1], 1:] = np.nan
+    runs, _ = search_runs(loss, latency, energy, {0: 0, 5: 0}, [0], 40, 8, [0.5], warmup=4, checkpoints=5,
+                          cache="")
+    made = {s: [int(np.max(r.get("evaluations2", r.get("evaluations3", r.get("evaluations"))))) for r in rs]
+            for s, rs in runs.items()}
+    assert made["agent"] == made["random"] == [40]
+    assert 40 - 8 < made["genetic"][0] <= 40  # as many whole generations as fit
+    assert 40 - 8 <= made["nsga2"][0] <= 40 and 40 - 8 <= made["nsga3"][0] <= 40
