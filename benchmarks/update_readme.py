@@ -61,10 +61,11 @@ def describe_stamp(entry: dict) -> str:
 
 def render_benchmark(name: str, entry: dict) -> str:
     """One benchmark's part of the section: heading, description, and each table with its stamp."""
-    lines = (entry.get("description") or name).strip().splitlines()
-    heading = lines[0].strip().rstrip(".")
+    # the heading is the docstring's summary, its whole first paragraph (it may wrap over several lines)
+    summary, _, body = (entry.get("description") or name).strip().partition("\n\n")
+    heading = " ".join(line.strip() for line in summary.splitlines()).rstrip(".")
     parts = [f"### {heading} (`{entry.get('script', f'benchmarks/{name}.py')}`)"]
-    body = "\n".join(lines[1:]).strip()
+    body = body.strip()
     if body:
         parts.append(body)
     stamp = describe_stamp(entry)

@@ -138,3 +138,15 @@ def test_the_readme_shows_the_last_results(update_readme):
         pytest.skip("no benchmarks/out/results.json here (make bench writes it)")
     assert not update_readme.update(results, ROOT / "README.md", check=True), \
         "README.md's speed section differs from benchmarks/out/results.json: run `make readme-bench`"
+
+
+def test_heading_is_the_whole_summary_when_it_wraps(tmp_path, update_readme):
+    results = _results()
+    entry = next(iter(results["benchmarks"].values()))
+    entry["description"] = "Fake throughput: the kit against\nthe naive way (one by one).\n\nIt measures nothing."
+    results_path, readme = _write(tmp_path, results)
+    update_readme.update(results_path, readme)
+    text = readme.read_text()
+    assert "### Fake throughput: the kit against the naive way (one by one) (`benchmarks/" in text
+    assert "the naive way (one by one).\n" not in text, "the summary's second line is not repeated as body"
+    assert "It measures nothing." in text
