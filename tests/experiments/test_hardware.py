@@ -224,9 +224,15 @@ def test_budgets_are_kept_by_every_strategy():
     from imckit.experiments.hardware_steps import agent_warmup, genetic_generations, search_runs
 
     assert agent_warmup(20, 100) == 20 and agent_warmup(20, 13) == 6  # the actor acts in small runs too
+    from imckit.experiments.hardware_steps import _genetic_config
+    from imckit.search.genetic import genetic_search
+
+    table = np.random.default_rng(3).random((5, 4))
     for evaluations, population in ((300, 20), (40, 8), (16, 4), (1000, 50)):
-        generations = genetic_generations(evaluations, population)
-        assert generations >= 1
+        made = [int(genetic_search(table, table[::-1], seed=0, config=_genetic_config(population, g))
+                    .history["evaluations"][-1]) for g in (genetic_generations(evaluations, population),
+                                                            genetic_generations(evaluations, population) + 1)]
+        assert made[0] <= evaluations < made[1], (evaluations, population, made)  # the most generations that fit
     rng = np.random.default_rng(4)
     loss, latency, energy = rng.random((6, 4)), rng.random((6, 4)) + 1, rng.random((6, 4)) + 1
     for table in (loss, latency, energy):
